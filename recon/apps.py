@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ReconConfig(AppConfig):
+    name = "recon"
+    label = "recon"
+    verbose_name = "Recon worker"
