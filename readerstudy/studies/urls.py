@@ -1,7 +1,8 @@
 from django.urls import path
 
-from . import views
+from . import serving, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("wado/instances/<str:public_id>", serving.instance_file, name="instance-file"),
 ]
