@@ -41,6 +41,9 @@ class Study(models.Model):
         default=False, help_text="Readers may revise a submitted read; every change is audited."
     )
     analysis_settings = models.JSONField(default=dict, blank=True)
+    reading_design = models.JSONField(
+        default=dict, blank=True, help_text="Reading design the schedule was built from (reading.scheduler)."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
