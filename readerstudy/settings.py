@@ -164,6 +164,8 @@ IMPORT_MAX_ARCHIVE_BYTES = int(os.environ.get("IMPORT_MAX_ARCHIVE_BYTES", str(2 
 IMPORT_MAX_EXPANDED_BYTES = int(os.environ.get("IMPORT_MAX_EXPANDED_BYTES", str(8 * 1024**3)))
 IMPORT_MAX_MEMBERS = int(os.environ.get("IMPORT_MAX_MEMBERS", "100000"))
 IMPORT_MAX_COMPRESSION_RATIO = float(os.environ.get("IMPORT_MAX_COMPRESSION_RATIO", "200"))
+# Server folders a coordinator may import from (the API refuses any other path).
+IMPORT_FOLDER_ROOTS = env_list("IMPORT_FOLDER_ROOTS", str(VAR_DIR / "incoming"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_TEMP_DIR = None

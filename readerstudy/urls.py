@@ -4,5 +4,6 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("api/", include("readerstudy.api_urls")),
     path("", include("readerstudy.studies.urls")),
 ]

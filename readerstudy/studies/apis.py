@@ -1,5 +1,258 @@
+"""The REST API. Thin views: parse input, check permission, call one service, serialize.
+
+Coordinator endpoints live under ``/api/studies/<id>/...`` and are scoped to the studies the
+user coordinates: anything else answers 404, the same as a missing object. Reader endpoints
+under ``/api/reader/`` return only the reader's own sessions and reads, by opaque ids, and
+never the arm, sequence-protocol details or case label.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.db.models import Count
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers as drf_serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError as DRFValidationError
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from . import audit, selectors, services
+from .models import Arm, Case, ImportJob, Item, Membership, ReferenceStandard, Sequence, Series, Study
+from .permissions import IsStudyCoordinator
+from . import serializers as s
 
 
 def exception_handler(exc, context):
+    """Turn a service's ValidationError into a 400 with its messages."""
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        exc = DRFValidationError(detail=detail)
     return drf_exception_handler(exc, context)
+
+
+class AuditedViewSetMixin:
+    """Token authentication happens in the view, after the middleware ran: attribute changes
+    made by this request to the authenticated user."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        audit._actor.set(request.user if request.user.is_authenticated else None)
+
+
+# --- studies ------------------------------------------------------------------------------------
+
+
+class StudyViewSet(AuditedViewSetMixin, viewsets.ModelViewSet):
+    serializer_class = s.StudySerializer
+    permission_classes = [IsStudyCoordinator]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.studies_coordinated_by(self.request.user).order_by("name")
+
+    def perform_create(self, serializer):
+        serializer.instance = services.study_create(created_by=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.study_update(study=serializer.instance, **serializer.validated_data)
+
+    @extend_schema(request=s.StudyStatusSerializer, responses=s.StudySerializer)
+    @action(detail=True, methods=["post"])
+    def status(self, request, pk=None):
+        """Publish or lock the study (a reason is recorded in the audit log)."""
+        study = self.get_object()
+        data = s.StudyStatusSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        study = services.study_set_status(study=study, **data.validated_data)
+        return Response(s.StudySerializer(study).data)
+
+    @extend_schema(responses={200: drf_serializers.DictField()})
+    @action(detail=True, methods=["get"])
+    def overview(self, request, pk=None):
+        study = self.get_object()
+        return Response({**selectors.study_overview(study), "publish_problems": services.study_publish_problems(study=study)})
+
+
+class StudyChildMixin(AuditedViewSetMixin):
+    """Scopes a viewset to ``/api/studies/<study_pk>/`` of a study the user coordinates."""
+
+    def get_study(self) -> Study:
+        if not hasattr(self, "_study"):
+            self._study = get_object_or_404(selectors.studies_coordinated_by(self.request.user), pk=self.kwargs["study_pk"])
+        return self._study
+
+
+class DesignObjectViewSet(StudyChildMixin, viewsets.ModelViewSet):
+    """CRUD for Sequence, Arm and Case; writes go through the design services."""
+
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    create_service = None
+
+    def get_queryset(self):
+        return self.serializer_class.Meta.model.objects.filter(study=self.get_study())
+
+    def perform_create(self, serializer):
+        serializer.instance = type(self).create_service(study=self.get_study(), **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.design_object_update(obj=serializer.instance, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.design_object_delete(obj=instance)
+
+
+class SequenceViewSet(DesignObjectViewSet):
+    serializer_class = s.SequenceSerializer
+    create_service = staticmethod(services.sequence_create)
+
+
+class ArmViewSet(DesignObjectViewSet):
+    serializer_class = s.ArmSerializer
+    create_service = staticmethod(services.arm_create)
+
+
+class CaseViewSet(DesignObjectViewSet):
+    serializer_class = s.CaseSerializer
+    create_service = staticmethod(services.case_create)
+
+    def get_queryset(self):
+        return super().get_queryset().annotate(series_count=Count("series"))
+
+
+class ItemViewSet(StudyChildMixin, viewsets.ModelViewSet):
+    serializer_class = s.ItemSerializer
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return Item.objects.filter(study=self.get_study()).prefetch_related("sequences")
+
+    def get_serializer(self, *args, **kwargs):
+        kwargs.setdefault("study", self.get_study())
+        return super().get_serializer(*args, **kwargs)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.item_create(study=self.get_study(), **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.item_update(item=serializer.instance, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.design_object_delete(obj=instance)
+
+    @extend_schema(request=s.TemplateApplySerializer, responses=s.ItemSerializer(many=True))
+    @action(detail=False, methods=["post"], url_path="apply-template")
+    def apply_template(self, request, study_pk=None):
+        """Add the items of a shipped questionnaire template (seed000, seed001, seed002, seed003)."""
+        data = s.TemplateApplySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        items = services.questionnaire_apply_template(study=self.get_study(), template=data.validated_data["template"])
+        return Response(s.ItemSerializer(items, many=True).data, status=status.HTTP_201_CREATED)
+
+
+class QuestionnaireTemplateViewSet(viewsets.ViewSet):
+    """The shipped questionnaire templates, for coordinators to preview and apply."""
+
+    @extend_schema(responses={200: drf_serializers.ListField(child=drf_serializers.DictField())})
+    def list(self, request):
+        return Response(list(services.questionnaire_templates().values()))
+
+
+class SeriesViewSet(StudyChildMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = s.SeriesSerializer
+    lookup_field = "public_id"
+
+    def get_queryset(self):
+        return Series.objects.filter(case__study=self.get_study()).select_related("case", "sequence", "arm")
+
+    @extend_schema(responses=s.InstanceSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def instances(self, request, study_pk=None, public_id=None):
+        series = self.get_object()
+        return Response(s.InstanceSerializer(series.instances.order_by("index"), many=True).data)
+
+
+class MembershipViewSet(StudyChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.MembershipSerializer
+
+    def get_queryset(self):
+        return Membership.objects.filter(study=self.get_study()).select_related("user")
+
+    @extend_schema(request=s.ReaderCreateSerializer, responses={201: drf_serializers.DictField()})
+    @action(detail=False, methods=["post"], url_path="readers")
+    def add_reader(self, request, study_pk=None):
+        """Create a reader account (or add an existing user) to the study. A new account's
+        password is returned once."""
+        data = s.ReaderCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user, password = services.reader_create(study=self.get_study(), **data.validated_data)
+        return Response({"user": user.pk, "username": user.username, "password": password}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.WithdrawSerializer, responses=s.MembershipSerializer)
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, study_pk=None, pk=None):
+        data = s.WithdrawSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.membership_withdraw(membership=self.get_object(), reason=data.validated_data["reason"])
+        return Response(s.MembershipSerializer(membership).data)
+
+
+class ReferenceStandardViewSet(StudyChildMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.ReferenceStandardSerializer
+
+    def get_queryset(self):
+        return ReferenceStandard.objects.filter(case__study=self.get_study()).select_related("case")
+
+    @extend_schema(request=s.ReferenceStandardUploadSerializer, responses={201: drf_serializers.DictField()})
+    def create(self, request, study_pk=None):
+        """Upload a ``case,level,finding,present`` CSV (``file``) or JSON ``rows``; all or nothing."""
+        data = s.ReferenceStandardUploadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if data.validated_data.get("file"):
+            try:
+                text = data.validated_data["file"].read().decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise DRFValidationError({"file": f"not UTF-8 text: {exc}"}) from exc
+            rows = services.parse_reference_standard_csv(text)
+        elif data.validated_data.get("rows"):
+            rows = [
+                {"case": r["case"]["label"], "level": r.get("level", ""), "finding": r["finding"], "present": r["present"],
+                 "source": r.get("source", "")}
+                for r in data.validated_data["rows"]
+            ]
+        else:
+            raise DRFValidationError({"detail": "give a CSV 'file' or 'rows'"})
+        n = services.reference_standard_import(study=self.get_study(), rows=rows, source=data.validated_data["source"])
+        return Response({"rows": n}, status=status.HTTP_201_CREATED)
+
+
+class ImportJobViewSet(StudyChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.ImportJobSerializer
+    lookup_field = "public_id"
+
+    def get_queryset(self):
+        return ImportJob.objects.filter(study=self.get_study())
+
+    @extend_schema(request=s.ImportCreateSerializer, responses={202: s.ImportJobSerializer})
+    def create(self, request, study_pk=None):
+        """Start a DICOM import from a zip upload or a server folder. Runs on the worker;
+        poll the job for progress. All or nothing: a bad file anywhere stores nothing."""
+        from .imports import import_job_submit
+
+        data = s.ImportCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = import_job_submit(study=self.get_study(), actor=request.user, **data.validated_data)
+        return Response(s.ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class AuditEventViewSet(StudyChildMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.AuditEventSerializer
+    filterset_fields = ["action", "object_type", "actor"]
+
+    def get_queryset(self):
+        return self.get_study().audit_events.select_related("actor")

@@ -1,0 +1,30 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from readerstudy.reading import apis as reading_apis
+from readerstudy.studies import apis
+
+router = DefaultRouter()
+router.register("studies", apis.StudyViewSet, basename="study")
+study = r"studies/(?P<study_pk>\d+)"
+router.register(f"{study}/sequences", apis.SequenceViewSet, basename="study-sequence")
+router.register(f"{study}/arms", apis.ArmViewSet, basename="study-arm")
+router.register(f"{study}/cases", apis.CaseViewSet, basename="study-case")
+router.register(f"{study}/series", apis.SeriesViewSet, basename="study-series")
+router.register(f"{study}/items", apis.ItemViewSet, basename="study-item")
+router.register(f"{study}/members", apis.MembershipViewSet, basename="study-member")
+router.register(f"{study}/reference-standard", apis.ReferenceStandardViewSet, basename="study-reference")
+router.register(f"{study}/imports", apis.ImportJobViewSet, basename="study-import")
+router.register(f"{study}/audit", apis.AuditEventViewSet, basename="study-audit")
+router.register("questionnaire-templates", apis.QuestionnaireTemplateViewSet, basename="questionnaire-template")
+router.register("reader/sessions", reading_apis.ReaderSessionViewSet, basename="reader-session")
+router.register("reader/reads", reading_apis.ReaderReadViewSet, basename="reader-read")
+
+urlpatterns = [
+    path("", include(router.urls)),
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,163 @@
+"""Serializers hold shape and field validation only; changes go through ``services``."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from .models import (
+    Arm, AuditEvent, Case, ImportJob, Instance, Item, Membership, ReferenceStandard, Sequence, Series, Study,
+)
+
+
+class StudySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Study
+        fields = ["id", "name", "description", "seed", "status", "allow_revision", "analysis_settings", "created_at"]
+        read_only_fields = ["id", "status", "created_at"]
+        extra_kwargs = {"seed": {"required": False}}
+
+
+class StudyStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Study.Status.choices)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "user", "username", "role", "active", "created_at"]
+        read_only_fields = ["id", "active", "created_at", "username"]
+
+
+class ReaderCreateSerializer(serializers.Serializer):
+    username = serializers.RegexField(r"^[\w.@+-]{1,150}$")
+    password = serializers.CharField(required=False, allow_blank=True, write_only=True, min_length=10)
+
+
+class WithdrawSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+
+
+class SequenceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Sequence
+        fields = ["id", "name", "order"]
+        read_only_fields = ["id"]
+        extra_kwargs = {"order": {"required": False}}
+
+
+class ArmSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Arm
+        fields = ["id", "name", "is_reference", "order", "description"]
+        read_only_fields = ["id"]
+        extra_kwargs = {"order": {"required": False}}
+
+
+class CaseSerializer(serializers.ModelSerializer):
+    series_count = serializers.IntegerField(read_only=True, required=False)
+
+    class Meta:
+        model = Case
+        fields = ["id", "label", "is_training", "created_at", "series_count"]
+        read_only_fields = ["id", "created_at", "series_count"]
+
+
+class SeriesSerializer(serializers.ModelSerializer):
+    """Coordinator view of a series: includes the arm. Never used for readers."""
+
+    case = serializers.CharField(source="case.label", read_only=True)
+    sequence = serializers.CharField(source="sequence.name", read_only=True)
+    arm = serializers.CharField(source="arm.name", read_only=True)
+
+    class Meta:
+        model = Series
+        fields = [
+            "id", "public_id", "case", "sequence", "arm", "source", "rows", "columns", "pixel_spacing_mm",
+            "slice_thickness_mm", "image_orientation", "num_instances", "series_instance_uid",
+            "original_series_instance_uid", "created_at",
+        ]
+        read_only_fields = fields
+
+
+class InstanceSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Instance
+        fields = ["public_id", "index", "url"]
+
+    def get_url(self, obj) -> str:
+        return f"/wado/instances/{obj.public_id}"
+
+
+class ItemSerializer(serializers.ModelSerializer):
+    sequences = serializers.SlugRelatedField(slug_field="name", many=True, required=False, queryset=Sequence.objects.none())
+
+    class Meta:
+        model = Item
+        fields = [
+            "id", "key", "label", "help_text", "kind", "category", "order", "required", "scale_min", "scale_max",
+            "anchors", "levels", "unit", "value_min", "value_max", "sequences",
+        ]
+        read_only_fields = ["id"]
+        extra_kwargs = {"order": {"required": False}}
+
+    def __init__(self, *args, study=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if study is not None:
+            self.fields["sequences"].child_relation.queryset = study.sequences.all()
+
+
+class TemplateApplySerializer(serializers.Serializer):
+    template = serializers.CharField()
+
+
+class ReferenceStandardSerializer(serializers.ModelSerializer):
+    case = serializers.CharField(source="case.label")
+
+    class Meta:
+        model = ReferenceStandard
+        fields = ["id", "case", "level", "finding", "present", "source"]
+        read_only_fields = ["id"]
+
+
+class ReferenceStandardUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False)
+    rows = ReferenceStandardSerializer(many=True, required=False)
+    source = serializers.ChoiceField(choices=ReferenceStandard.Source.choices, default="consensus")
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ImportJob
+        fields = [
+            "public_id", "state", "progress", "error", "errors", "series_created", "created_at", "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class ImportCreateSerializer(serializers.Serializer):
+    archive = serializers.FileField(required=False, help_text="A zip of DICOM files")
+    folder = serializers.CharField(required=False, help_text="A folder on the server, under IMPORT_FOLDER_ROOTS")
+    mapping = serializers.FileField(required=False, help_text="CSV: case,sequence,arm and path or series_instance_uid")
+    rules = serializers.JSONField(required=False, help_text="Header rules instead of a mapping CSV")
+
+    def validate(self, attrs):
+        if bool(attrs.get("archive")) == bool(attrs.get("folder")):
+            raise serializers.ValidationError("give exactly one of 'archive' (a zip upload) or 'folder'")
+        if bool(attrs.get("mapping")) == bool(attrs.get("rules")):
+            raise serializers.ValidationError("give exactly one of 'mapping' (CSV) or 'rules' (JSON)")
+        return attrs
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", default=None, read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "timestamp", "actor", "action", "object_type", "object_id", "summary", "changes", "reason"]
+        read_only_fields = fields
