@@ -1,0 +1,438 @@
+"""Agreement: Cohen's, Conger's and Fleiss' kappa, ICC(A,1) and Spearman correlations.
+
+Written here rather than taken from a library because the libraries differ from what the seeds
+report: scikit-learn's weighted kappa weights by the index of the *observed* labels (not the full
+scale) and gives no standard error; statsmodels has no Conger's kappa; pingouin rounds the ICC
+confidence interval to two decimals. Every function uses the full category set of the scale.
+
+References
+----------
+Cohen J. Weighted kappa. Psychol Bull. 1968;70:213–220.
+Fleiss JL, Cohen J, Everitt BS. Large sample standard errors of kappa and weighted kappa.
+Psychol Bull. 1969;72:323–327.
+Conger AJ. Integration and generalization of kappas for multiple raters. Psychol Bull. 1980;88:322–328.
+Gwet KL. Handbook of Inter-Rater Reliability. 4th ed. Advanced Analytics; 2014 (variance of
+Conger's kappa by linearization, with missing ratings).
+Fleiss JL. Measuring nominal scale agreement among many raters. Psychol Bull. 1971;76:378–382;
+Fleiss JL, Nee JCM, Landis JR. Psychol Bull. 1979;86:974–977 (SE under H0, as R's irr).
+McGraw KO, Wong SP. Forming inferences about some intraclass correlation coefficients.
+Psychol Methods. 1996;1:30–46. Shrout PE, Fleiss JL. Psychol Bull. 1979;86:420–428.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .common import ALL, frame
+from .rcompat import qnorm_upper
+
+KAPPA_COLUMNS = ["scope", "sequence", "item", "arm", "reference", "reader", "method", "weights", "raters", "n",
+                 "kappa", "se", "ci_low", "ci_high", "z", "p_value", "agreement", "chance", "note"]
+ICC_COLUMNS = ["sequence", "item", "arm", "type", "icc", "ci_low", "ci_high", "n", "raters", "f", "df1", "df2",
+               "p_value", "note"]
+SPEARMAN_COLUMNS = ["sequence", "item", "arm", "reader_a", "reader_b", "n", "rho", "p_value", "note"]
+
+
+def weight_matrix(categories, weights: str) -> np.ndarray:
+    """Agreement weights over the full, ordered category set.
+
+    ``"none"``: identity; ``"linear"``: 1 − |i − j|/(q − 1); ``"quadratic"``: 1 − (i − j)²/(q − 1)²,
+    with i, j the category values (equally spaced scales give Cicchetti–Allison / Fleiss–Cohen weights).
+    """
+    c = np.asarray(categories, dtype=float)
+    q = c.size
+    if weights == "none" or q < 2:
+        return np.eye(q)
+    span = c.max() - c.min()
+    diff = np.abs(c[:, None] - c[None, :]) / span
+    if weights == "linear":
+        return 1 - diff
+    if weights == "quadratic":
+        return 1 - diff ** 2
+    raise ValueError(f"weights must be 'none', 'linear' or 'quadratic', got {weights!r}")
+
+
+def _codes(values: np.ndarray, categories) -> np.ndarray:
+    cats = np.asarray(categories, dtype=float)
+    idx = np.searchsorted(cats, values)
+    ok = (idx < cats.size) & (cats[np.minimum(idx, cats.size - 1)] == values)
+    if not np.all(ok):
+        bad = sorted(set(values[~ok].tolist()))
+        raise ValueError(f"kappa: value(s) {bad} are not categories of the scale {list(cats)}")
+    return idx
+
+
+def cohen_kappa(a, b, categories, weights: str = "none", confidence: float = 0.95) -> dict:
+    """Cohen's (weighted) kappa of two raters with its large-sample SE and CI.
+
+    Parameters
+    ----------
+    a, b : array_like
+        Ratings of the same units by two raters (pairs with a NaN are dropped).
+    categories : sequence
+        The full, ordered category set of the scale (e.g. 1..5), used even if some are unused.
+    weights : {"none", "linear", "quadratic"}
+
+    Returns
+    -------
+    dict
+        ``kappa, se`` (Fleiss–Cohen–Everitt ASE, as SAS ``PROC FREQ`` prints), ``ci_low, ci_high``
+        (kappa ± z·se), ``z, p_value`` (test of kappa = 0 with the SE under H0), ``agreement``
+        (weighted observed agreement), ``chance``, ``n`` and ``note``.
+
+    Notes
+    -----
+    When chance agreement is 1 (both raters used a single, identical category) kappa is undefined:
+    NaN with a note that gives the observed agreement.
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    ok = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[ok], b[ok]
+    n = a.size
+    out = {"kappa": math.nan, "se": math.nan, "ci_low": math.nan, "ci_high": math.nan, "z": math.nan,
+           "p_value": math.nan, "agreement": math.nan, "chance": math.nan, "n": n, "note": ""}
+    if n == 0:
+        out["note"] = "no unit rated by both raters"
+        return out
+    q = len(categories)
+    w = weight_matrix(categories, weights)
+    table = np.zeros((q, q))
+    np.add.at(table, (_codes(a, categories), _codes(b, categories)), 1)
+    p = table / n
+    pr, pc = p.sum(1), p.sum(0)
+    po = float((w * p).sum())
+    pe = float((w * np.outer(pr, pc)).sum())
+    out["agreement"], out["chance"] = po, pe
+    if math.isclose(pe, 1.0):
+        out["note"] = f"both raters used one and the same category only: kappa undefined (agreement {po:.4g})"
+        return out
+    k = (po - pe) / (1 - pe)
+    wr = w @ pc          # w̄_i. = Σ_j p_.j w_ij
+    wc = pr @ w          # w̄_.j = Σ_i p_i. w_ij
+    term = (p * (w - (wr[:, None] + wc[None, :]) * (1 - k)) ** 2).sum()
+    var = (term - (k - pe * (1 - k)) ** 2) / (n * (1 - pe) ** 2)
+    var0 = ((np.outer(pr, pc) * (w - (wr[:, None] + wc[None, :])) ** 2).sum() - pe ** 2) / (n * (1 - pe) ** 2)
+    se = math.sqrt(max(var, 0.0))
+    zc = qnorm_upper((1 - confidence) / 2)
+    out.update(kappa=k, se=se, ci_low=k - zc * se, ci_high=k + zc * se)
+    if var0 > 0:
+        out["z"] = k / math.sqrt(var0)
+        out["p_value"] = float(2 * stats.norm.sf(abs(out["z"])))
+    if n < 2:
+        out["note"] = "one unit only: SE undefined"
+    return out
+
+
+def conger_kappa(ratings: np.ndarray, categories, weights: str = "quadratic", confidence: float = 0.95) -> dict:
+    """Conger's (weighted) kappa of r ≥ 2 raters, with Gwet's linearization SE (missing ratings allowed).
+
+    Parameters
+    ----------
+    ratings : ndarray, shape (n_units, n_raters)
+        NaN for a missing rating. Units rated by fewer than two raters count in the chance term only.
+    categories : sequence
+        Full category set of the scale.
+    weights : {"none", "linear", "quadratic"}
+
+    Returns
+    -------
+    dict
+        ``kappa, se, ci_low, ci_high`` (kappa ± t_{n−1}·se, upper bound capped at 1 as Gwet does),
+        ``z`` (kappa/se), ``p_value`` (two-sided, t with n − 1 df), ``agreement`` (pa), ``chance``
+        (pe), ``n``, ``note``. Reproduces irrCAC's ``conger.kappa.raw``.
+    """
+    x = np.asarray(ratings, dtype=float)
+    n, r = x.shape
+    out = {"kappa": math.nan, "se": math.nan, "ci_low": math.nan, "ci_high": math.nan, "z": math.nan,
+           "p_value": math.nan, "agreement": math.nan, "chance": math.nan, "n": n, "note": ""}
+    if r < 2 or n == 0:
+        out["note"] = "needs at least two raters and one unit"
+        return out
+    cats = np.asarray(categories, dtype=float)
+    q = cats.size
+    w = weight_matrix(cats, weights)
+    present = ~np.isnan(x)
+    codes = np.where(present, np.searchsorted(cats, np.where(present, x, cats[0])), -1)
+    if np.any(present & ((codes >= q) | (cats[np.clip(codes, 0, q - 1)] != np.where(present, x, 0)))):
+        raise ValueError(f"kappa: ratings outside the categories {list(cats)}")
+    onehot = np.zeros((n, r, q))
+    ii, gg = np.nonzero(present)
+    onehot[ii, gg, codes[ii, gg]] = 1.0
+    agree = onehot.sum(1)                                  # n × q: raters per category
+    ri = agree.sum(1)
+    agree_w = agree @ w.T
+    sum_q = (agree * (agree_w - 1)).sum(1)
+    two = ri >= 2
+    n2 = int(two.sum())
+    if n2 == 0:
+        out["note"] = "no unit rated by two or more raters"
+        return out
+    pa = float((sum_q[two] / (ri[two] * (ri[two] - 1))).sum() / n2)
+    classif = onehot.sum(0)                                # r × q
+    ng = classif.sum(1)
+    if np.any(ng == 0):
+        out["note"] = "a rater rated no unit"
+        return out
+    pgk = classif / ng[:, None]
+    pmean = pgk.mean(0)
+    s2 = (pgk.T @ pgk - r * np.outer(pmean, pmean)) / (r - 1)
+    pe = float((w * (np.outer(pmean, pmean) - s2 / r)).sum())
+    out["agreement"], out["chance"] = pa, pe
+    if math.isclose(pe, 1.0):
+        out["note"] = f"every rater used one and the same category only: kappa undefined (agreement {pa:.4g})"
+        return out
+    k = (pa - pe) / (1 - pe)
+    # Linearization (Gwet 2014): per-unit contributions to pa and pe.
+    eps = present.astype(float)
+    lam = np.zeros((n, r))
+    for kk in range(q):
+        lk = np.zeros((n, r))
+        for ll in range(q):
+            delta = onehot[:, :, ll]
+            lk += w[kk, ll] * (delta - (eps - (ng / n)[None, :]) * pgk[:, ll][None, :])
+        lk *= (n / ng)[None, :]
+        lam += lk * (r * pgk[:, kk].mean() - pgk[:, kk][None, :])
+    pe_i = lam.sum(1) / (r * (r - 1))
+    den = ri * (ri - 1)
+    den = np.where(den == 0, -1, den)
+    pa_i = sum_q / den
+    k_i = (n / n2) * (pa_i - pe * two) / (1 - pe)
+    k_ix = k_i - 2 * (1 - k) * (pe_i - pe) / (1 - pe)
+    out["kappa"] = k
+    if n >= 2:
+        var = ((k_ix - k) ** 2).sum() / (n * (n - 1))
+        se = math.sqrt(var)
+        tc = stats.t.isf((1 - confidence) / 2, n - 1)
+        out.update(se=se, ci_low=k - se * tc, ci_high=min(1.0, k + se * tc))
+        if se > 0:
+            out["z"] = k / se
+            out["p_value"] = float(2 * stats.t.sf(abs(k / se), n - 1))
+    else:
+        out["note"] = "one unit only: SE undefined"
+    return out
+
+
+def fleiss_kappa(ratings: np.ndarray, categories, confidence: float = 0.95) -> dict:
+    """Fleiss' kappa of r ≥ 2 raters with the SE under H0, as R's ``irr::kappam.fleiss``.
+
+    Units with a missing rating are dropped (Fleiss' kappa needs the same number of ratings per
+    unit); ``note`` gives how many. ``ci_low``/``ci_high`` use that SE (a test SE, so the interval
+    is approximate); ``z`` and ``p_value`` are irr's.
+    """
+    x = np.asarray(ratings, dtype=float)
+    complete = ~np.isnan(x).any(1)
+    dropped = int((~complete).sum())
+    x = x[complete]
+    n, r = x.shape
+    out = {"kappa": math.nan, "se": math.nan, "ci_low": math.nan, "ci_high": math.nan, "z": math.nan,
+           "p_value": math.nan, "agreement": math.nan, "chance": math.nan, "n": n,
+           "note": f"{dropped} unit(s) with a missing rating dropped" if dropped else ""}
+    if n == 0 or r < 2:
+        out["note"] = (out["note"] + "; " if out["note"] else "") + "no complete unit with two or more raters"
+        return out
+    cats = np.asarray(categories, dtype=float)
+    counts = np.stack([(x == c).sum(1) for c in cats], axis=1).astype(float)
+    if not np.all(counts.sum(1) == r):
+        raise ValueError(f"kappa: ratings outside the categories {list(cats)}")
+    po = float(((counts ** 2).sum(1) - r).sum() / (r * (r - 1) * n))
+    pj = counts.sum(0) / (n * r)
+    pe = float((pj ** 2).sum())
+    out["agreement"], out["chance"] = po, pe
+    if math.isclose(pe, 1.0):
+        out["note"] = "; ".join(filter(None, [out["note"], "every rating in one category: kappa undefined"]))
+        return out
+    k = (po - pe) / (1 - pe)
+    qj = 1 - pj
+    spq = float((pj * qj).sum())
+    var = 2 / (spq ** 2 * n * r * (r - 1)) * (spq ** 2 - float((pj * qj * (qj - pj)).sum()))
+    se = math.sqrt(var)
+    zc = qnorm_upper((1 - confidence) / 2)
+    out.update(kappa=k, se=se, ci_low=k - zc * se, ci_high=k + zc * se, z=k / se,
+               p_value=float(2 * stats.norm.sf(abs(k / se))))
+    return out
+
+
+def icc_a1(matrix: np.ndarray, confidence: float = 0.95) -> dict:
+    """ICC(A,1): two-way random effects, absolute agreement, single measures (McGraw & Wong 1996).
+
+    Parameters
+    ----------
+    matrix : ndarray, shape (n_units, k_raters)
+        Complete rows only (rows with a NaN are dropped; ``note`` counts them).
+
+    Returns
+    -------
+    dict
+        ``icc, ci_low, ci_high, n, raters, f, df1, df2, p_value, note``. The interval is McGraw &
+        Wong's (as R's ``irr::icc(model="twoway", type="agreement", unit="single")``); ``f`` is
+        MSR/MSE on (n − 1, (n − 1)(k − 1)) df, testing ICC = 0.
+    """
+    m = np.asarray(matrix, dtype=float)
+    complete = ~np.isnan(m).any(1)
+    dropped = int((~complete).sum())
+    m = m[complete]
+    n, k = m.shape
+    out = {"icc": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": n, "raters": k, "f": math.nan,
+           "df1": n - 1, "df2": (n - 1) * (k - 1), "p_value": math.nan,
+           "note": f"{dropped} unit(s) with a missing measurement dropped" if dropped else ""}
+
+    def note(msg: str) -> dict:
+        out["note"] = "; ".join(filter(None, [out["note"], msg]))
+        return out
+
+    if n < 2 or k < 2:
+        return note("needs at least two units and two raters")
+    grand = m.mean()
+    ssr = k * ((m.mean(1) - grand) ** 2).sum()
+    ssc = n * ((m.mean(0) - grand) ** 2).sum()
+    sst = ((m - grand) ** 2).sum()
+    sse = sst - ssr - ssc
+    msr, msc, mse = ssr / (n - 1), ssc / (k - 1), sse / ((n - 1) * (k - 1))
+    denom = msr + (k - 1) * mse + k * (msc - mse) / n
+    if denom <= 0 or sst == 0:
+        return note("no variance between or within units: ICC undefined")
+    icc = (msr - mse) / denom
+    out["icc"] = icc
+    if mse > 0:
+        out["f"] = msr / mse
+        out["p_value"] = float(stats.f.sf(out["f"], n - 1, (n - 1) * (k - 1)))
+    alpha = 1 - confidence
+    if icc >= 1 or mse == 0:
+        return note("perfect agreement: confidence interval undefined")
+    a = k * icc / (n * (1 - icc))
+    b = 1 + k * icc * (n - 1) / (n * (1 - icc))
+    v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1)))
+    fl = stats.f.isf(alpha / 2, n - 1, v)
+    fu = stats.f.isf(alpha / 2, v, n - 1)
+    out["ci_low"] = n * (msr - fl * mse) / (fl * (k * msc + (k * n - k - n) * mse) + n * msr)
+    out["ci_high"] = n * (fu * msr - mse) / (k * msc + (k * n - k - n) * mse + n * fu * msr)
+    return out
+
+
+def spearman(a, b) -> dict:
+    """Spearman's rho with the t-approximation p value (R ``cor.test(method="spearman", exact=FALSE)``)."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    ok = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[ok], b[ok]
+    n = a.size
+    if n < 3 or np.all(a == a[0]) or np.all(b == b[0]):
+        return {"n": n, "rho": math.nan, "p_value": math.nan,
+                "note": "fewer than 3 pairs or a constant rater: correlation undefined"}
+    res = stats.spearmanr(a, b)
+    return {"n": n, "rho": float(res.statistic), "p_value": float(res.pvalue), "note": ""}
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+
+
+def _wide(df: pd.DataFrame, columns: str) -> pd.DataFrame:
+    return df.pivot_table(index=["case", "level"], columns=columns, values="value", aggfunc="first")
+
+
+def kappa_table(answers: pd.DataFrame, reference: str, item_categories: dict[str, list[float]],
+                item_weights: dict[str, list[str]], conger_weights: str = "quadratic",
+                confidence: float = 0.95) -> pd.DataFrame:
+    """Kappa table: inter-reader within each arm, and inter-protocol (arm vs reference) within each reader.
+
+    Parameters
+    ----------
+    answers : DataFrame
+        Validated tidy answers of categorical items (Likert, binary, finding).
+    reference : str
+        Reference arm (inter-protocol rows compare each other arm with it).
+    item_categories : dict
+        ``item -> full category set``.
+    item_weights : dict
+        ``item -> Cohen weights to report`` (binary/finding items: ``["none"]``).
+    conger_weights : str
+        Weights of Conger's kappa (seed 000: quadratic).
+
+    Returns
+    -------
+    DataFrame
+        ``scope, sequence, item, arm, reference, reader, method, weights, raters, n, kappa, se,
+        ci_low, ci_high, z, p_value, agreement, chance, note``. ``scope`` is ``interreader`` (Cohen
+        per reader pair ``"r1|r2"``; Conger and, for 3+ readers, Fleiss over all readers with
+        ``reader = "all"``) or ``interprotocol`` (Cohen, each reader's arm vs reference; ``arm`` is
+        the compared arm, ``reference`` the reference arm). The unit is a case (× level).
+    """
+    rows = []
+    for (seq, item), grp in answers.groupby(["sequence", "item"], sort=True):
+        cats = item_categories[item]
+        wlist = item_weights[item]
+        for arm, ga in grp.groupby("arm", sort=True):
+            wide = _wide(ga, "reader")
+            readers = list(wide.columns)
+            base = {"scope": "interreader", "sequence": seq, "item": item, "arm": arm, "reference": ""}
+            for ra, rb in itertools.combinations(readers, 2):
+                for wt in wlist:
+                    res = cohen_kappa(wide[ra].to_numpy(), wide[rb].to_numpy(), cats, wt, confidence)
+                    rows.append({**base, "reader": f"{ra}|{rb}", "method": "cohen", "weights": wt, "raters": 2, **res})
+            if len(readers) >= 2:
+                mat = wide.to_numpy(dtype=float)
+                cw = conger_weights if len(cats) > 2 else "none"
+                res = conger_kappa(mat, cats, cw, confidence)
+                rows.append({**base, "reader": ALL, "method": "conger", "weights": cw, "raters": len(readers), **res})
+                if len(readers) >= 3:
+                    res = fleiss_kappa(mat, cats, confidence)
+                    rows.append({**base, "reader": ALL, "method": "fleiss", "weights": "none",
+                                 "raters": len(readers), **res})
+        for reader, gr in grp.groupby("reader", sort=True):
+            wide = _wide(gr, "arm")
+            if reference not in wide.columns:
+                continue
+            for arm in wide.columns:
+                if arm == reference:
+                    continue
+                for wt in wlist:
+                    res = cohen_kappa(wide[arm].to_numpy(), wide[reference].to_numpy(), cats, wt, confidence)
+                    rows.append({"scope": "interprotocol", "sequence": seq, "item": item, "arm": arm,
+                                 "reference": reference, "reader": reader, "method": "cohen", "weights": wt,
+                                 "raters": 2, **res})
+    return frame(rows, KAPPA_COLUMNS)
+
+
+def icc_table(answers: pd.DataFrame, items: list[str], confidence: float = 0.95) -> pd.DataFrame:
+    """ICC(A,1) between readers per sequence × item × arm (seed 001 Table 3).
+
+    Returns ``sequence, item, arm, type, icc, ci_low, ci_high, n, raters, f, df1, df2, p_value,
+    note``; ``type`` is ``"ICC(A,1)"``. Units (case × level) lacking a reader are dropped.
+    """
+    rows = []
+    df = answers[answers["item"].isin(items)]
+    for (seq, item, arm), grp in df.groupby(["sequence", "item", "arm"], sort=True):
+        wide = _wide(grp, "reader")
+        res = icc_a1(wide.to_numpy(dtype=float), confidence)
+        rows.append({"sequence": seq, "item": item, "arm": arm, "type": "ICC(A,1)", **res})
+    return frame(rows, ICC_COLUMNS)
+
+
+def spearman_table(answers: pd.DataFrame, items: list[str]) -> pd.DataFrame:
+    """Spearman correlation between each pair of readers (seed 003 Table 3).
+
+    One row per sequence × item × arm × reader pair, plus rows pooled over all the given items,
+    sequences and arms (``sequence``, ``item`` and ``arm`` = ``"all"``), as seed 003 reports one rho
+    per radiologist pair across all features.
+    """
+    rows = []
+    df = answers[answers["item"].isin(items)]
+    if df.empty:
+        return frame(rows, SPEARMAN_COLUMNS)
+    for (seq, item, arm), grp in df.groupby(["sequence", "item", "arm"], sort=True):
+        wide = _wide(grp, "reader")
+        for ra, rb in itertools.combinations(list(wide.columns), 2):
+            rows.append({"sequence": seq, "item": item, "arm": arm, "reader_a": ra, "reader_b": rb,
+                         **spearman(wide[ra].to_numpy(), wide[rb].to_numpy())})
+    wide = df.pivot_table(index=["sequence", "item", "arm", "case", "level"], columns="reader", values="value",
+                          aggfunc="first")
+    for ra, rb in itertools.combinations(list(wide.columns), 2):
+        rows.append({"sequence": ALL, "item": ALL, "arm": ALL, "reader_a": ra, "reader_b": rb,
+                     **spearman(wide[ra].to_numpy(), wide[rb].to_numpy())})
+    return frame(rows, SPEARMAN_COLUMNS)
