@@ -15,15 +15,17 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers as drf_serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError as DRFValidationError
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import audit, selectors, services
-from .models import Arm, Case, ImportJob, Item, Membership, ReferenceStandard, Sequence, Series, Study
+from .models import Arm, AuditEvent, Case, ImportJob, Item, Membership, ReferenceStandard, Sequence, Series, Study
 from .permissions import IsStudyCoordinator
 from . import serializers as s
 
@@ -50,7 +52,7 @@ class AuditedViewSetMixin:
 
 class StudyViewSet(AuditedViewSetMixin, viewsets.ModelViewSet):
     serializer_class = s.StudySerializer
-    permission_classes = [IsStudyCoordinator]
+    permission_classes = [IsAuthenticated, IsStudyCoordinator]
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
@@ -72,7 +74,7 @@ class StudyViewSet(AuditedViewSetMixin, viewsets.ModelViewSet):
         study = services.study_set_status(study=study, **data.validated_data)
         return Response(s.StudySerializer(study).data)
 
-    @extend_schema(responses={200: drf_serializers.DictField()})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
     def overview(self, request, pk=None):
         study = self.get_object()
@@ -80,7 +82,22 @@ class StudyViewSet(AuditedViewSetMixin, viewsets.ModelViewSet):
 
 
 class StudyChildMixin(AuditedViewSetMixin):
-    """Scopes a viewset to ``/api/studies/<study_pk>/`` of a study the user coordinates."""
+    """Scopes a viewset to ``/api/studies/<study_pk>/`` of a study the user coordinates.
+
+    The study is resolved before the body is parsed, so a non-coordinator gets 404 for every
+    method, never a validation error that would reveal that the study exists."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.get_study()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no study
+            return self.queryset.none()
+        return self.scoped_queryset(self.get_study())
+
+    def scoped_queryset(self, study: Study):
+        raise NotImplementedError
 
     def get_study(self) -> Study:
         if not hasattr(self, "_study"):
@@ -94,8 +111,8 @@ class DesignObjectViewSet(StudyChildMixin, viewsets.ModelViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     create_service = None
 
-    def get_queryset(self):
-        return self.serializer_class.Meta.model.objects.filter(study=self.get_study())
+    def scoped_queryset(self, study):
+        return self.queryset.model.objects.filter(study=study)
 
     def perform_create(self, serializer):
         serializer.instance = type(self).create_service(study=self.get_study(), **serializer.validated_data)
@@ -108,32 +125,37 @@ class DesignObjectViewSet(StudyChildMixin, viewsets.ModelViewSet):
 
 
 class SequenceViewSet(DesignObjectViewSet):
+    queryset = Sequence.objects.none()
     serializer_class = s.SequenceSerializer
     create_service = staticmethod(services.sequence_create)
 
 
 class ArmViewSet(DesignObjectViewSet):
+    queryset = Arm.objects.none()
     serializer_class = s.ArmSerializer
     create_service = staticmethod(services.arm_create)
 
 
 class CaseViewSet(DesignObjectViewSet):
+    queryset = Case.objects.none()
     serializer_class = s.CaseSerializer
     create_service = staticmethod(services.case_create)
 
-    def get_queryset(self):
-        return super().get_queryset().annotate(series_count=Count("series"))
+    def scoped_queryset(self, study):
+        return super().scoped_queryset(study).annotate(series_count=Count("series"))
 
 
 class ItemViewSet(StudyChildMixin, viewsets.ModelViewSet):
+    queryset = Item.objects.none()
     serializer_class = s.ItemSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
-    def get_queryset(self):
-        return Item.objects.filter(study=self.get_study()).prefetch_related("sequences")
+    def scoped_queryset(self, study):
+        return Item.objects.filter(study=study).prefetch_related("sequences")
 
     def get_serializer(self, *args, **kwargs):
-        kwargs.setdefault("study", self.get_study())
+        if not getattr(self, "swagger_fake_view", False):
+            kwargs.setdefault("study", self.get_study())
         return super().get_serializer(*args, **kwargs)
 
     def perform_create(self, serializer):
@@ -156,19 +178,21 @@ class ItemViewSet(StudyChildMixin, viewsets.ModelViewSet):
 
 
 class QuestionnaireTemplateViewSet(viewsets.ViewSet):
+    permission_classes = [IsAuthenticated]
     """The shipped questionnaire templates, for coordinators to preview and apply."""
 
-    @extend_schema(responses={200: drf_serializers.ListField(child=drf_serializers.DictField())})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def list(self, request):
         return Response(list(services.questionnaire_templates().values()))
 
 
 class SeriesViewSet(StudyChildMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = Series.objects.none()
     serializer_class = s.SeriesSerializer
     lookup_field = "public_id"
 
-    def get_queryset(self):
-        return Series.objects.filter(case__study=self.get_study()).select_related("case", "sequence", "arm")
+    def scoped_queryset(self, study):
+        return Series.objects.filter(case__study=study).select_related("case", "sequence", "arm")
 
     @extend_schema(responses=s.InstanceSerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -178,12 +202,13 @@ class SeriesViewSet(StudyChildMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class MembershipViewSet(StudyChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = Membership.objects.none()
     serializer_class = s.MembershipSerializer
 
-    def get_queryset(self):
-        return Membership.objects.filter(study=self.get_study()).select_related("user")
+    def scoped_queryset(self, study):
+        return Membership.objects.filter(study=study).select_related("user")
 
-    @extend_schema(request=s.ReaderCreateSerializer, responses={201: drf_serializers.DictField()})
+    @extend_schema(request=s.ReaderCreateSerializer, responses={201: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["post"], url_path="readers")
     def add_reader(self, request, study_pk=None):
         """Create a reader account (or add an existing user) to the study. A new account's
@@ -203,12 +228,13 @@ class MembershipViewSet(StudyChildMixin, mixins.ListModelMixin, mixins.RetrieveM
 
 
 class ReferenceStandardViewSet(StudyChildMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    queryset = ReferenceStandard.objects.none()
     serializer_class = s.ReferenceStandardSerializer
 
-    def get_queryset(self):
-        return ReferenceStandard.objects.filter(case__study=self.get_study()).select_related("case")
+    def scoped_queryset(self, study):
+        return ReferenceStandard.objects.filter(case__study=study).select_related("case")
 
-    @extend_schema(request=s.ReferenceStandardUploadSerializer, responses={201: drf_serializers.DictField()})
+    @extend_schema(request=s.ReferenceStandardUploadSerializer, responses={201: OpenApiTypes.OBJECT})
     def create(self, request, study_pk=None):
         """Upload a ``case,level,finding,present`` CSV (``file``) or JSON ``rows``; all or nothing."""
         data = s.ReferenceStandardUploadSerializer(data=request.data)
@@ -232,11 +258,12 @@ class ReferenceStandardViewSet(StudyChildMixin, mixins.ListModelMixin, viewsets.
 
 
 class ImportJobViewSet(StudyChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = ImportJob.objects.none()
     serializer_class = s.ImportJobSerializer
     lookup_field = "public_id"
 
-    def get_queryset(self):
-        return ImportJob.objects.filter(study=self.get_study())
+    def scoped_queryset(self, study):
+        return ImportJob.objects.filter(study=study)
 
     @extend_schema(request=s.ImportCreateSerializer, responses={202: s.ImportJobSerializer})
     def create(self, request, study_pk=None):
@@ -251,8 +278,9 @@ class ImportJobViewSet(StudyChildMixin, mixins.ListModelMixin, mixins.RetrieveMo
 
 
 class AuditEventViewSet(StudyChildMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    queryset = AuditEvent.objects.none()
     serializer_class = s.AuditEventSerializer
     filterset_fields = ["action", "object_type", "actor"]
 
-    def get_queryset(self):
-        return self.get_study().audit_events.select_related("actor")
+    def scoped_queryset(self, study):
+        return study.audit_events.select_related("actor")

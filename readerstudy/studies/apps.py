@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django.apps import AppConfig
 
 
@@ -14,5 +16,6 @@ class StudiesConfig(AppConfig):
         from . import audit
 
         settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
         ensure_broker_folders()
         audit.connect_signals()

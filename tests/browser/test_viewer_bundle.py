@@ -1,0 +1,264 @@
+"""The committed viewer bundle (static/viewer/) in a real browser, without Django.
+
+A local server plays Django's part (static files, blinded instances at /wado/instances/<id>); the
+page is tests/browser/assets/viewer_test_page.html; the series is generated here with pydicom.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.viewer_harness import BLOCK_MEAN, BLOCK_SD, BUNDLE_DIR, ViewerServer, make_series
+
+pytestmark = pytest.mark.browser
+
+SLICES = 10
+PRESETS = [
+    {"name": "Soft", "windowCenter": 900, "windowWidth": 600},
+    {"name": "Wide", "windowCenter": 1200, "windowWidth": 3000},
+]
+
+# Reads the viewer's visible canvas back: a hash of the pixels and enough statistics to tell a
+# drawn image from a blank one. drawImage copies whatever context the canvas has (2D or WebGL).
+DIGEST_JS = """
+(selector) => {
+  const source = document.querySelector(selector + ' canvas');
+  if (!source || !source.width) return null;
+  const copy = document.createElement('canvas');
+  copy.width = source.width; copy.height = source.height;
+  const ctx = copy.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(source, 0, 0);
+  const d = ctx.getImageData(0, 0, copy.width, copy.height).data;
+  let hash = 2166136261, sum = 0, sum2 = 0, n = 0;
+  const levels = new Set();
+  for (let i = 0; i < d.length; i += 4) {
+    const v = d[i];
+    hash = Math.imul(hash ^ v, 16777619);
+    sum += v; sum2 += v * v; n += 1;
+    levels.add(v);
+  }
+  const mean = sum / n;
+  return { hash: hash >>> 0, mean, sd: Math.sqrt(Math.max(0, sum2 / n - mean * mean)), levels: levels.size };
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def viewer_server():
+    if not (BUNDLE_DIR / "reader-viewer.js").is_file():
+        pytest.skip("static/viewer/ is not built (see frontend/README.md)")
+    server = ViewerServer()
+    server.instances.update(make_series("a", SLICES, 64, 64, seed=1))
+    server.instances.update(make_series("b", SLICES, 64, 64, seed=2))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(chromium_browser, viewer_server):
+    context = chromium_browser.new_context(viewport={"width": 900, "height": 400})
+    page = context.new_page()
+    console_errors = []
+    page.on("pageerror", lambda exc: console_errors.append(str(exc)))
+    page.goto(f"{viewer_server.url}/viewer-test")
+    page.wait_for_function("() => window.ReaderViewer !== undefined", timeout=15_000)
+    yield page
+    context.close()
+    assert not console_errors, console_errors
+
+
+def digest(page, selector):
+    return page.evaluate(DIGEST_JS, selector)
+
+
+def wait_for_new_pixels(page, selector, old_hash, timeout=5_000):
+    page.wait_for_function(
+        f"([sel, old]) => {{ const d = ({DIGEST_JS})(sel); return d && d.hash !== old; }}",
+        arg=[selector, old_hash],
+        timeout=timeout,
+    )
+    return digest(page, selector)
+
+
+def overlay(page, selector):
+    return page.inner_text(f"{selector} .rv-overlay")
+
+
+def open_stack(page, server, prefix="a", selector="#single"):
+    """Create a viewer and wait until the whole series is cached; returns its first digest."""
+    page.evaluate(
+        """([sel, imageIds, presets]) => {
+          const ev = window.viewerEvents;
+          window.viewer = ReaderViewer.createStackViewer(document.querySelector(sel), {
+            imageIds, presets,
+            onSliceChange: (index, count) => ev.slices.push([index, count]),
+            onRoi: (roi) => ev.rois.push(roi),
+            onError: (e) => ev.errors.push(String(e)),
+            onProgress: (loaded, total) => ev.progress.push([loaded, total]),
+          });
+          return window.viewer.loaded.then(() => true);
+        }""",
+        [selector, server.image_ids(prefix), PRESETS],
+    )
+    page.wait_for_function(f"() => ({DIGEST_JS})('{selector}')?.levels > 5", timeout=10_000)
+    return digest(page, selector)
+
+
+def state(page, expr="window.viewer.getState()"):
+    return page.evaluate(f"() => {{ const s = {expr}; delete s.rois; return s; }}")
+
+
+def center_of(page, selector):
+    box = page.locator(selector).bounding_box()
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def drag(page, start, end, button="left", modifiers=()):
+    for key in modifiers:
+        page.keyboard.down(key)
+    page.mouse.move(*start)
+    page.mouse.down(button=button)
+    steps = 6
+    for i in range(1, steps + 1):
+        page.mouse.move(start[0] + (end[0] - start[0]) * i / steps, start[1] + (end[1] - start[1]) * i / steps)
+    page.mouse.up(button=button)
+    for key in modifiers:
+        page.keyboard.up(key)
+
+
+def test_first_image_renders_whole_series_prefetched_and_nothing_identifying(page, viewer_server):
+    viewer_server.cookies_seen.clear()
+    first = open_stack(page, viewer_server)
+
+    assert first["sd"] > 10 and first["levels"] > 20, first  # an image, not a blank canvas
+    assert overlay(page, "#single") == "1/10"
+    events = page.evaluate("() => window.viewerEvents")
+    assert events["errors"] == []
+    assert events["progress"][-1] == [SLICES, SLICES]
+    # Every instance was fetched with the page's session cookie (same-origin XHR).
+    assert len(viewer_server.cookies_seen) >= SLICES
+    assert all(c and "sessionid=reader-session" in c for c in viewer_server.cookies_seen)
+    # The only text the viewer adds is the slice counter: no series description, no tags.
+    assert page.inner_text("#single").strip() == "1/10"
+
+
+def test_wheel_and_keys_change_the_slice_but_leave_the_form_keys_alone(page, viewer_server):
+    first = open_stack(page, viewer_server)
+    x, y = center_of(page, "#single")
+    page.mouse.move(x, y)
+    page.mouse.wheel(0, 120)
+    page.wait_for_function("() => document.querySelector('#single .rv-overlay').textContent === '2/10'")
+    second = wait_for_new_pixels(page, "#single", first["hash"])
+    assert second["hash"] != first["hash"]
+    assert [1, SLICES] in page.evaluate("() => window.viewerEvents.slices")
+
+    page.click("#single")  # the viewer takes focus; keys scroll only while it has it
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("() => document.querySelector('#single .rv-overlay').textContent === '3/10'")
+    page.keyboard.press("End")
+    page.wait_for_function("() => document.querySelector('#single .rv-overlay').textContent === '10/10'")
+    page.keyboard.press("Home")
+    page.wait_for_function("() => document.querySelector('#single .rv-overlay').textContent === '1/10'")
+
+    page.focus("#score-input")
+    page.keyboard.type("3")
+    page.keyboard.press("ArrowDown")
+    assert page.input_value("#score-input") == "3"
+    assert state(page)["index"] == 0
+
+
+def test_drag_changes_window_level_and_invert_zoom_pan_reset(page, viewer_server):
+    first = open_stack(page, viewer_server)
+    initial = state(page)
+    x, y = center_of(page, "#single")
+
+    drag(page, (x, y), (x + 60, y + 40))
+    after_wl = state(page)
+    assert (after_wl["windowCenter"], after_wl["windowWidth"]) != (initial["windowCenter"], initial["windowWidth"])
+    wl_pixels = wait_for_new_pixels(page, "#single", first["hash"])
+
+    page.evaluate("() => window.viewer.invert()")
+    assert state(page)["invert"] is True
+    wait_for_new_pixels(page, "#single", wl_pixels["hash"])
+
+    drag(page, (x, y), (x, y - 50), button="right")
+    zoomed = state(page)
+    assert zoomed["zoom"] != pytest.approx(initial["zoom"])
+    drag(page, (x, y), (x + 30, y + 20), modifiers=("Shift",))
+    panned = state(page)
+    assert panned["pan"] != pytest.approx(zoomed["pan"])
+    assert (panned["windowCenter"], panned["windowWidth"]) == (zoomed["windowCenter"], zoomed["windowWidth"])
+
+    page.evaluate("() => window.viewer.setPreset('Soft')")
+    soft = state(page)
+    assert (soft["preset"], soft["windowCenter"], soft["windowWidth"]) == ("Soft", 900, 600)
+
+    page.evaluate("() => window.viewer.reset()")
+    reset = state(page)
+    for key in ("windowCenter", "windowWidth", "invert", "zoom", "index"):
+        assert reset[key] == pytest.approx(initial[key]), key
+    assert reset["pan"] == pytest.approx(initial["pan"])
+    assert reset["preset"] is None
+    page.wait_for_function(
+        f"([sel, h]) => ({DIGEST_JS})(sel)?.hash === h", arg=["#single", first["hash"]], timeout=5_000
+    )
+
+
+def test_side_by_side_stays_in_sync(page, viewer_server):
+    page.evaluate(
+        """([leftIds, rightIds]) => {
+          window.pair = ReaderViewer.createSideBySide(
+            document.querySelector('#left'), document.querySelector('#right'), { leftIds, rightIds });
+          return window.pair.loaded.then(() => true);
+        }""",
+        [viewer_server.image_ids("a"), viewer_server.image_ids("b")],
+    )
+    page.wait_for_function(f"() => ({DIGEST_JS})('#right')?.levels > 5", timeout=10_000)
+    right_before = digest(page, "#right")
+    lx, ly = center_of(page, "#left")
+    page.mouse.move(lx, ly)
+    for _ in range(3):
+        page.mouse.wheel(0, 120)
+        page.wait_for_timeout(30)
+    page.wait_for_function(
+        "() => ['#left', '#right'].every(s => document.querySelector(s + ' .rv-overlay').textContent === '4/10')"
+    )
+    wait_for_new_pixels(page, "#right", right_before["hash"])
+
+    rx, ry = center_of(page, "#right")
+    drag(page, (rx, ry), (rx - 50, ry + 30))
+    pair = state(page, "window.pair.getState()")
+    left, right = pair["left"], pair["right"]
+    assert left["windowWidth"] == pytest.approx(right["windowWidth"])
+    assert left["windowCenter"] == pytest.approx(right["windowCenter"])
+
+    page.click("#right")
+    page.keyboard.press("End")
+    page.wait_for_function(
+        "() => ['#left', '#right'].every(s => document.querySelector(s + ' .rv-overlay').textContent === '10/10')"
+    )
+    drag(page, (rx, ry), (rx, ry - 40), button="right")
+    pair = state(page, "window.pair.getState()")
+    assert pair["left"]["zoom"] == pytest.approx(pair["right"]["zoom"])
+    assert page.evaluate("() => window.pair.invert()") is True
+    pair = state(page, "window.pair.getState()")
+    assert pair["left"]["invert"] and pair["right"]["invert"]
+
+
+def test_ellipse_roi_reports_mean_sd_area_and_slice(page, viewer_server):
+    open_stack(page, viewer_server)
+    page.evaluate("() => window.viewer.setIndex(4)")
+    page.wait_for_function("() => document.querySelector('#single .rv-overlay').textContent === '5/10'")
+    page.evaluate("() => window.viewer.setTool('roi')")
+    x, y = center_of(page, "#single")
+    # 64 px image in a 256 px viewer: 4 screen px per 1 mm pixel; stay inside the flat centre block.
+    drag(page, (x - 16, y - 16), (x + 16, y + 16))
+    page.wait_for_function("() => window.viewerEvents.rois.length > 0", timeout=5_000)
+    roi = page.evaluate("() => window.viewerEvents.rois.at(-1)")
+    assert roi["sliceIndex"] == 4 and roi["slice"] == 5 and roi["count"] == SLICES
+    assert roi["mean"] == pytest.approx(BLOCK_MEAN, abs=BLOCK_SD)
+    assert 0.5 * BLOCK_SD < roi["stdDev"] < 1.5 * BLOCK_SD
+    assert roi["areaUnit"] == "mm²"
+    assert 10 < roi["areaMm2"] < 900
+    assert page.evaluate("() => window.viewer.getState().rois.length") == 1

@@ -1,0 +1,59 @@
+"""Builders that go through the real services (STYLE.md: set up data through the services)."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.utils import timezone
+
+from readerstudy.reading.models import Read, Session
+from readerstudy.studies import services
+from readerstudy.studies.models import Instance, Membership, Series
+
+
+def fake_uid() -> str:
+    return "2.25." + str(int.from_bytes(secrets.token_bytes(12), "big"))
+
+
+def series_row(*, case, sequence, arm, n_instances: int = 2) -> Series:
+    """A Series row with instance rows but no files (for permission tests; imports make real ones)."""
+    series = Series.objects.create(
+        case=case, sequence=sequence, arm=arm, study_instance_uid=fake_uid(), series_instance_uid=fake_uid(),
+        rows=8, columns=8, pixel_spacing_mm=[1.0, 1.0], slice_thickness_mm=4.0,
+        image_orientation=[0, 1, 0, 0, 0, -1], num_instances=n_instances,
+    )
+    for index in range(n_instances):
+        Instance.objects.create(
+            series=series, index=index, sop_instance_uid=fake_uid(), path=f"instances/{secrets.token_hex(8)}.dcm",
+            size_bytes=0, sha256="0" * 64,
+        )
+    return series
+
+
+def small_study(*, coordinator, readers=(), name="Study A", publish=True, open_session=True):
+    """A study with 2 cases x 1 sequence x 2 arms, the seed 000 questionnaire, a reference
+    standard, and one session per reader holding every series (open now, if ``open_session``)."""
+    study = services.study_create(name=name, created_by=coordinator, seed=1234)
+    seq = services.sequence_create(study=study, name="SAG T2 FS")
+    standard = services.arm_create(study=study, name="Standard", is_reference=True)
+    fast = services.arm_create(study=study, name="Fast")
+    cases = [services.case_create(study=study, label=f"C{i:03d}") for i in (1, 2)]
+    services.questionnaire_apply_template(study=study, template="seed000")
+    all_series = [series_row(case=c, sequence=seq, arm=a) for c in cases for a in (standard, fast)]
+    services.reference_standard_import(
+        study=study, rows=[{"case": "C001", "level": "L4-L5", "finding": "disc_herniation", "present": True}]
+    )
+    for reader in readers:
+        services.membership_add(study=study, user=reader, role=Membership.Role.READER)
+    if publish:
+        services.study_set_status(study=study, status="published")
+    sessions = []
+    for reader in readers:
+        session = Session.objects.create(
+            study=study, reader=reader, index=0,
+            opens_at=timezone.now() - timezone.timedelta(hours=1) if open_session else timezone.now() + timezone.timedelta(days=3),
+        )
+        for position, series in enumerate(all_series):
+            Read.objects.create(session=session, position=position, series=series)
+        sessions.append(session)
+    return study, all_series, sessions

@@ -1,0 +1,158 @@
+"""Every URL of the API, tried as each role: anonymous, a reader of the study, a coordinator of
+another study, and the study's own coordinator."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from rest_framework.test import APIClient
+
+from readerstudy import api_urls
+from readerstudy.reading.models import Read
+from readerstudy.studies.models import Membership
+from readerstudy.studies import services
+from tests.factories import small_study
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(coordinator, reader, other_reader, make_user):
+    study, series, sessions = small_study(coordinator=coordinator, readers=[reader, other_reader])
+    stranger = make_user("coord-other")
+    services.study_create(name="Other study", created_by=stranger)
+    return {
+        "study": study,
+        "series": series,
+        "sessions": sessions,
+        "coordinator": coordinator,
+        "reader": reader,
+        "other_reader": other_reader,
+        "stranger": stranger,
+    }
+
+
+def _kwargs_for(name: str, groups: set[str], world) -> dict:
+    study = world["study"]
+    objects = {
+        "study": study,
+        "study-sequence": study.sequences.first(),
+        "study-arm": study.arms.first(),
+        "study-case": study.cases.first(),
+        "study-item": study.items.first(),
+        "study-member": Membership.objects.filter(study=study, role="reader").first(),
+    }
+    kwargs = {}
+    if "study_pk" in groups:
+        kwargs["study_pk"] = study.pk
+    if "pk" in groups:
+        basename = re.sub(r"-(detail|status|overview|withdraw)$", "", name)
+        kwargs["pk"] = objects[basename].pk
+    if "public_id" in groups:
+        if name.startswith("study-series"):
+            kwargs["public_id"] = world["series"][0].public_id
+        elif name.startswith("study-import"):
+            kwargs["public_id"] = "nonexistent"
+        elif name.startswith("reader-session"):
+            kwargs["public_id"] = world["sessions"][0].public_id
+        elif name.startswith("reader-read"):
+            kwargs["public_id"] = Read.objects.filter(session=world["sessions"][0]).first().public_id
+    return kwargs
+
+
+def api_urls_to_try(world) -> list[tuple[str, str]]:
+    urls = []
+    for pattern in api_urls.router.urls:
+        groups = set(pattern.pattern.regex.groupindex)
+        if "format" in groups or pattern.name in {"api-root"}:
+            continue
+        kwargs = _kwargs_for(pattern.name, groups, world)
+        path = "/api/" + pattern.pattern.regex.pattern.lstrip("^").rstrip("$")
+        for key, value in kwargs.items():
+            path = re.sub(rf"\(\?P<{key}>[^)]*\)", str(value), path)
+        urls.append((pattern.name, path))
+    return urls
+
+
+COORDINATOR_ONLY = ("study",)  # basenames starting with these are coordinator endpoints
+READER_ONLY = ("reader-",)
+
+
+def test_every_coordinator_endpoint_refuses_readers_strangers_and_anonymous(world):
+    urls = api_urls_to_try(world)
+    assert len(urls) > 20, urls
+    clients = {}
+    for role in ("reader", "other_reader", "stranger", "coordinator"):
+        client = APIClient()
+        client.force_authenticate(world[role])
+        clients[role] = client
+    anonymous = APIClient()
+    checked = 0
+    for name, path in urls:
+        if not name.startswith(COORDINATOR_ONLY):
+            continue
+        for method in ("get", "post", "patch", "delete"):
+            response = getattr(anonymous, method)(path, {}, format="json")
+            assert response.status_code in (401, 403, 405), (method, path, response.status_code)
+            for role in ("reader", "other_reader", "stranger"):
+                response = getattr(clients[role], method)(path, {}, format="json")
+                if name in ("study-list",) and method in ("get", "post"):
+                    # Listing shows only one's own studies; creating one's own study is allowed.
+                    if method == "get":
+                        ids = [s["id"] for s in response.json()["results"]]
+                        assert world["study"].pk not in ids
+                    continue
+                assert response.status_code in (404, 405), (role, method, path, response.status_code, response.content[:200])
+                checked += 1
+        response = clients["coordinator"].get(path)
+        assert response.status_code in (200, 404, 405), (path, response.status_code)
+        if "nonexistent" not in path:
+            assert response.status_code in (200, 405), (path, response.status_code)
+    assert checked > 100
+
+
+def test_reader_endpoints_show_only_own_reads_and_never_the_arm(world):
+    reader_client = APIClient()
+    reader_client.force_authenticate(world["reader"])
+    other = APIClient()
+    other.force_authenticate(world["other_reader"])
+    coordinator = APIClient()
+    coordinator.force_authenticate(world["coordinator"])
+
+    sessions = reader_client.get("/api/reader/sessions/").json()["results"]
+    assert [s["public_id"] for s in sessions] == [world["sessions"][0].public_id]
+    assert sessions[0]["state"] == "open"
+
+    read = Read.objects.filter(session=world["sessions"][0]).first()
+    response = reader_client.get(f"/api/reader/reads/{read.public_id}/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    for word in ("Standard", "Fast", "SAG T2", "C001", "C002", read.series.series_instance_uid, "arm"):
+        assert word not in body, word
+    assert all(url.startswith("/wado/instances/") for url in response.json()["instances"])
+
+    # Another reader, and a coordinator, get 404 for this reader's read and session.
+    for client in (other, coordinator):
+        assert client.get(f"/api/reader/reads/{read.public_id}/").status_code == 404
+        assert client.get(f"/api/reader/sessions/{world['sessions'][0].public_id}/").status_code == 404
+
+
+def test_reader_cannot_open_a_read_of_a_session_not_yet_open(coordinator, reader):
+    study, series, sessions = small_study(coordinator=coordinator, readers=[reader], open_session=False)
+    client = APIClient()
+    client.force_authenticate(reader)
+    assert client.get("/api/reader/sessions/").json()["results"][0]["state"] == "locked"
+    read = Read.objects.filter(session=sessions[0]).first()
+    assert client.get(f"/api/reader/reads/{read.public_id}/").status_code == 404
+
+
+def test_token_authentication_and_schema(world):
+    client = APIClient()
+    response = client.post("/api/auth/token/", {"username": "coord", "password": "correct-horse-battery"}, format="json")
+    assert response.status_code == 200
+    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    assert client.get(f"/api/studies/{world['study'].pk}/").status_code == 200
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200
+    assert b"/api/studies/{study_pk}/imports/" in schema.content
