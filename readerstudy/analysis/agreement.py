@@ -333,7 +333,7 @@ def spearman(a, b) -> dict:
 
 
 def _wide(df: pd.DataFrame, columns: str) -> pd.DataFrame:
-    return df.pivot_table(index=["case", "level"], columns=columns, values="value", aggfunc="first")
+    return df.set_index(["case", "level", columns])["value"].unstack(columns)
 
 
 def kappa_table(answers: pd.DataFrame, reference: str, item_categories: dict[str, list[float]],
@@ -367,8 +367,10 @@ def kappa_table(answers: pd.DataFrame, reference: str, item_categories: dict[str
     for (seq, item), grp in answers.groupby(["sequence", "item"], sort=True):
         cats = item_categories[item]
         wlist = item_weights[item]
-        for arm, ga in grp.groupby("arm", sort=True):
-            wide = _wide(ga, "reader")
+        cube = grp.set_index(["case", "level", "arm", "reader"])["value"].unstack(["arm", "reader"]).sort_index(axis=1)
+        arms = list(dict.fromkeys(cube.columns.get_level_values("arm")))
+        for arm in arms:
+            wide = cube[arm].dropna(how="all")
             readers = list(wide.columns)
             base = {"scope": "interreader", "sequence": seq, "item": item, "arm": arm, "reference": ""}
             for ra, rb in itertools.combinations(readers, 2):
@@ -384,15 +386,16 @@ def kappa_table(answers: pd.DataFrame, reference: str, item_categories: dict[str
                     res = fleiss_kappa(mat, cats, confidence)
                     rows.append({**base, "reader": ALL, "method": "fleiss", "weights": "none",
                                  "raters": len(readers), **res})
-        for reader, gr in grp.groupby("reader", sort=True):
-            wide = _wide(gr, "arm")
-            if reference not in wide.columns:
-                continue
-            for arm in wide.columns:
-                if arm == reference:
+        if reference not in arms:
+            continue
+        readers_all = sorted(set(cube.columns.get_level_values("reader")))
+        for reader in readers_all:
+            for arm in arms:
+                if arm == reference or (arm, reader) not in cube.columns or (reference, reader) not in cube.columns:
                     continue
                 for wt in wlist:
-                    res = cohen_kappa(wide[arm].to_numpy(), wide[reference].to_numpy(), cats, wt, confidence)
+                    res = cohen_kappa(cube[(arm, reader)].to_numpy(), cube[(reference, reader)].to_numpy(), cats, wt,
+                                      confidence)
                     rows.append({"scope": "interprotocol", "sequence": seq, "item": item, "arm": arm,
                                  "reference": reference, "reader": reader, "method": "cohen", "weights": wt,
                                  "raters": 2, **res})
@@ -430,8 +433,7 @@ def spearman_table(answers: pd.DataFrame, items: list[str]) -> pd.DataFrame:
         for ra, rb in itertools.combinations(list(wide.columns), 2):
             rows.append({"sequence": seq, "item": item, "arm": arm, "reader_a": ra, "reader_b": rb,
                          **spearman(wide[ra].to_numpy(), wide[rb].to_numpy())})
-    wide = df.pivot_table(index=["sequence", "item", "arm", "case", "level"], columns="reader", values="value",
-                          aggfunc="first")
+    wide = df.set_index(["sequence", "item", "arm", "case", "level", "reader"])["value"].unstack("reader")
     for ra, rb in itertools.combinations(list(wide.columns), 2):
         rows.append({"sequence": ALL, "item": ALL, "arm": ALL, "reader_a": ra, "reader_b": rb,
                      **spearman(wide[ra].to_numpy(), wide[rb].to_numpy())})

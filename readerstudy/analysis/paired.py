@@ -66,7 +66,7 @@ def paired_comparisons(answers: pd.DataFrame, reference: str, items: list[str], 
         elif n >= 2:
             t = stats.ttest_rel(x, y)
             row["t_statistic"], row["t_p"] = float(t.statistic), float(t.pvalue)
-        w = signed_rank_test(d, 0.0, "two-sided")
+        w = signed_rank_test(d, 0.0, "two-sided", conf_int=False)
         row["wilcoxon_v"], row["wilcoxon_p"] = w.statistic, w.p_value
         if w.note and np.all(d == 0):
             notes.append("all differences are zero: Wilcoxon p undefined (R: NaN)")

@@ -93,10 +93,12 @@ def zeroin(f: Callable[[float], float], lower: float, upper: float, f_lower: flo
 
 
 def _rank_abs(x: np.ndarray) -> tuple[np.ndarray, float]:
-    """Average ranks of |x| and the tie term Σ(t³ − t)."""
-    ranks = stats.rankdata(np.abs(x), method="average")
-    _, counts = np.unique(ranks, return_counts=True)
-    return ranks, float(np.sum(counts.astype(float) ** 3 - counts))
+    """Average ranks of |x| (R's ``rank``, ties averaged) and the tie term Σ(t³ − t)."""
+    _, inverse, counts = np.unique(np.abs(x), return_inverse=True, return_counts=True)
+    upper = np.cumsum(counts)
+    ranks = (upper - (counts - 1) / 2.0)[inverse]
+    c = counts.astype(float)
+    return ranks, float(np.sum(c * c * c - c))
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ class SignedRankResult:
 
 
 def signed_rank_test(d, mu: float = 0.0, alternative: str = "two-sided", correct: bool = True,
-                     conf_level: float = 0.95, tol_root: float = 1e-4) -> SignedRankResult:
+                     conf_level: float = 0.95, tol_root: float = 1e-4, conf_int: bool = True) -> SignedRankResult:
     """Wilcoxon signed-rank test of the differences ``d`` against ``mu``, as R's ``wilcox.test``.
 
     Parameters
@@ -130,6 +132,8 @@ def signed_rank_test(d, mu: float = 0.0, alternative: str = "two-sided", correct
         Continuity correction of the normal approximation (R's default ``TRUE``).
     conf_level : float
         Confidence level of the interval (one-sided for one-sided alternatives).
+    conf_int : bool
+        Compute the estimate and interval (R's ``conf.int=TRUE``); without it they are NaN.
 
     Returns
     -------
@@ -180,7 +184,9 @@ def signed_rank_test(d, mu: float = 0.0, alternative: str = "two-sided", correct
     xc = (d - mu)
     xc = xc[xc != 0] + mu
     estimate, lo, hi, achieved = math.nan, math.nan, math.nan, conf_level
-    if n > 0:
+    if not conf_int:
+        pass
+    elif n > 0:
         mumin, mumax = float(xc.min()), float(xc.max())
 
         def w(delta: float, use_correct: bool) -> float:
