@@ -195,7 +195,7 @@ SPECTACULAR_SETTINGS = {
 # Default: kombu's filesystem transport, which needs no server; the worker and the web process
 # exchange messages through folders under VAR_DIR.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
-_broker_dir = VAR_DIR / "broker"
+_broker_dir = Path(os.environ.get("CELERY_BROKER_DIR", VAR_DIR / "broker"))
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(_broker_dir / "queue"),
@@ -208,6 +208,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 )
 # Job state lives in our own models (ImportJob, ReconJob); task results are not needed.
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "readerstudy")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

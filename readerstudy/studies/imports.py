@@ -1,21 +1,16 @@
-"""Submitting a DICOM import as a job: store the upload, record the ImportJob, enqueue the
-worker after commit. The import itself (validation, blinding, atomic storage) is in
-``dicom_import.py``; the task that runs it is in ``tasks.py``."""
+"""The upload endpoint's side of a DICOM import: check where the files come from, store the
+upload, parse the mapping, and hand over to ``dicom_import.import_job_create`` (which enqueues
+the worker after commit). Validation, blinding and atomic storage live in ``dicom_import``."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
 
+from .dicom_import import DicomImportError, import_job_create, parse_mapping_csv, rules_from_dict, store_upload
 from .models import ImportJob, Study
-
-
-def upload_dir(job: ImportJob) -> Path:
-    return Path(settings.VAR_DIR) / "uploads" / job.public_id
 
 
 def _allowed_folder(folder: str) -> Path:
@@ -31,44 +26,29 @@ def _allowed_folder(folder: str) -> Path:
     return path
 
 
-def import_job_submit(*, study: Study, actor, archive=None, folder: str | None = None, mapping=None, rules=None) -> ImportJob:
-    """Create an ImportJob for a zip upload (``archive``) or a server ``folder`` and enqueue it.
+def _as_validation_error(exc: DicomImportError) -> ValidationError:
+    return ValidationError([f"{e['file']}: {e['problem']}" for e in exc.errors])
 
-    ``mapping`` is an uploaded CSV file, ``rules`` a dict of header rules (see docs/import.md).
+
+def import_job_submit(*, study: Study, actor, archive=None, folder: str | None = None, mapping=None, rules=None) -> ImportJob:
+    """Create an ImportJob for a zip upload (``archive``) or a server ``folder``.
+
+    ``mapping`` is an uploaded CSV file, ``rules`` a dict of header rules (docs/import.md).
     """
     if study.status == Study.Status.LOCKED:
         raise ValidationError(f"study '{study.name}' is locked; nothing can be imported")
-    if archive is not None and archive.size > settings.IMPORT_MAX_ARCHIVE_BYTES:
-        raise ValidationError(
-            f"archive {archive.name!r} is {archive.size} bytes, over the limit of {settings.IMPORT_MAX_ARCHIVE_BYTES}"
-        )
-    source = _allowed_folder(folder) if folder else None
-    if mapping is not None:
-        try:
-            mapping_spec = {"csv": mapping.read().decode("utf-8-sig")}
-        except UnicodeDecodeError as exc:
-            raise ValidationError(f"mapping file {mapping.name!r} is not UTF-8 text: {exc}") from exc
-    else:
-        mapping_spec = {"rules": rules}
-
-    job = ImportJob(study=study, created_by=actor, source_path=str(source or ""), mapping=mapping_spec)
-    job.full_clean(exclude=["source_path"])
-    job.save()
-    if archive is not None:
-        target = upload_dir(job)
-        target.mkdir(parents=True, exist_ok=True)
-        archive_path = target / "upload.zip"
-        try:
-            with archive_path.open("wb") as out:
-                for chunk in archive.chunks():
-                    out.write(chunk)
-        except BaseException:
-            shutil.rmtree(target, ignore_errors=True)
-            raise
-        job.source_path = str(archive_path)
-        ImportJob.objects.filter(pk=job.pk).update(source_path=job.source_path)
-
-    from . import tasks
-
-    transaction.on_commit(lambda: tasks.import_job_task.delay(job.pk))
-    return job
+    try:
+        if mapping is not None:
+            try:
+                text = mapping.read().decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise ValidationError(f"mapping file {mapping.name!r} is not UTF-8 text: {exc}") from exc
+            parsed = parse_mapping_csv(text, name=getattr(mapping, "name", "mapping.csv"))
+        else:
+            if not isinstance(rules, dict):
+                raise ValidationError("rules must be a JSON object (see docs/import.md)")
+            parsed = rules_from_dict(rules)
+        source = _allowed_folder(folder) if folder else store_upload(archive)
+    except DicomImportError as exc:
+        raise _as_validation_error(exc) from exc
+    return import_job_create(study=study, source_path=source, mapping=parsed, actor=actor)
