@@ -5,5 +5,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("readerstudy.api_urls")),
+    path("reading/", include("readerstudy.reading.urls")),
     path("", include("readerstudy.studies.urls")),
 ]
