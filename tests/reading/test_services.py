@@ -1,0 +1,294 @@
+"""schedule_materialize: the scheduler's output written as Session and Read rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pytest
+from django.utils import timezone
+
+from readerstudy.reading import selectors
+from readerstudy.reading.models import Answer, Read, Session
+from readerstudy.reading.scheduler import (
+    CrossoverDesign,
+    IndependentDesign,
+    PairRead,
+    SideBySideDesign,
+    build_schedule,
+)
+from readerstudy.reading.services import ScheduleError, ScheduleStartedError, schedule_materialize
+from readerstudy.studies.models import Arm, AuditEvent, Case, Item, Membership, Sequence, Series, Study
+
+START = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone.utc)
+_uid = itertools.count(1)
+
+
+def add_series(case, sequence, arm):
+    n = next(_uid)
+    return Series.objects.create(
+        case=case,
+        sequence=sequence,
+        arm=arm,
+        study_instance_uid=f"2.25.{n}1",
+        series_instance_uid=f"2.25.{n}2",
+        rows=384,
+        columns=384,
+        pixel_spacing_mm=[0.68, 0.68],
+        image_orientation=[0, 1, 0, 0, 0, -1],
+        num_instances=30,
+    )
+
+
+@pytest.fixture
+def make_study(db, coordinator, make_user):
+    """A study with readers, cases (and training cases), sequences, arms and every series."""
+
+    def _make(
+        *, readers=2, cases=4, training_cases=0, sequences=("SAG T2 FS", "SAG T1"), arms=("Standard", "Fast"),
+        name="Lumbar", seed=20260302, skip=(),
+    ):
+        study = Study.objects.create(name=name, seed=seed, created_by=coordinator)
+        Membership.objects.create(study=study, user=coordinator, role=Membership.Role.COORDINATOR)
+        for i in range(readers):
+            user = make_user(f"{name.lower()}-reader{i + 1}")
+            Membership.objects.create(study=study, user=user, role=Membership.Role.READER)
+        seq_rows = [Sequence.objects.create(study=study, name=s, order=i) for i, s in enumerate(sequences)]
+        arm_rows = [
+            Arm.objects.create(study=study, name=a, order=i, is_reference=(i == 0)) for i, a in enumerate(arms)
+        ]
+        case_rows = [Case.objects.create(study=study, label=f"C{i + 1:03d}") for i in range(cases)]
+        case_rows += [Case.objects.create(study=study, label=f"T{i + 1}", is_training=True) for i in range(training_cases)]
+        for case, seq, arm in itertools.product(case_rows, seq_rows, arm_rows):
+            if (case.label, seq.name, arm.name) not in skip:
+                add_series(case, seq, arm)
+        return study
+
+    return _make
+
+
+def reader_ids(study):
+    return sorted(
+        Membership.objects.filter(study=study, role="reader", active=True).values_list("user_id", flat=True)
+    )
+
+
+def rows_of(study):
+    """The written schedule as plain tuples, to compare with the scheduler's."""
+    out = []
+    for session in Session.objects.filter(study=study).order_by("reader_id", "index"):
+        reads = []
+        for read in session.reads.select_related("series__case", "series__sequence", "series__arm", "series_right__arm"):
+            right = read.series_right.arm.name if read.series_right else None
+            reads.append((read.position, read.series.case.label, read.series.sequence.name, read.series.arm.name, right))
+        out.append((session.reader_id, session.index, session.is_training, session.washout_days, reads))
+    return out
+
+
+def expected_rows(study, design):
+    schedule = build_schedule(
+        study.seed,
+        design,
+        reader_ids(study),
+        study.cases.filter(is_training=False).values_list("label", flat=True),
+        study.sequences.values_list("name", flat=True),
+        study.arms.values_list("name", flat=True),
+        training_cases=study.cases.filter(is_training=True).values_list("label", flat=True),
+    )
+    out = []
+    for session in schedule.sessions:
+        reads = []
+        for position, read in enumerate(session.reads):
+            if isinstance(read, PairRead):
+                reads.append((position, read.case, read.sequence, read.left_arm, read.right_arm))
+            else:
+                reads.append((position, read.case, read.sequence, read.arm, None))
+        out.append((session.reader, session.index, session.is_training, session.washout_days, reads))
+    return out
+
+
+def test_crossover_writes_the_scheduled_sessions_and_reads(make_study, coordinator):
+    study = make_study(readers=3, cases=5)
+    design = CrossoverDesign(washout_days=28)
+
+    sessions = schedule_materialize(study=study, design=design, actor=coordinator, start=START)
+
+    assert rows_of(study) == expected_rows(study, design)
+    assert [(s.reader_id, s.index) for s in sessions] == [(r, k) for r in reader_ids(study) for k in (0, 1)]
+    for session in sessions:
+        assert session.opens_at == (START if session.index == 0 else None)
+        assert session.washout_days == (0 if session.index == 0 else 28)
+        assert not session.is_training
+        assert session.reads.count() == 5 * 2  # five cases, two sequences, one arm each
+    study.refresh_from_db()
+    assert study.reading_design == design.to_dict()
+
+
+def test_sessions_open_at_start_then_after_the_washout(make_study, coordinator):
+    study = make_study()
+    schedule_materialize(study=study, design=CrossoverDesign(washout_days=28), actor=coordinator, start=START)
+    first, second = Session.objects.filter(study=study, reader_id=reader_ids(study)[0]).order_by("index")
+
+    assert selectors.session_opening_time(first) == START
+    assert selectors.session_opening_time(second) is None  # not until the first is finished
+    finished = START + dt.timedelta(days=3)
+    Session.objects.filter(pk=first.pk).update(completed_at=finished)
+    assert selectors.session_opening_time(second) == finished + dt.timedelta(days=28)
+
+
+def test_rerun_on_an_untouched_schedule_keeps_the_same_rows(make_study, coordinator):
+    study = make_study()
+    design = CrossoverDesign(washout_days=28)
+    first = schedule_materialize(study=study, design=design, actor=coordinator, start=START)
+    before = rows_of(study)
+    read_ids = sorted(Read.objects.filter(session__study=study).values_list("public_id", flat=True))
+
+    again = schedule_materialize(study=study, design=design.to_dict(), actor=coordinator)
+
+    assert [s.pk for s in again] == [s.pk for s in first]
+    assert rows_of(study) == before
+    assert sorted(Read.objects.filter(session__study=study).values_list("public_id", flat=True)) == read_ids
+    assert all(s.opens_at == START for s in again if s.index == 0)
+
+
+def test_rerun_with_a_new_start_moves_only_the_first_opening(make_study, coordinator):
+    study = make_study()
+    schedule_materialize(study=study, design=CrossoverDesign(), actor=coordinator, start=START)
+    later = START + dt.timedelta(days=7)
+    sessions = schedule_materialize(study=study, design=CrossoverDesign(), actor=coordinator, start=later)
+    assert [s.opens_at for s in sessions] == [later, None] * 2
+
+
+def test_rerun_with_another_design_replaces_an_untouched_schedule(make_study, coordinator):
+    study = make_study()
+    schedule_materialize(study=study, design=CrossoverDesign(), actor=coordinator, start=START)
+    design = IndependentDesign(session_per_sequence=True, washout_days=7)
+
+    schedule_materialize(study=study, design=design, actor=coordinator, start=START)
+
+    assert rows_of(study) == expected_rows(study, design)
+    study.refresh_from_db()
+    assert study.reading_design["kind"] == "independent"
+    assert AuditEvent.objects.filter(study=study, action="delete", object_type="reading.read").exists()
+
+
+@pytest.mark.parametrize("touch", ["started", "answered", "finished"])
+def test_refuses_to_replace_a_schedule_once_reading_started(make_study, coordinator, touch):
+    study = make_study()
+    schedule_materialize(study=study, design=CrossoverDesign(), actor=coordinator, start=START)
+    read = Read.objects.filter(session__study=study, session__index=0).first()
+    if touch == "started":
+        Read.objects.filter(pk=read.pk).update(started_at=START)
+    elif touch == "answered":
+        item = Item.objects.create(study=study, key="overall", label="Overall", kind="likert", scale_min=1, scale_max=5)
+        Answer.objects.create(read=read, item=item, value=4)
+    else:
+        Session.objects.filter(pk=read.session_id).update(completed_at=START)
+    before = rows_of(study)
+
+    with pytest.raises(ScheduleStartedError, match="cannot replace the schedule of study 'Lumbar'"):
+        schedule_materialize(study=study, design=IndependentDesign(), actor=coordinator, start=START)
+
+    assert rows_of(study) == before
+    study.refresh_from_db()
+    assert study.reading_design["kind"] == "crossover"
+
+
+def test_refuses_to_drop_an_opening_override(make_study, coordinator):
+    study = make_study()
+    schedule_materialize(study=study, design=CrossoverDesign(), actor=coordinator, start=START)
+    Session.objects.filter(study=study, index=1).update(opens_at_override=START)
+    with pytest.raises(ScheduleStartedError, match="override"):
+        schedule_materialize(study=study, design=IndependentDesign(), actor=coordinator)
+
+
+def test_a_missing_series_is_named_and_nothing_is_written(make_study, coordinator):
+    study = make_study(skip={("C002", "SAG T1", "Fast")})
+    with pytest.raises(ScheduleError, match="series that do not exist: case C002, sequence SAG T1, arm Fast"):
+        schedule_materialize(study=study, design=CrossoverDesign(), actor=coordinator, start=START)
+    assert not Session.objects.filter(study=study).exists()
+    study.refresh_from_db()
+    assert study.reading_design == {}
+
+
+def test_side_by_side_writes_pairs_with_the_scheduled_placement(make_study, coordinator):
+    study = make_study(cases=5, arms=("Standard", "Fast", "Fast-DL"))
+    design = SideBySideDesign(pairs=[("Standard", "Fast"), ("Standard", "Fast-DL"), ("Fast-DL", "Fast")])
+
+    schedule_materialize(study=study, design=design, actor=coordinator, start=START)
+
+    assert rows_of(study) == expected_rows(study, design)
+    reads = Read.objects.filter(session__study=study)
+    assert reads.count() == 2 * 5 * 2 * 3
+    assert not reads.filter(series_right__isnull=True).exists()
+    for read in reads.select_related("series", "series_right"):
+        assert read.series.case_id == read.series_right.case_id
+        assert read.series.sequence_id == read.series_right.sequence_id
+
+
+def test_training_reads_come_first_in_a_flagged_session(make_study, coordinator):
+    study = make_study(training_cases=2)
+    schedule_materialize(study=study, design=CrossoverDesign(washout_days=28), actor=coordinator, start=START)
+    for reader in reader_ids(study):
+        training, first, second = Session.objects.filter(study=study, reader_id=reader).order_by("index")
+        assert training.is_training and not first.is_training and not second.is_training
+        assert (training.opens_at, first.opens_at, second.opens_at) == (START, None, None)
+        assert (training.washout_days, first.washout_days, second.washout_days) == (0, 0, 28)
+        assert set(training.reads.values_list("series__case__label", flat=True)) == {"T1", "T2"}
+        assert not first.reads.filter(series__case__is_training=True).exists()
+        # The first study session opens as soon as training is done.
+        Session.objects.filter(pk=training.pk).update(completed_at=START + dt.timedelta(hours=1))
+        assert selectors.session_opening_time(first) == START + dt.timedelta(hours=1)
+
+
+def test_only_active_readers_are_scheduled(make_study, coordinator):
+    study = make_study(readers=3)
+    withdrawn = Membership.objects.filter(study=study, role="reader").order_by("user_id").first()
+    withdrawn.active = False
+    withdrawn.save()
+    schedule_materialize(study=study, design=IndependentDesign(), actor=coordinator, start=START)
+    readers = set(Session.objects.filter(study=study).values_list("reader_id", flat=True))
+    assert readers == set(reader_ids(study)) and withdrawn.user_id not in readers and coordinator.pk not in readers
+
+
+def test_changes_are_audited_as_the_actor(make_study, coordinator):
+    study = make_study()
+    schedule_materialize(study=study, design=IndependentDesign(), actor=coordinator, start=START)
+    created = AuditEvent.objects.filter(study=study, action="create", object_type="reading.read")
+    assert created.count() == Read.objects.filter(session__study=study).count()
+    assert set(created.values_list("actor_id", flat=True)) == {coordinator.pk}
+    event = AuditEvent.objects.get(study=study, action="event")
+    assert event.actor_id == coordinator.pk and "independent" in event.summary
+
+
+def test_default_start_is_now(make_study, coordinator):
+    study = make_study()
+    before = timezone.now()
+    sessions = schedule_materialize(study=study, design=IndependentDesign(), actor=coordinator)
+    assert all(before <= s.opens_at <= timezone.now() for s in sessions if s.index == 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "design", "message"),
+    [
+        ({"readers": 0}, IndependentDesign(), "has no active readers"),
+        ({"cases": 0}, IndependentDesign(), "has no cases"),
+        ({"arms": ("Standard", "Fast", "Fast-DL")}, CrossoverDesign(sessions=2), "cannot be read in 2 sessions"),
+        ({}, SideBySideDesign(pairs=[("Standard", "Fast-DL")]), "names arm\\(s\\) \\['Fast-DL'\\]"),
+        ({}, {"kind": "crossover", "washout": 28}, "invalid reading design: .*unknown fields"),
+    ],
+)
+def test_impossible_schedules_raise_clear_errors(make_study, coordinator, kwargs, design, message):
+    study = make_study(**kwargs)
+    with pytest.raises(ScheduleError, match=message):
+        schedule_materialize(study=study, design=design, actor=coordinator, start=START)
+    assert not Session.objects.filter(study=study).exists()
+
+
+def test_naive_start_and_locked_study_are_refused(make_study, coordinator):
+    study = make_study()
+    with pytest.raises(ScheduleError, match="timezone-aware"):
+        schedule_materialize(study=study, design=IndependentDesign(), actor=coordinator, start=dt.datetime(2026, 3, 2))
+    Study.objects.filter(pk=study.pk).update(status="locked")
+    with pytest.raises(ScheduleError, match="locked"):
+        schedule_materialize(study=study, design=IndependentDesign(), actor=coordinator, start=START)
