@@ -47,6 +47,11 @@ class Read(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     active_seconds = models.FloatField(default=0)
+    # The client's id of the submission that was accepted: a repeated POST carrying it is a no-op.
+    submission_id = models.CharField(max_length=64, blank=True, default="")
+    # Server time of the last heartbeat (or the start): bounds the active seconds a heartbeat may add.
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True, default="", help_text="The reader's free-text comment on the read")
 
     class Meta:
         ordering = ["session", "position"]
