@@ -37,15 +37,18 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
-from pydicom.datadict import tag_for_keyword
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
 
-DEIDENTIFICATION_METHOD = (
-    "PS3.15 E.1.1 Basic Application Level Confidentiality Profile; readerstudy blinding: "
-    "private, acquisition and reconstruction attributes removed; new UIDs"
-)
+# DeidentificationMethod is LO (64 characters a value), so the description is multi-valued.
+DEIDENTIFICATION_METHOD = [
+    "DICOM PS3.15 E.1.1 Basic Application Confidentiality Profile",
+    "readerstudy blinding: private attributes removed",
+    "acquisition and reconstruction attributes removed",
+    "new Study, Series, SOP Instance and Frame of Reference UIDs",
+]
 IMPLEMENTATION_VERSION_NAME = "READERSTUDY_1"
 
 # PS3.15 Table E.1-1, Basic Profile column: keyword -> (the standard's action code, what we do).
@@ -431,6 +434,17 @@ def _is_overlay_or_curve(tag) -> bool:
     return 0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF
 
 
+def _is_sequence(ds: Dataset, tag) -> bool:
+    raw = ds.get_item(tag)
+    vr = getattr(raw, "VR", None)
+    if not vr:  # implicit VR files leave it to the dictionary
+        try:
+            vr = dictionary_VR(tag)
+        except KeyError:
+            return False
+    return vr == "SQ"
+
+
 def apply_basic_profile(ds: Dataset, uid_map: UIDMap) -> None:
     """Apply the PS3.15 Annex E basic profile to ``ds`` in place (nested items too).
 
@@ -438,21 +452,22 @@ def apply_basic_profile(ds: Dataset, uid_map: UIDMap) -> None:
     filled with fresh UIDs for originals it does not know yet, so one import maps each original
     consistently.
     """
-    ds.remove_private_tags()
-    for elem in list(ds):
-        tag = elem.tag
-        if _is_overlay_or_curve(tag):
+    # Walk the tags, not the elements: decoding values we are about to delete is the slow part.
+    for tag in list(ds.keys()):
+        if tag.is_private or _is_overlay_or_curve(tag):
             del ds[tag]
             continue
         action = _PROFILE_BY_TAG.get(int(tag))
         if action is None or action == "K":
-            if elem.VR == "SQ" and elem.value is not None:
-                for item in elem.value:
+            if _is_sequence(ds, tag):
+                for item in ds[tag].value or []:
                     apply_basic_profile(item, uid_map)
             continue
         if action == "X":
             del ds[tag]
-        elif action == "Z":
+            continue
+        elem = ds[tag]
+        if action == "Z":
             elem.value = DicomSequence([]) if elem.VR == "SQ" else None
         elif action == "D":
             if elem.VR == "SQ":
@@ -474,11 +489,12 @@ def apply_basic_profile(ds: Dataset, uid_map: UIDMap) -> None:
 
 def remove_arm_revealing(ds: Dataset) -> None:
     """Remove every attribute of :data:`ARM_REVEALING` (top level and nested items)."""
-    for elem in list(ds):
-        if int(elem.tag) in _ARM_REVEALING_TAGS:
-            del ds[elem.tag]
-        elif elem.VR == "SQ" and elem.value is not None:
-            for item in elem.value:
+    for tag in list(ds.keys()):
+        if int(tag) in _ARM_REVEALING_TAGS:
+            del ds[tag]
+            continue
+        if _is_sequence(ds, tag):
+            for item in ds[tag].value or []:
                 remove_arm_revealing(item)
 
 

@@ -459,10 +459,11 @@ def _zip_member_problem(info: zipfile.ZipInfo) -> str | None:
         return "absolute path in the archive"
     if ".." in normalized.split("/"):
         return "path leaves the archive ('..')"
+    # Unix mode bits, when the archiver stored a file type (many store permissions only).
     mode = info.external_attr >> 16
-    if mode and stat.S_ISLNK(mode):
+    if stat.S_IFMT(mode) and stat.S_ISLNK(mode):
         return "symbolic link in the archive"
-    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         return "not a regular file"
     if info.flag_bits & 0x1:
         return "encrypted entry"
