@@ -13,13 +13,13 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, ProtectedError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError as DRFValidationError
+from rest_framework.exceptions import APIException, ValidationError as DRFValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -30,11 +30,20 @@ from .permissions import IsStudyCoordinator
 from . import serializers as s
 
 
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
 def exception_handler(exc, context):
-    """Turn a service's ValidationError into a 400 with its messages."""
+    """A service's ValidationError is a 400 with its messages; deleting something that other
+    rows still need (``on_delete=PROTECT``) is a 409 that names what holds it."""
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = DRFValidationError(detail=detail)
+    elif isinstance(exc, ProtectedError):
+        holders = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
+        exc = Conflict(f"cannot delete: {', '.join(holders)} still refer to it")
     return drf_exception_handler(exc, context)
 
 

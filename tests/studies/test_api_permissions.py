@@ -156,3 +156,17 @@ def test_token_authentication_and_schema(world):
     schema = client.get("/api/schema/")
     assert schema.status_code == 200
     assert b"/api/studies/{study_pk}/imports/" in schema.content
+
+
+def test_deleting_a_case_that_has_series_is_a_clear_conflict(coordinator):
+    study, series, _ = small_study(coordinator=coordinator, publish=False)
+    client = APIClient()
+    client.force_authenticate(coordinator)
+    case = study.cases.get(label="C001")
+    response = client.delete(f"/api/studies/{study.pk}/cases/{case.pk}/")
+    assert response.status_code == 409
+    assert "series" in response.json()["detail"] and "still refer to it" in response.json()["detail"]
+    assert study.cases.filter(pk=case.pk).exists()
+    # A duplicate name is a validation error naming the field, not a server error.
+    response = client.post(f"/api/studies/{study.pk}/sequences/", {"name": "SAG T2 FS"}, format="json")
+    assert response.status_code == 400, response.content
