@@ -1,0 +1,1 @@
+self.onmessage=()=>{throw new Error("ReaderViewer: the compute worker is not bundled")};
