@@ -105,7 +105,9 @@ def gee_compare(y: np.ndarray, arm: np.ndarray, cluster: np.ndarray, confidence:
                    cov_struct=sm.cov_struct.Exchangeable())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = model.fit()
+        # ddof_scale=0: the moment estimates of scale and correlation that geepack uses (statsmodels'
+        # default divides by N − p and n_pairs − p, which moves the correlation by ~1%).
+        fit = model.fit(ddof_scale=0, ctol=1e-10, maxiter=200)
     b0, b1 = fit.params
     cov = fit.cov_params()
     p0 = 1 / (1 + math.exp(-b0))

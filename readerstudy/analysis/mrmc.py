@@ -104,11 +104,18 @@ def obuchowski_rockette(theta: np.ndarray, pseudo: np.ndarray) -> ORResult:
     else:
         ms_tr = math.nan
     cov23 = max(cov2 - cov3, 0.0) if r > 1 else 0.0
+    if r > 1 and ms_tr < 1e-12 * max(1.0, float(np.abs(theta).max()) ** 2):
+        ms_tr = 0.0  # rounding noise of an exact zero (every reader shows the same arm difference)
     den = ms_tr + r * cov23
     if r > 1 and den > 0 and ms_tr > 0:
         f = ms_t / den
         df = den ** 2 / (ms_tr ** 2 / ((t - 1) * (r - 1)))
         p = float(stats.f.sf(f, t - 1, df))
+    elif r > 1 and den > 0:
+        # MS(T:R) = 0: Hillis' df is infinite and F(t-1, inf) is chi-squared(t-1)/(t-1).
+        f = ms_t / den
+        df = math.inf
+        p = float(stats.chi2.sf(f * (t - 1), t - 1))
     else:
         f = df = p = math.nan
     return ORResult(theta=theta, var=var, cov1=cov1, cov2=cov2, cov3=cov3, ms_t=ms_t, ms_tr=ms_tr, den=den,
@@ -187,7 +194,7 @@ def fom_and_jackknife(units: pd.DataFrame, fom: str, arms: list[str], readers: l
 
 
 def mrmc_analysis(units: pd.DataFrame, fom: str, reference: str, margin: float = 0.0, direction: str = "greater",
-                  confidence: float = 0.95, label: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  confidence: float = 0.95, label: dict | None = None, alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run OR–Hillis for one item: each arm vs the reference, plus a global test over all arms.
 
     Parameters
@@ -200,6 +207,8 @@ def mrmc_analysis(units: pd.DataFrame, fom: str, reference: str, margin: float =
         Noninferiority margin of the difference arm − reference (e.g. −0.05 for AUC).
     direction : {"greater", "less"}
         H1: difference > margin ("greater") or < margin ("less", for scores where lower is better).
+    confidence, alpha : float
+        Level of the interval of the difference; significance level of the noninferiority test.
 
     Returns
     -------
@@ -245,7 +254,6 @@ def mrmc_analysis(units: pd.DataFrame, fom: str, reference: str, margin: float =
         notes.append("some leave-one-case-out FOMs are undefined (a case holds all units of one truth)")
     if np.isnan(theta).any():
         notes.append("FOM undefined (no unit of the needed truth)")
-    crit = stats.t.isf((1 - confidence) / 2, 1)  # replaced per row below
     for i, arm in enumerate(arms[1:], start=1):
         idx = [i, 0]
         res = obuchowski_rockette(theta[idx], pseudo[idx])
@@ -255,13 +263,16 @@ def mrmc_analysis(units: pd.DataFrame, fom: str, reference: str, margin: float =
                "cov2": res.cov2, "cov3": res.cov3, "ms_t": res.ms_t, "ms_tr": res.ms_tr, "f": res.f,
                "df": res.df, "p_value": res.p_value}
         row_notes = list(notes)
-        if math.isfinite(res.df) and res.den > 0:
+        if not math.isnan(res.df) and res.den > 0:
             se = math.sqrt(2 * res.den / len(readers))
-            crit = stats.t.isf((1 - confidence) / 2, res.df)
+            dist = stats.t(res.df) if math.isfinite(res.df) else stats.norm()
+            crit = dist.isf((1 - confidence) / 2)
             tstat = (diff - margin) / se
-            p_ni = float(stats.t.sf(tstat, res.df) if direction == "greater" else stats.t.cdf(tstat, res.df))
+            p_ni = float(dist.sf(tstat) if direction == "greater" else dist.cdf(tstat))
             row.update(se=se, ci_low=diff - crit * se, ci_high=diff + crit * se, p_noninferiority=p_ni,
-                       noninferior=bool(p_ni < 1 - confidence))
+                       noninferior=bool(p_ni < alpha))
+            if not math.isfinite(res.df):
+                row_notes.append("MS(T:R) = 0: Hillis df infinite (normal reference distribution)")
         else:
             row.update(se=math.nan, ci_low=math.nan, ci_high=math.nan, p_noninferiority=math.nan, noninferior=False)
             if len(readers) >= 2:

@@ -159,7 +159,7 @@ def _mrmc(df: pd.DataFrame, cfg: AnalysisConfig, ref: pd.DataFrame | None) -> tu
             label = {"analysis": spec.name, "item": spec.item, "sequence": seq,
                      "level": spec.level if spec.level is not None else ALL}
             table, readers = mrmc.mrmc_analysis(grp, spec.fom, cfg.reference, spec.margin, direction,
-                                                cfg.confidence, label)
+                                                cfg.confidence, label, cfg.alpha)
             parts.append(table)
             reader_parts.append(readers)
     if not parts:
