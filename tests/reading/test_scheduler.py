@@ -232,6 +232,25 @@ def test_crossover_with_even_arms_balances_carryover():
     assert set(transitions.values()) == {4}
 
 
+@PROPERTY
+@given(studies(kinds=("crossover",)))
+def test_crossover_carryover_is_balanced_for_even_arms(study):
+    seed, design, readers, cases, sequences, arms, training_cases = study
+    if len(arms) % 2 or (len(readers) * len(cases)) % len(arms):
+        return  # Williams balance needs an even number of arms and every row offset equally often
+    schedule = build(study)
+    transitions = Counter()
+    for reader in readers:
+        sessions = [s for s in schedule.for_reader(reader) if not s.is_training]
+        arm_of = [{r.case: r.arm for r in s.reads} for s in sessions]
+        for case in cases:
+            seq = [a[case] for a in arm_of]
+            transitions.update(zip(seq, seq[1:]))
+    if len(arms) > 1:
+        assert set(transitions) == {(a, b) for a in arms for b in arms if a != b}
+        assert len(set(transitions.values())) == 1
+
+
 @pytest.mark.parametrize("n_arms", range(1, 9))
 def test_balanced_offsets_spread_the_remainder(n_arms):
     for n_readers in range(1, 3 * n_arms + 2):
