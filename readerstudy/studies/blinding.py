@@ -386,6 +386,7 @@ KEPT: tuple[str, ...] = (
     "RescaleType",
 )
 
+_TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
 _DUMMY_BY_VR = {
     "DA": "19000101",
     "TM": "000000",
@@ -468,7 +469,10 @@ def apply_basic_profile(ds: Dataset, uid_map: UIDMap) -> None:
             continue
         elem = ds[tag]
         if action == "Z":
-            elem.value = DicomSequence([]) if elem.VR == "SQ" else None
+            if elem.VR == "SQ":
+                elem.value = DicomSequence([])
+            else:
+                elem.value = "" if elem.VR in _TEXT_VRS else None
         elif action == "D":
             if elem.VR == "SQ":
                 elem.value = DicomSequence([])
