@@ -38,7 +38,9 @@ def _as_design(design: Design | dict[str, Any]) -> Design:
 
 def _schedule_for(study: Study, design: Design) -> Schedule:
     readers = list(
-        Membership.objects.filter(study=study, role=Membership.Role.READER, active=True).values_list("user_id", flat=True)
+        Membership.objects.filter(study=study, role=Membership.Role.READER, active=True).values_list(
+            "user_id", flat=True
+        )
     )
     cases = list(Case.objects.filter(study=study, is_training=False).values_list("label", flat=True))
     training_cases = list(Case.objects.filter(study=study, is_training=True).values_list("label", flat=True))

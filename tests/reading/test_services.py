@@ -58,7 +58,9 @@ def make_study(db, coordinator, make_user):
             Arm.objects.create(study=study, name=a, order=i, is_reference=(i == 0)) for i, a in enumerate(arms)
         ]
         case_rows = [Case.objects.create(study=study, label=f"C{i + 1:03d}") for i in range(cases)]
-        case_rows += [Case.objects.create(study=study, label=f"T{i + 1}", is_training=True) for i in range(training_cases)]
+        case_rows += [
+            Case.objects.create(study=study, label=f"T{i + 1}", is_training=True) for i in range(training_cases)
+        ]
         for case, seq, arm in itertools.product(case_rows, seq_rows, arm_rows):
             if (case.label, seq.name, arm.name) not in skip:
                 add_series(case, seq, arm)
@@ -78,9 +80,11 @@ def rows_of(study):
     out = []
     for session in Session.objects.filter(study=study).order_by("reader_id", "index"):
         reads = []
-        for read in session.reads.select_related("series__case", "series__sequence", "series__arm", "series_right__arm"):
+        related = ("series__case", "series__sequence", "series__arm", "series_right__arm")
+        for read in session.reads.select_related(*related):
             right = read.series_right.arm.name if read.series_right else None
-            reads.append((read.position, read.series.case.label, read.series.sequence.name, read.series.arm.name, right))
+            series = read.series
+            reads.append((read.position, series.case.label, series.sequence.name, series.arm.name, right))
         out.append((session.reader_id, session.index, session.is_training, session.washout_days, reads))
     return out
 
