@@ -1,19 +1,38 @@
 """Reader endpoints: a reader's own sessions and reads, by opaque ids only.
 
 Nothing here may reveal the arm, the case label or protocol details (DESIGN.md, blinding
-rules): reads carry opaque ids and the URLs of their blinded instances, nothing else.
+rules): reads carry opaque ids, the URLs of their blinded instances, the form and the reader's own
+answers, nothing else. The sequence name is left out too (it is the same in every arm, but the
+reader sees the images; the form does not need it).
+
+``/api/reader/reads/<id>/``            GET: the read, its form, the reader's answers, progress
+``/api/reader/reads/<id>/start/``      POST: the reader opened the read (records the start once)
+``/api/reader/reads/<id>/draft/``      POST ``{answers, comment}``: autosave
+``/api/reader/reads/<id>/submit/``     POST ``{submission_id, answers, comment, active_seconds}``
+``/api/reader/reads/<id>/revise/``     POST ``{answers, reason, comment}`` (studies allowing revision)
+``/api/reader/reads/<id>/heartbeat/``  POST ``{active_seconds}``
+
+An answer is ``{"item": key, "level": "" or a checklist level, "value": number or null, "payload": {}}``;
+for a preference item ``value`` is the point the reader chose on the left/right scale.
+Reads that are not the reader's, or whose session is not open, are 404 like a missing id.
 """
 
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from rest_framework import mixins, serializers, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
 
 from readerstudy.studies.apis import AuditedViewSetMixin
+from readerstudy.studies.models import Item
 
-from .models import Read, Session
+from . import answers as services
+from .models import Answer, Read, Session
 from .selectors import session_is_open, session_opening_time
 
 
@@ -22,10 +41,11 @@ class ReaderSessionSerializer(serializers.ModelSerializer):
     opens_at = serializers.SerializerMethodField()
     reads_total = serializers.IntegerField(source="reads.count", read_only=True)
     reads_done = serializers.SerializerMethodField()
+    next_read = serializers.SerializerMethodField()
 
     class Meta:
         model = Session
-        fields = ["public_id", "index", "is_training", "state", "opens_at", "reads_total", "reads_done"]
+        fields = ["public_id", "index", "is_training", "state", "opens_at", "reads_total", "reads_done", "next_read"]
 
     def get_state(self, obj) -> str:
         if obj.completed_at is not None:
@@ -39,25 +59,124 @@ class ReaderSessionSerializer(serializers.ModelSerializer):
     def get_reads_done(self, obj) -> int:
         return obj.reads.filter(submitted_at__isnull=False).count()
 
+    def get_next_read(self, obj) -> str | None:
+        if self.get_state(obj) != "open":
+            return None
+        read = obj.reads.filter(submitted_at__isnull=True).order_by("position").first()
+        return read.public_id if read else None
+
 
 def _instance_urls(series) -> list[str]:
     return [f"/wado/instances/{pid}" for pid in series.instances.order_by("index").values_list("public_id", flat=True)]
 
 
-class ReaderReadSerializer(serializers.ModelSerializer):
-    session = serializers.CharField(source="session.public_id")
-    instances = serializers.SerializerMethodField()
-    instances_right = serializers.SerializerMethodField()
+def form_definition(items: list[Item]) -> list[dict]:
+    """The items as the form shows them: no arm, no sequence, nothing study-design internal."""
+    out = []
+    for item in items:
+        entry = {
+            "key": item.key,
+            "label": item.label,
+            "kind": item.kind,
+            "category": item.category,
+            "required": item.required,
+            "help_text": item.help_text,
+        }
+        if item.kind in (Item.Kind.LIKERT, Item.Kind.PREFERENCE):
+            entry["scale"] = [
+                {"point": p, "text": str(item.anchors.get(str(p), ""))} for p in range(item.scale_min, item.scale_max + 1)
+            ]
+        elif item.kind in (Item.Kind.BINARY, Item.Kind.CHECKLIST):
+            anchors = item.anchors if isinstance(item.anchors, dict) else {}
+            entry["scale"] = [{"point": 0, "text": str(anchors.get("0", "No"))},
+                              {"point": 1, "text": str(anchors.get("1", "Yes"))}]
+        if item.kind == Item.Kind.CHECKLIST:
+            entry["levels"] = list(item.levels)
+        if item.kind in (Item.Kind.NUMERIC, Item.Kind.ROI):
+            entry["unit"] = item.unit
+            entry["range"] = [item.value_min, item.value_max]
+        out.append(entry)
+    return out
 
-    class Meta:
-        model = Read
-        fields = ["public_id", "session", "position", "submitted_at", "instances", "instances_right"]
 
-    def get_instances(self, obj) -> list[str]:
-        return _instance_urls(obj.series)
+def reader_answer(answer: Answer) -> dict:
+    """An answer as the reader gave it. A preference goes back as the point clicked: the stored,
+    corrected value (and the side of the first arm) would tell which side is which."""
+    if answer.item.kind == Item.Kind.PREFERENCE:
+        return {"item": answer.item.key, "level": answer.level, "value": answer.payload.get("raw"), "payload": {}}
+    payload = {k: v for k, v in answer.payload.items() if k != "unit"}
+    return {"item": answer.item.key, "level": answer.level, "value": answer.value, "payload": payload}
 
-    def get_instances_right(self, obj) -> list[str] | None:
-        return _instance_urls(obj.series_right) if obj.series_right_id else None
+
+def read_state(read: Read) -> dict:
+    """Everything the reading page needs about ``read`` (one serializer for the API and the page)."""
+    items = services.applicable_items(read)
+    session_reads = list(read.session.reads.order_by("position").values_list("public_id", "submitted_at"))
+    done = sum(1 for _, submitted in session_reads if submitted is not None)
+    next_read = next((pid for pid, submitted in session_reads if submitted is None and pid != read.public_id), None)
+    answers = Answer.objects.filter(read=read).select_related("item").order_by("item__order", "item__key", "level")
+    return {
+        "public_id": read.public_id,
+        "session": read.session.public_id,
+        "session_number": read.session.index + 1,
+        "is_training": read.session.is_training,
+        "position": read.position,
+        "number": read.position + 1,
+        "layout": "pair" if read.series_right_id else "single",
+        "instances": _instance_urls(read.series),
+        "instances_right": _instance_urls(read.series_right) if read.series_right_id else None,
+        "progress": {"done": done, "total": len(session_reads)},
+        "submitted_at": read.submitted_at.isoformat() if read.submitted_at else None,
+        "revisable": bool(read.submitted_at and read.session.study.allow_revision),
+        "items": form_definition(items),
+        "answers": [reader_answer(a) for a in answers],
+        "comment": read.comment,
+        "next_read": next_read,
+    }
+
+
+class ReaderReadSerializer(serializers.Serializer):
+    def to_representation(self, instance):
+        return read_state(instance)
+
+
+class AnswerInputSerializer(serializers.Serializer):
+    item = serializers.CharField(max_length=64)
+    level = serializers.CharField(max_length=16, required=False, allow_blank=True, default="")
+    value = serializers.JSONField(required=False, allow_null=True, default=None)
+    payload = serializers.JSONField(required=False, default=dict)
+
+
+class DraftSerializer(serializers.Serializer):
+    answers = AnswerInputSerializer(many=True, required=False, default=list)
+    comment = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, trim_whitespace=False)
+
+
+class SubmitSerializer(DraftSerializer):
+    submission_id = serializers.CharField(max_length=64)
+    active_seconds = serializers.FloatField(required=False, allow_null=True, default=None)
+
+
+class ReviseSerializer(DraftSerializer):
+    reason = serializers.CharField(max_length=1000)
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    active_seconds = serializers.FloatField(min_value=0)
+
+
+def _error(exc: services.ReadingError) -> Response:
+    """Refusals as the reading page shows them: 404 for access (like a missing read), 409 for a
+    locked read, 400 with the problems or the missing items otherwise."""
+    if isinstance(exc, services.ReadAccessError):
+        return Response({"detail": exc.messages[0]}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, services.ReadLockedError):
+        return Response({"detail": exc.messages[0]}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, services.AnswersIncompleteError):
+        return Response({"detail": exc.messages[0], "missing": exc.missing}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, services.AnswerInvalidError):
+        return Response({"detail": "; ".join(exc.problems), "problems": exc.problems}, status=status.HTTP_400_BAD_REQUEST)
+    return Response({"detail": "; ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
 
 
 class ReaderSessionViewSet(AuditedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -85,11 +204,83 @@ class ReaderReadViewSet(AuditedViewSetMixin, mixins.RetrieveModelMixin, viewsets
     serializer_class = ReaderReadSerializer
     lookup_field = "public_id"
 
-    def get_object(self):
-        read = get_object_or_404(
-            Read.objects.select_related("session", "series", "series_right"),
-            public_id=self.kwargs["public_id"], session__reader=self.request.user, session__study__status="published",
+    def _own_read(self) -> Read:
+        return get_object_or_404(
+            Read.objects.select_related("session__study", "series__arm", "series_right__arm"),
+            public_id=self.kwargs["public_id"], session__reader=self.request.user,
         )
-        if not session_is_open(read.session):
-            raise NotFound()
+
+    def get_object(self):
+        read = self._own_read()
+        try:
+            services.check_read_access(read, self.request.user)
+        except services.ReadAccessError:
+            raise NotFound() from None
         return read
+
+    def _input(self, serializer_class):
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["post"])
+    def start(self, request, public_id=None):
+        try:
+            read = services.read_start(read=self._own_read(), reader=request.user)
+        except services.ReadingError as exc:
+            return _error(exc)
+        return Response({"started_at": read.started_at.isoformat()})
+
+    @extend_schema(request=DraftSerializer, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["post"])
+    def draft(self, request, public_id=None):
+        data = self._input(DraftSerializer)
+        try:
+            changed = services.answer_draft_save(
+                read=self._own_read(), reader=request.user, answers=data["answers"], comment=data["comment"]
+            )
+        except services.ReadingError as exc:
+            return _error(exc)
+        return Response({"saved": True, "changed": changed, "saved_at": timezone.now().isoformat()})
+
+    @extend_schema(request=SubmitSerializer, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["post"])
+    def submit(self, request, public_id=None):
+        data = self._input(SubmitSerializer)
+        try:
+            result = services.read_submit(
+                read=self._own_read(), reader=request.user, submission_id=data["submission_id"],
+                answers=data["answers"], comment=data["comment"], active_seconds=data["active_seconds"],
+            )
+        except services.ReadingError as exc:
+            return _error(exc)
+        return Response({
+            "submitted_at": result.read.submitted_at.isoformat(),
+            "replayed": result.replayed,
+            "session_completed": result.session_completed,
+            "next_read": result.next_read.public_id if result.next_read else None,
+        })
+
+    @extend_schema(request=ReviseSerializer, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["post"])
+    def revise(self, request, public_id=None):
+        data = self._input(ReviseSerializer)
+        try:
+            changed = services.read_revise(
+                read=self._own_read(), reader=request.user, answers=data["answers"], reason=data["reason"],
+                comment=data["comment"],
+            )
+        except services.ReadingError as exc:
+            return _error(exc)
+        return Response({"revised": True, "changed": changed})
+
+    @extend_schema(request=HeartbeatSerializer, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["post"])
+    def heartbeat(self, request, public_id=None):
+        data = self._input(HeartbeatSerializer)
+        try:
+            total = services.read_heartbeat(read=self._own_read(), reader=request.user, active_seconds=data["active_seconds"])
+        except services.ReadingError as exc:
+            return _error(exc)
+        return Response({"active_seconds": round(total, 1)})

@@ -1,0 +1,590 @@
+"""Writes of reading: starting a read, autosaving drafts, submitting, revising, heartbeats, session
+completion and the coordinator's opening-date override.
+
+Every function is keyword-only, atomic and validated, and checks on every call what the server
+must enforce (DESIGN.md, blinding and integrity rules): the read belongs to the reader, the study is
+published (not a draft, not locked), the reader is an active member, and the session is open now
+(timezone-aware, :func:`readerstudy.reading.selectors.session_is_open`).
+
+Answers of a read that is not submitted yet are its draft; submitting validates that every
+required item is complete and locks the read. Answer rows are never overwritten silently: every
+save and delete goes through the audit signals (``studies.audit``), revisions carry a reason.
+
+Preference items are stored from the analysis point of view: ``value`` is the score for *first
+arm of the pair vs second* (see :func:`pair_orientation`), whatever side the reader saw it on;
+``payload`` keeps what the reader clicked (``raw``) and where the first arm was shown
+(``first_side``). The reader only ever gets ``raw`` back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from readerstudy.studies import audit
+from readerstudy.studies.models import Arm, Item, Membership, Study
+from readerstudy.studies.selectors import is_coordinator
+
+from .models import Answer, Read, Session
+from .selectors import session_is_open, session_opening_time
+
+# A heartbeat may credit at most this many seconds, and never more than the server saw pass since
+# the previous one (plus a little slack for network jitter).
+HEARTBEAT_MAX_SECONDS = 60.0
+HEARTBEAT_SLACK_SECONDS = 5.0
+SUBMISSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
+COMMENT_MAX_CHARS = 5000
+
+
+class ReadingError(ValidationError):
+    """A reading request the rules refuse."""
+
+
+class ReadAccessError(ReadingError):
+    """Not the reader's read, or its session is not open, or the study is not published.
+
+    Views answer it like a missing object (404), so nobody learns that someone else's read exists.
+    """
+
+
+class ReadLockedError(ReadingError):
+    """The read is submitted (and may not be revised this way)."""
+
+
+class AnswerInvalidError(ReadingError):
+    """An answer does not fit its item. ``problems``: one message per bad answer."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__(problems)
+        self.problems = problems
+
+
+class AnswersIncompleteError(ReadingError):
+    """Required items are not answered. ``missing``: ``[{"item", "label", "levels"}]``."""
+
+    def __init__(self, missing: list[dict[str, Any]]):
+        parts = [m["label"] + (f" ({', '.join(m['levels'])})" if m["levels"] else "") for m in missing]
+        super().__init__(f"not complete; still to answer: {'; '.join(parts)}")
+        self.missing = missing
+
+
+# --- what the reader may touch ------------------------------------------------------------------
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    now = now or timezone.now()
+    if timezone.is_naive(now):
+        raise ValueError("now must be timezone-aware")
+    return now
+
+
+def _check_owner(read: Read, reader) -> None:
+    session = read.session
+    if reader is None or not getattr(reader, "is_authenticated", False) or session.reader_id != reader.pk:
+        raise ReadAccessError("no such read")
+    if session.study.status != Study.Status.PUBLISHED:
+        raise ReadAccessError(f"the study is {session.study.status}; reading is closed")
+    if not Membership.objects.filter(
+        study_id=session.study_id, user_id=reader.pk, role=Membership.Role.READER, active=True
+    ).exists():
+        raise ReadAccessError("you are not an active reader of this study")
+
+
+def check_read_access(read: Read, reader, now: dt.datetime | None = None) -> None:
+    """Raise :class:`ReadAccessError` unless ``reader`` may work on ``read`` now."""
+    _check_owner(read, reader)
+    if not session_is_open(read.session, _now(now)):
+        if read.session.completed_at is not None:
+            raise ReadAccessError("this session is finished")
+        opening = session_opening_time(read.session)
+        when = f"on {opening:%Y-%m-%d %H:%M} UTC" if opening else "after the previous session and its washout"
+        raise ReadAccessError(f"this session is not open yet; it opens {when}")
+
+
+def _locked(read: Read) -> Read:
+    """The read re-fetched under a row lock, so concurrent saves of one read queue up."""
+    return (
+        Read.objects.select_for_update()
+        .select_related("session__study", "series__arm", "series__sequence", "series_right__arm")
+        .get(pk=read.pk)
+    )
+
+
+def applicable_items(read: Read) -> list[Item]:
+    """The items asked in ``read``: those of its sequence (or of every sequence); preference items
+    only for side-by-side pairs."""
+    is_pair = read.series_right_id is not None
+    items = []
+    for item in Item.objects.filter(study_id=read.session.study_id).prefetch_related("sequences"):
+        sequence_ids = {s.pk for s in item.sequences.all()}
+        if sequence_ids and read.series.sequence_id not in sequence_ids:
+            continue
+        if item.kind == Item.Kind.PREFERENCE and not is_pair:
+            continue
+        items.append(item)
+    return items
+
+
+@dataclass(frozen=True)
+class PairOrientation:
+    first: Arm
+    second: Arm
+    first_side: str  # "left" or "right": where the reader saw the first arm
+
+
+def pair_orientation(read: Read) -> PairOrientation | None:
+    """The analysis point of view of a side-by-side read: which arm is first of the pair.
+
+    The study's side-by-side design names its pairs in that order (``reading_design["pairs"]``);
+    a pair it does not name is ordered reference first, then by the arms' order.
+    """
+    if read.series_right_id is None:
+        return None
+    left, right = read.series.arm, read.series_right.arm
+    first = None
+    design = read.session.study.reading_design or {}
+    for pair in design.get("pairs") or ():
+        if len(pair) == 2 and {str(pair[0]), str(pair[1])} == {left.name, right.name}:
+            first = left if str(pair[0]) == left.name else right
+            break
+    if first is None:
+        first = min((left, right), key=lambda a: (not a.is_reference, a.order, a.name))
+    second = right if first is left else left
+    return PairOrientation(first=first, second=second, first_side="left" if first is left else "right")
+
+
+# --- validating one answer ----------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _scale_point(item: Item, value: Any) -> tuple[float | None, str]:
+    number = _number(value)
+    if number is None or number != round(number) or not item.scale_min <= number <= item.scale_max:
+        return None, f"{value!r} is not a point of the scale {item.scale_min}–{item.scale_max}"
+    return number, ""
+
+
+def _clean(item: Item, level: str, value: Any, payload: Any, read: Read) -> tuple[float, dict]:
+    """(value, payload) to store for one answer, or ValueError naming the problem."""
+    payload = payload if isinstance(payload, dict) else {}
+    if item.kind == Item.Kind.CHECKLIST:
+        if level not in item.levels:
+            raise ValueError(f"level {level!r} is not one of {', '.join(item.levels)}")
+    elif level:
+        raise ValueError("only checklist items have levels")
+
+    if item.kind == Item.Kind.LIKERT:
+        number, problem = _scale_point(item, value)
+        if problem:
+            raise ValueError(problem)
+        return number, {}
+    if item.kind in (Item.Kind.BINARY, Item.Kind.CHECKLIST):
+        number = _number(value)
+        if number not in (0.0, 1.0):
+            raise ValueError(f"{value!r} is not 0 (no) or 1 (yes)")
+        return number, {}
+    if item.kind == Item.Kind.NUMERIC:
+        number = _number(value)
+        if number is None:
+            raise ValueError(f"{value!r} is not a number")
+        if (item.value_min is not None and number < item.value_min) or (
+            item.value_max is not None and number > item.value_max
+        ):
+            low = "-∞" if item.value_min is None else f"{item.value_min:g}"
+            high = "∞" if item.value_max is None else f"{item.value_max:g}"
+            raise ValueError(f"{number:g} {item.unit} is outside the range {low}–{high} {item.unit}")
+        return number, {"unit": item.unit}
+    if item.kind == Item.Kind.ROI:
+        return _clean_roi(item, payload, read)
+    if item.kind == Item.Kind.PREFERENCE:
+        orientation = pair_orientation(read)
+        if orientation is None:
+            raise ValueError("a preference is only asked for a side-by-side pair")
+        raw, problem = _scale_point(item, value)
+        if problem:
+            raise ValueError(problem)
+        corrected = raw if orientation.first_side == "left" else item.scale_min + item.scale_max - raw
+        return corrected, {"raw": raw, "first_side": orientation.first_side}
+    raise ValueError(f"unknown item kind {item.kind!r}")
+
+
+def _clean_roi(item: Item, payload: dict, read: Read) -> tuple[float, dict]:
+    mean, sd = _number(payload.get("mean")), _number(payload.get("sd"))
+    if mean is None or sd is None or sd < 0:
+        raise ValueError("an ROI needs a numeric mean and a non-negative sd")
+    area = payload.get("area_mm2")
+    if area is not None and (_number(area) is None or _number(area) < 0):
+        raise ValueError(f"ROI area {area!r} is not a non-negative number of mm²")
+    side = payload.get("side", "left")
+    if side not in ("left", "right") or (side == "right" and read.series_right_id is None):
+        raise ValueError(f"ROI side {side!r} is not a viewport of this read")
+    series = read.series_right if side == "right" else read.series
+    slice_number = payload.get("slice")
+    if isinstance(slice_number, bool) or not isinstance(slice_number, int) or not 1 <= slice_number <= series.num_instances:
+        raise ValueError(f"ROI slice {slice_number!r} is not between 1 and {series.num_instances}")
+    ellipse = payload.get("ellipse")
+    if ellipse is not None and not isinstance(ellipse, dict):
+        raise ValueError("ROI ellipse geometry must be an object")
+    if item.value_min is not None and mean < item.value_min or item.value_max is not None and mean > item.value_max:
+        raise ValueError(f"ROI mean {mean:g} is outside the item's range")
+    cleaned = {"mean": mean, "sd": sd, "area_mm2": _number(area), "slice": slice_number, "side": side}
+    if ellipse is not None:
+        cleaned["ellipse"] = ellipse
+    return mean, cleaned
+
+
+def _parse(read: Read, answers: Iterable[dict]) -> dict[tuple[int, str], tuple[Item, float | None, dict]]:
+    """Validate a list of ``{item, level, value, payload}``; ``value`` None (and no ROI payload)
+    clears an answer. Raises :class:`AnswerInvalidError` with every problem at once."""
+    items = {item.key: item for item in applicable_items(read)}
+    problems, parsed = [], {}
+    if not isinstance(answers, (list, tuple)):
+        raise AnswerInvalidError(["answers must be a list of {item, level, value}"])
+    for n, entry in enumerate(answers, start=1):
+        if not isinstance(entry, dict):
+            problems.append(f"answer {n}: expected an object with item, level and value")
+            continue
+        key, level = str(entry.get("item", "")), str(entry.get("level") or "")
+        item = items.get(key)
+        if item is None:
+            problems.append(f"answer {n}: item {key!r} is not asked in this read")
+            continue
+        where = item.label + (f" at {level}" if level else "")
+        value, payload = entry.get("value"), entry.get("payload")
+        if value is None and not (item.kind == Item.Kind.ROI and payload):
+            if item.kind == Item.Kind.CHECKLIST and level not in item.levels:
+                problems.append(f"{where}: level {level!r} is not one of {', '.join(item.levels)}")
+                continue
+            parsed[(item.pk, level)] = (item, None, {})
+            continue
+        try:
+            stored, stored_payload = _clean(item, level, value, payload, read)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if (item.pk, level) in parsed:
+            problems.append(f"{where}: answered twice in one request")
+            continue
+        parsed[(item.pk, level)] = (item, stored, stored_payload)
+    if problems:
+        raise AnswerInvalidError(problems)
+    return parsed
+
+
+def _apply(read: Read, answers: Iterable[dict], *, revising: bool = False) -> list[str]:
+    """Write the changes among ``answers``; unchanged answers are not saved again (no audit noise).
+    Returns the keys (``item`` or ``item@level``) that changed."""
+    parsed = _parse(read, answers)
+    existing = {(a.item_id, a.level): a for a in Answer.objects.filter(read=read)}
+    changed = []
+    for (item_id, level), (item, value, payload) in parsed.items():
+        answer = existing.get((item_id, level))
+        label = item.key + (f"@{level}" if level else "")
+        if value is None:
+            if answer is not None:
+                if revising:
+                    raise AnswerInvalidError([f"{item.label}: a submitted answer can be changed, not removed"])
+                answer.delete()
+                changed.append(label)
+            continue
+        if answer is None:
+            answer = Answer(read=read, item=item, level=level)
+        elif answer.value == value and answer.payload == payload:
+            continue
+        elif revising:
+            answer.revision += 1
+        answer.value, answer.payload = value, payload
+        answer.full_clean()
+        answer.save()
+        changed.append(label)
+    return changed
+
+
+def _set_comment(read: Read, comment: str | None) -> bool:
+    if comment is None or comment == read.comment:
+        return False
+    if not isinstance(comment, str) or len(comment) > COMMENT_MAX_CHARS:
+        raise AnswerInvalidError([f"the comment must be text of at most {COMMENT_MAX_CHARS} characters"])
+    read.comment = comment
+    return True
+
+
+def missing_answers(read: Read) -> list[dict[str, Any]]:
+    """Required items of ``read`` that are not (completely) answered, in form order."""
+    answered: dict[int, set[str]] = {}
+    for item_id, level in Answer.objects.filter(read=read, value__isnull=False).values_list("item_id", "level"):
+        answered.setdefault(item_id, set()).add(level)
+    missing = []
+    for item in applicable_items(read):
+        if not item.required:
+            continue
+        have = answered.get(item.pk, set())
+        if item.kind == Item.Kind.CHECKLIST:
+            lacking = [level for level in item.levels if level not in have]
+            if lacking:
+                missing.append({"item": item.key, "label": item.label, "levels": lacking})
+        elif "" not in have:
+            missing.append({"item": item.key, "label": item.label, "levels": []})
+    return missing
+
+
+# --- services -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def read_start(*, read: Read, reader, now: dt.datetime | None = None) -> Read:
+    """Open ``read`` for ``reader``: the first time, record ``started_at``; later, restart the
+    heartbeat clock so time away from the page is not credited."""
+    now = _now(now)
+    read = _locked(read)
+    check_read_access(read, reader, now)
+    if read.started_at is None:
+        read.started_at = now
+        read.last_heartbeat_at = now
+        read.full_clean()
+        read.save()
+    elif read.submitted_at is None:
+        Read.objects.filter(pk=read.pk).update(last_heartbeat_at=now)
+        read.last_heartbeat_at = now
+    return read
+
+
+@transaction.atomic
+def answer_draft_save(
+    *, read: Read, reader, answers: list[dict], comment: str | None = None, now: dt.datetime | None = None
+) -> list[str]:
+    """Autosave: validate and store the given answers of an unsubmitted read (others untouched).
+
+    Returns the changed answer keys. Raises :class:`ReadLockedError` once the read is submitted,
+    :class:`AnswerInvalidError` (nothing saved) if any answer does not fit its item.
+    """
+    now = _now(now)
+    read = _locked(read)
+    check_read_access(read, reader, now)
+    if read.submitted_at is not None:
+        raise ReadLockedError("this read is submitted; its answers are locked")
+    return _save_draft(read, answers, comment, now)
+
+
+def _save_draft(read: Read, answers: list[dict] | None, comment: str | None, now: dt.datetime) -> list[str]:
+    dirty = False
+    if read.started_at is None:
+        read.started_at, read.last_heartbeat_at = now, now
+        dirty = True
+    changed = _apply(read, answers or [])
+    if _set_comment(read, comment):
+        changed.append("comment")
+        dirty = True
+    if dirty:
+        read.full_clean()
+        read.save()
+    return changed
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    read: Read
+    replayed: bool  # True: this submission was already accepted; nothing changed
+    session_completed: bool
+    next_read: Read | None
+
+
+def _next_read(read: Read) -> Read | None:
+    return Read.objects.filter(session_id=read.session_id, submitted_at__isnull=True).order_by("position").first()
+
+
+def read_submit(
+    *,
+    read: Read,
+    reader,
+    submission_id: str,
+    answers: list[dict] | None = None,
+    comment: str | None = None,
+    active_seconds: float | None = None,
+    now: dt.datetime | None = None,
+) -> SubmitResult:
+    """Submit ``read``: save the last answers, require every required item, lock the read, and
+    finish the session when this was its last read (which starts the next session's washout).
+
+    Idempotent: a repeated request with the same ``submission_id`` returns the first result and
+    changes nothing (even after the session finished); a different id for a submitted read is a
+    :class:`ReadLockedError`. The answers sent along are saved as the draft first, in their own
+    transaction, so an :class:`AnswersIncompleteError` (which lists what is missing) loses nothing.
+    """
+    now = _now(now)
+    if not isinstance(submission_id, str) or not SUBMISSION_ID.match(submission_id):
+        raise AnswerInvalidError(["submission_id must be 8–64 letters, digits or -_.:"])
+    with transaction.atomic():
+        locked = _locked(read)
+        replay = _replay(locked, reader, submission_id)
+        if replay is not None:
+            return replay
+        check_read_access(locked, reader, now)
+        if answers or comment is not None:
+            _save_draft(locked, answers, comment, now)
+    with transaction.atomic():
+        locked = _locked(read)
+        replay = _replay(locked, reader, submission_id)  # a concurrent twin got here first
+        if replay is not None:
+            return replay
+        check_read_access(locked, reader, now)
+        missing = missing_answers(locked)
+        if missing:
+            raise AnswersIncompleteError(missing)
+        if active_seconds is not None:
+            locked.active_seconds += _credit(locked, active_seconds, now)
+        locked.started_at = locked.started_at or now
+        locked.submitted_at = now
+        locked.submission_id = submission_id
+        locked.last_heartbeat_at = now
+        locked.full_clean()
+        locked.save()
+        completed = session_complete_if_done(session=locked.session, now=now)
+        return SubmitResult(read=locked, replayed=False, session_completed=completed, next_read=_next_read(locked))
+
+
+def _replay(read: Read, reader, submission_id: str) -> SubmitResult | None:
+    """The earlier result if ``read`` is already submitted under ``submission_id``; a
+    :class:`ReadLockedError` if under another id; None if it is not submitted."""
+    _check_owner(read, reader)
+    if read.submitted_at is None:
+        return None
+    if read.submission_id != submission_id:
+        raise ReadLockedError("this read is already submitted; its answers are locked")
+    return SubmitResult(read=read, replayed=True, session_completed=read.session.completed_at is not None,
+                        next_read=_next_read(read))
+
+
+def session_complete_if_done(*, session: Session, now: dt.datetime | None = None) -> bool:
+    """Set ``completed_at`` once every read of ``session`` is submitted. Returns True if it did."""
+    if session.completed_at is not None or session.reads.filter(submitted_at__isnull=True).exists():
+        return False
+    session.completed_at = _now(now)
+    session.full_clean()
+    session.save()
+    audit.record(
+        action="event", obj=session, summary=f"session {session.index + 1} finished",
+        changes={"completed_at": session.completed_at.isoformat()},
+    )
+    return True
+
+
+def _check_revisable(read: Read, reader, now: dt.datetime) -> None:
+    _check_owner(read, reader)
+    if read.submitted_at is None:
+        raise ReadLockedError("this read is not submitted yet; save a draft instead")
+    if not read.session.study.allow_revision:
+        raise ReadLockedError("this study does not allow revising a submitted read")
+    session = read.session
+    if session.completed_at is None:
+        if not session_is_open(session, now):
+            raise ReadAccessError("this session is not open")
+        return
+    # A finished session stays revisable until the reader starts the next one: after that, a
+    # change could draw on what the next session showed.
+    later_started = Read.objects.filter(
+        session__study_id=session.study_id, session__reader_id=session.reader_id, session__index__gt=session.index,
+        started_at__isnull=False,
+    ).exists()
+    if later_started:
+        raise ReadLockedError("a later session has started; this read can no longer be revised")
+
+
+@transaction.atomic
+def read_revise(
+    *, read: Read, reader, answers: list[dict], reason: str, comment: str | None = None, now: dt.datetime | None = None
+) -> list[str]:
+    """Change answers of a submitted read, if the study allows it. Each changed answer's
+    ``revision`` goes up; the audit rows carry ``reason``. Returns the changed keys."""
+    now = _now(now)
+    if not isinstance(reason, str) or not reason.strip():
+        raise AnswerInvalidError(["revising a submitted read needs a reason"])
+    read = _locked(read)
+    _check_revisable(read, reader, now)
+    with audit.acting_as(reader, reason=reason.strip()):
+        changed = _apply(read, answers, revising=True)
+        if _set_comment(read, comment):
+            read.full_clean()
+            read.save()
+            changed.append("comment")
+        missing = missing_answers(read)
+        if missing:
+            raise AnswersIncompleteError(missing)
+        if changed:
+            audit.record(action="event", obj=read, summary=f"read revised: {', '.join(changed)}"[:255],
+                         changes={"changed": changed}, reason=reason.strip(), actor=reader)
+    return changed
+
+
+def _credit(read: Read, active_seconds: Any, now: dt.datetime) -> float:
+    claimed = _number(active_seconds)
+    if claimed is None or claimed <= 0 or read.submitted_at is not None:
+        return 0.0
+    since = read.last_heartbeat_at or read.started_at or now
+    elapsed = max(0.0, (now - since).total_seconds())
+    return min(claimed, elapsed + HEARTBEAT_SLACK_SECONDS, HEARTBEAT_MAX_SECONDS)
+
+
+@transaction.atomic
+def read_heartbeat(*, read: Read, reader, active_seconds: float, now: dt.datetime | None = None) -> float:
+    """Credit the active seconds the page measured since its last heartbeat, bounded by the time the
+    server saw pass (and :data:`HEARTBEAT_MAX_SECONDS`). Returns the read's total active seconds.
+
+    Written with a queryset update, not ``save()``: a heartbeat every few seconds is timing, not an
+    answer, and would flood the audit log; the total is in the audited row of the submission.
+    """
+    now = _now(now)
+    read = _locked(read)
+    check_read_access(read, reader, now)
+    credit = _credit(read, active_seconds, now)
+    if read.submitted_at is None:
+        Read.objects.filter(pk=read.pk).update(active_seconds=F("active_seconds") + credit, last_heartbeat_at=now)
+        read.active_seconds += credit
+    return read.active_seconds
+
+
+@transaction.atomic
+def session_override_opening(*, session: Session, opens_at: dt.datetime | None, reason: str, actor) -> Session:
+    """A coordinator sets (or, with None, removes) the opening date of ``session``, overriding its
+    date and washout. Audited with ``reason``."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise ReadingError("overriding a session's opening needs a reason")
+    if opens_at is not None and timezone.is_naive(opens_at):
+        raise ReadingError("the opening time must be timezone-aware")
+    session = Session.objects.select_for_update().select_related("study").get(pk=session.pk)
+    if not is_coordinator(actor, session.study):
+        raise ReadingError("only a coordinator of the study can override a session's opening")
+    if session.study.status == Study.Status.LOCKED:
+        raise ReadingError(f"the study '{session.study.name}' is locked")
+    if session.completed_at is not None:
+        raise ReadingError("this session is already finished")
+    before = session.opens_at_override
+    with audit.acting_as(actor, reason=reason.strip()):
+        session.opens_at_override = opens_at
+        session.full_clean()
+        session.save()
+        audit.record(
+            action="event", obj=session,
+            summary=f"opening of {session} overridden: {opens_at.isoformat() if opens_at else 'override removed'}",
+            changes={"opens_at_override": [before.isoformat() if before else None,
+                                           opens_at.isoformat() if opens_at else None]},
+            reason=reason.strip(), actor=actor,
+        )
+    return session
