@@ -228,6 +228,25 @@ class SideBySideDesign(Design):
         object.__setattr__(self, "pairs", tuple(pairs))
 
 
+    def pair_shown(self, left_arm: Id, right_arm: Id) -> tuple[tuple[Id, Id], bool]:
+        """The design pair a read showed as ``left_arm | right_arm``, and whether it was flipped.
+
+        For the answers table: a preference answer is analysed from the pair's point of view
+        (first vs second) whatever side the reader saw each arm on.
+
+        Raises
+        ------
+        ValueError
+            The two arms are not a pair of this design.
+        """
+        for pair in self.pairs:
+            if (left_arm, right_arm) == pair:
+                return pair, False
+            if (right_arm, left_arm) == pair:
+                return pair, True
+        raise ValueError(f"arms {left_arm!r} | {right_arm!r} are not a pair of the design {list(self.pairs)!r}")
+
+
 _DESIGNS = {cls.KIND: cls for cls in (IndependentDesign, CrossoverDesign, SideBySideDesign)}
 
 

@@ -289,6 +289,14 @@ def test_left_right_is_balanced_within_one_per_reader(study):
                 assert abs(left[a] - right[a]) <= 1, (reader, a, left, right)
 
 
+def test_pair_shown_maps_a_placement_back_to_the_design_pair():
+    design = SideBySideDesign(pairs=[("Standard", "Fast"), ("Fast-DL", "Fast")])
+    assert design.pair_shown("Standard", "Fast") == (("Standard", "Fast"), False)
+    assert design.pair_shown("Fast", "Fast-DL") == (("Fast-DL", "Fast"), True)
+    with pytest.raises(ValueError, match="not a pair of the design"):
+        design.pair_shown("Standard", "Fast-DL")
+
+
 def test_side_by_side_like_seed_003_records_placement():
     pairs = [("SOC", "FAST"), ("SOC", "FAST-DL"), ("FAST-DL", "FAST")]
     schedule = build_schedule(3, SideBySideDesign(pairs=pairs), ["n1", "n2", "n3"], [f"P{i}" for i in range(61)],
@@ -298,6 +306,7 @@ def test_side_by_side_like_seed_003_records_placement():
         assert len(session.reads) == 61 * 3
         for read in session.reads:
             assert read.flipped == (read.left_arm == read.pair[1])
+            assert schedule.design.pair_shown(read.left_arm, read.right_arm) == (read.pair, read.flipped)
         assert 0 < sum(r.flipped for r in session.reads) < len(session.reads)
 
 
