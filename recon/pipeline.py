@@ -157,6 +157,7 @@ def simulate_case(
     fast_independent: bool = True,
     partial_fourier_method: str = "homodyne",
     noise_scale: float = 1.0,
+    repeat: int = 0,
 ) -> CaseSimulation:
     """Simulate the acquisition arms of one case x sequence.
 
@@ -178,6 +179,9 @@ def simulate_case(
     partial_fourier_method : {"homodyne", "pocs", "zero_fill"}
     noise_scale : float
         Multiplies the receiver noise (0 gives noise-free arms; tests).
+    repeat : int
+        Selects another, independent set of noise streams (repeated scans of the same case,
+        e.g. for difference-method SNR).
 
     Returns
     -------
@@ -209,8 +213,8 @@ def simulate_case(
     n_nex1 = max(2, std_arm.averages if std_arm.partial_fourier == 1.0 and std_arm.acceleration == 1 else 2)
     nex1 = [np.empty(obj.shape, np.float32) for _ in range(2)]
     masks = {name: acq.sampling_mask(shape, protocol, protocol.arms[name], geometry.phase_axis) for name in arm_names}
-    rngs = {name: noise_rng(seed, protocol.name, f"arm:{name}") for name in arm_names}
-    rng_nex1 = noise_rng(seed, protocol.name, "nex1")
+    rngs = {name: noise_rng(seed, protocol.name, f"arm:{name}:{repeat}") for name in arm_names}
+    rng_nex1 = noise_rng(seed, protocol.name, f"nex1:{repeat}")
     sens_cache = None
     for k in range(geometry.slices):
         sens = acq.coil_sensitivities(geometry, coil_set, k)
