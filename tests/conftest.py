@@ -17,6 +17,13 @@ def _isolated_media(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's million rounds cost about a second per user on a shared 2-core machine; tests
+    # create many users and never test a password's strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery():
     """Tasks run inline unless a test starts a real worker (marker ``worker``)."""
     previous = celery_app.conf.task_always_eager
