@@ -1,0 +1,166 @@
+"""Reading pages: the reader's worklist and reading page, the coordinator's progress table with
+the opening-date override, and the tidy answers download.
+
+Thin views (STYLE.md): parse, check permission, call one service or selector, render. A read the
+reader may not work on now is a 404, the same as an id that does not exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q, Sum
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from readerstudy.studies.selectors import studies_coordinated_by, studies_read_by
+
+from . import answers as services
+from .apis import read_state
+from .export import answers_csv
+from .models import Read, Session
+from .selectors import session_is_open, session_opening_time
+
+
+def _session_state(session: Session, now: dt.datetime) -> str:
+    if session.completed_at is not None:
+        return "done"
+    return "open" if session_is_open(session, now) else "locked"
+
+
+def worklist_rows(user, now: dt.datetime | None = None) -> list[dict]:
+    """The reader's sessions with state (open / done / locked), opening time and progress."""
+    now = now or timezone.now()
+    sessions = (
+        Session.objects.filter(reader=user, study__in=studies_read_by(user), study__status="published")
+        .select_related("study")
+        .annotate(total=Count("reads"), done=Count("reads", filter=Q(reads__submitted_at__isnull=False)))
+        .order_by("study__name", "index")
+    )
+    return [
+        {"session": s, "state": _session_state(s, now), "opens_at": session_opening_time(s), "total": s.total, "done": s.done}
+        for s in sessions
+    ]
+
+
+@login_required
+def worklist(request):
+    return render(request, "reading/worklist.html", {"rows": worklist_rows(request.user)})
+
+
+@login_required
+def session_continue(request, public_id: str):
+    """Go to the first unsubmitted read of an open session (the worklist's link)."""
+    session = get_object_or_404(Session, public_id=public_id, reader=request.user, study__status="published")
+    if session.completed_at is not None:
+        messages.info(request, f"Session {session.index + 1} is finished.")
+        return redirect("reading-worklist")
+    if not session_is_open(session):
+        raise Http404("this session is not open")
+    read = session.reads.filter(submitted_at__isnull=True).order_by("position").first()
+    if read is None:
+        return redirect("reading-worklist")
+    return redirect("reading-read", public_id=read.public_id)
+
+
+@login_required
+def read_page(request, public_id: str):
+    read = get_object_or_404(
+        Read.objects.select_related("session__study", "series__arm", "series_right__arm"),
+        public_id=public_id, session__reader=request.user,
+    )
+    try:
+        services.check_read_access(read, request.user)
+    except services.ReadAccessError:
+        raise Http404("no such read") from None
+    state = read_state(read)
+    return render(request, "reading/read.html", {"state": state, "read": read, "form": _form_layout(state["items"])})
+
+
+def _form_layout(items: list[dict]) -> list[dict]:
+    """Items grouped for the template: consecutive checklist items that share their levels become
+    one grid (levels × findings); everything else stays one block per item."""
+    blocks: list[dict] = []
+    for item in items:
+        last = blocks[-1] if blocks else None
+        if item["kind"] == "checklist":
+            if last and last["kind"] == "grid" and last["levels"] == item["levels"]:
+                last["items"].append(item)
+            else:
+                blocks.append({"kind": "grid", "levels": item["levels"], "items": [item], "category": item["category"]})
+        else:
+            blocks.append({"kind": item["kind"], "item": item, "category": item["category"]})
+    for block in blocks:
+        if block["kind"] == "grid":
+            block["rows"] = [{"level": level, "cells": block["items"]} for level in block["levels"]]
+    return blocks
+
+
+# --- coordinator --------------------------------------------------------------------------------
+
+
+@login_required
+def study_progress(request, study_pk: int):
+    """Every reader's progress per session, with the override form."""
+    study = get_object_or_404(studies_coordinated_by(request.user), pk=study_pk)
+    now = timezone.now()
+    sessions = (
+        Session.objects.filter(study=study)
+        .select_related("reader")
+        .annotate(
+            total=Count("reads"),
+            done=Count("reads", filter=Q(reads__submitted_at__isnull=False)),
+            seconds=Sum("reads__active_seconds", filter=Q(reads__submitted_at__isnull=False)),
+        )
+        .order_by("reader__username", "index")
+    )
+    by_reader: dict[str, list[dict]] = defaultdict(list)
+    for s in sessions:
+        by_reader[s.reader.username].append({
+            "session": s, "state": _session_state(s, now), "opens_at": session_opening_time(s),
+            "total": s.total, "done": s.done, "minutes": round((s.seconds or 0) / 60, 1),
+        })
+    return render(request, "reading/progress.html", {"study": study, "readers": dict(by_reader), "now": now})
+
+
+@login_required
+@require_POST
+def session_override(request, public_id: str):
+    session = get_object_or_404(Session.objects.select_related("study"), public_id=public_id)
+    if not studies_coordinated_by(request.user).filter(pk=session.study_id).exists():
+        raise Http404("no such session")
+    raw = request.POST.get("opens_at", "").strip()
+    opens_at = None
+    if raw:
+        try:
+            opens_at = dt.datetime.fromisoformat(raw)
+        except ValueError:
+            messages.error(request, f"'{raw}' is not a date and time (YYYY-MM-DDTHH:MM).")
+            return redirect("reading-study-progress", study_pk=session.study_id)
+        if timezone.is_naive(opens_at):
+            opens_at = timezone.make_aware(opens_at, timezone.get_current_timezone())
+    try:
+        services.session_override_opening(
+            session=session, opens_at=opens_at, reason=request.POST.get("reason", ""), actor=request.user
+        )
+    except services.ReadingError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        when = f"{opens_at:%Y-%m-%d %H:%M %Z}" if opens_at else "its schedule (override removed)"
+        messages.success(request, f"{session.reader} session {session.index + 1} now opens {when}.")
+    return redirect("reading-study-progress", study_pk=session.study_id)
+
+
+@login_required
+def answers_export(request, study_pk: int):
+    """The tidy answers table as CSV (coordinators of the study only)."""
+    study = get_object_or_404(studies_coordinated_by(request.user), pk=study_pk)
+    response = HttpResponse(answers_csv(study), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="answers-study-{study.pk}.csv"'
+    response["Cache-Control"] = "private, no-store"
+    return response

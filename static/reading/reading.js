@@ -1,0 +1,508 @@
+// The reading page: the viewer beside the score form, autosave, heartbeats, keyboard, submit.
+//
+// Contract with the server (readerstudy/reading/apis.py): the page's state is embedded as JSON
+// (#rd-state); drafts, submission, revision and heartbeats go to /api/reader/reads/<id>/<action>/.
+// The page knows the read only by its opaque id; it never learns the arm or the case.
+//
+// Keyboard: Tab moves between items; digits score the focused item; in the findings grid arrows
+// move, 1/0 set present/absent and Space toggles; Ctrl+Enter submits and opens the next read;
+// W/E/I/R pick window-level, ellipse ROI, invert and reset while the focus is not in a text field.
+
+const state = JSON.parse(document.getElementById('rd-state').textContent);
+const form = document.getElementById('rd-form');
+const saveLabel = document.getElementById('rd-save');
+const missingBox = document.getElementById('rd-missing');
+const submitButton = document.getElementById('rd-submit');
+const commentBox = document.getElementById('rd-comment');
+const reasonBox = document.getElementById('rd-reason');
+const csrfToken = form.querySelector('input[name=csrfmiddlewaretoken]').value;
+
+const items = new Map(state.items.map((item) => [item.key, item]));
+const answers = new Map(); // "key|level" -> {item, level, value, payload}
+const keyOf = (item, level = '') => `${item}|${level}`;
+const submitted = !!state.submitted_at;
+const revising = submitted && state.revisable;
+const editable = !submitted || revising;
+
+window.readingPage = { state, answers, viewer: null, saves: 0, heartbeats: 0 };
+
+// --- server calls -------------------------------------------------------------------------------
+
+function endpoint(action) {
+  return `/api/reader/reads/${encodeURIComponent(state.public_id)}/${action}/`;
+}
+
+async function post(action, body, { keepalive = false } = {}) {
+  const response = await fetch(endpoint(action), {
+    method: 'POST',
+    credentials: 'same-origin',
+    keepalive,
+    headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrfToken, Accept: 'application/json' },
+    body: JSON.stringify(body),
+  });
+  let data = {};
+  try {
+    data = await response.json();
+  } catch (error) {
+    data = {};
+  }
+  return { ok: response.ok, status: response.status, data };
+}
+
+function randomId() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// One submission id per read, kept across reloads: a retried or repeated submit is the same one.
+const submissionKey = `rd-submission-${state.public_id}`;
+const submissionId = sessionStorage.getItem(submissionKey) || randomId();
+sessionStorage.setItem(submissionKey, submissionId);
+
+// --- answers and their display ------------------------------------------------------------------
+
+function answerList() {
+  return Array.from(answers.values());
+}
+
+function setSaveLabel(text, kind = '') {
+  saveLabel.textContent = text;
+  saveLabel.dataset.state = kind;
+}
+
+function render(itemKey, level = '') {
+  const item = items.get(itemKey);
+  if (!item) return;
+  const answer = answers.get(keyOf(itemKey, level));
+  const value = answer ? answer.value : null;
+  if (item.kind === 'checklist') {
+    const cell = form.querySelector(`.rd-cell[data-item="${CSS.escape(itemKey)}"][data-level="${CSS.escape(level)}"]`);
+    if (!cell) return;
+    cell.setAttribute('aria-pressed', value === 1 ? 'true' : 'false');
+    cell.textContent = value === 1 ? '✓' : '–';
+    cell.classList.toggle('present', value === 1);
+  } else if (item.kind === 'numeric') {
+    const input = form.querySelector(`input[type=number][data-item="${CSS.escape(itemKey)}"]`);
+    if (input && document.activeElement !== input) input.value = value == null ? '' : String(value);
+  } else if (item.kind === 'roi') {
+    const box = form.querySelector(`[data-roi="${CSS.escape(itemKey)}"]`);
+    const p = answer && answer.payload;
+    if (box && p && p.mean != null) {
+      const area = p.area_mm2 == null ? '' : ` · area ${p.area_mm2.toFixed(1)} mm²`;
+      const side = state.layout === 'pair' ? ` (${p.side})` : '';
+      box.textContent = `mean ${Number(p.mean).toFixed(1)} · SD ${Number(p.sd).toFixed(1)}${area} · slice ${p.slice}${side}`;
+    } else if (box) {
+      box.textContent = 'No ROI yet: choose ROI (E) and draw an ellipse on the image.';
+    }
+  } else {
+    for (const radio of form.querySelectorAll(`input[type=radio][data-item="${CSS.escape(itemKey)}"]`)) {
+      radio.checked = value != null && Number(radio.value) === Number(value);
+    }
+  }
+  const block = form.querySelector(`.rd-item[data-item="${CSS.escape(itemKey)}"]`);
+  if (block) block.classList.toggle('answered', value != null);
+}
+
+function setAnswer(itemKey, level, value, payload = {}) {
+  if (!editable) return;
+  answers.set(keyOf(itemKey, level), { item: itemKey, level, value, payload });
+  render(itemKey, level);
+  clearMissing(itemKey);
+  scheduleSave();
+}
+
+for (const answer of state.answers) {
+  answers.set(keyOf(answer.item, answer.level), { ...answer });
+}
+// The grid shows every finding as absent until the reader marks it present, and that is what
+// gets saved: what the reader sees is what the server has.
+for (const item of state.items) {
+  if (item.kind !== 'checklist' || submitted) continue;
+  for (const level of item.levels) {
+    if (!answers.has(keyOf(item.key, level))) answers.set(keyOf(item.key, level), { item: item.key, level, value: 0, payload: {} });
+  }
+}
+for (const answer of answers.values()) render(answer.item, answer.level);
+
+// --- autosave -----------------------------------------------------------------------------------
+
+let saveTimer = null;
+let saving = false;
+let dirty = false;
+let submitting = false;
+
+function scheduleSave(delay = 600) {
+  if (submitted) return;
+  dirty = true;
+  setSaveLabel('Unsaved changes…', 'dirty');
+  clearTimeout(saveTimer);
+  saveTimer = setTimeout(saveDraft, delay);
+}
+
+async function saveDraft() {
+  if (!dirty || submitting || submitted) return;
+  if (saving) {
+    scheduleSave(300);
+    return;
+  }
+  saving = true;
+  dirty = false;
+  setSaveLabel('Saving…', 'saving');
+  try {
+    const { ok, status, data } = await post('draft', { answers: answerList(), comment: commentBox.value });
+    if (ok) {
+      window.readingPage.saves += 1;
+      setSaveLabel(`Saved ${new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })}`, 'saved');
+    } else if (status === 400) {
+      setSaveLabel('Not saved: see the message below', 'error');
+      showProblems(data.problems || [data.detail || 'invalid answer']);
+    } else {
+      setSaveLabel(`Not saved (${data.detail || status})`, 'error');
+      if (status >= 500) scheduleSave(3000);
+    }
+  } catch (error) {
+    setSaveLabel('Not saved: offline, retrying…', 'error');
+    scheduleSave(3000);
+  } finally {
+    saving = false;
+  }
+}
+
+// Leaving the page with unsaved changes: one last save that outlives the page.
+window.addEventListener('pagehide', () => {
+  if (dirty && !submitting && !submitted) {
+    post('draft', { answers: answerList(), comment: commentBox.value }, { keepalive: true }).catch(() => {});
+  }
+});
+
+// --- active time (heartbeats) -------------------------------------------------------------------
+
+const TICK_MS = 5000;
+const IDLE_AFTER_MS = 60000;
+let lastActivity = Date.now();
+let activeSeconds = 0; // since the last heartbeat the server accepted
+for (const type of ['keydown', 'pointerdown', 'pointermove', 'wheel']) {
+  window.addEventListener(type, () => { lastActivity = Date.now(); }, { passive: true, capture: true });
+}
+if (!submitted) {
+  setInterval(() => {
+    if (document.visibilityState === 'visible' && Date.now() - lastActivity < IDLE_AFTER_MS) activeSeconds += TICK_MS / 1000;
+  }, TICK_MS);
+  setInterval(async () => {
+    if (activeSeconds <= 0 || submitting) return;
+    const sent = activeSeconds;
+    try {
+      const { ok } = await post('heartbeat', { active_seconds: sent });
+      if (ok) {
+        activeSeconds -= sent;
+        window.readingPage.heartbeats += 1;
+      }
+    } catch (error) {
+      // Kept for the next beat.
+    }
+  }, 15000);
+  post('start', {}).catch(() => {});
+}
+
+// --- messages -----------------------------------------------------------------------------------
+
+function showProblems(lines, focusKey = null) {
+  missingBox.hidden = false;
+  missingBox.replaceChildren();
+  const list = document.createElement('ul');
+  for (const line of lines) {
+    const li = document.createElement('li');
+    li.textContent = line;
+    list.append(li);
+  }
+  missingBox.append(list);
+  if (focusKey) focusItem(focusKey);
+}
+
+function clearMissing(itemKey) {
+  const block = form.querySelector(`.rd-item[data-item="${CSS.escape(itemKey)}"]`);
+  if (block) block.classList.remove('missing');
+  for (const th of form.querySelectorAll(`th[data-item="${CSS.escape(itemKey)}"]`)) th.classList.remove('missing');
+}
+
+function focusItem(itemKey) {
+  const target =
+    form.querySelector(`input[type=radio][data-item="${CSS.escape(itemKey)}"]:checked`) ||
+    form.querySelector(`input[data-item="${CSS.escape(itemKey)}"]`) ||
+    form.querySelector(`.rd-cell[data-item="${CSS.escape(itemKey)}"]`) ||
+    form.querySelector(`.rd-item[data-item="${CSS.escape(itemKey)}"]`);
+  if (target) {
+    if (target.classList.contains('rd-cell')) moveCell(target);
+    target.focus();
+  }
+}
+
+// --- submit -------------------------------------------------------------------------------------
+
+function nextUrl(nextRead) {
+  return nextRead ? `/reading/reads/${encodeURIComponent(nextRead)}/` : '/reading/';
+}
+
+async function submit() {
+  if (submitting || (submitted && !revising)) return;
+  if (revising) return revise();
+  submitting = true;
+  clearTimeout(saveTimer);
+  submitButton.disabled = true;
+  setSaveLabel('Submitting…', 'saving');
+  const body = { submission_id: submissionId, answers: answerList(), comment: commentBox.value, active_seconds: activeSeconds };
+  let result = null;
+  for (let attempt = 0; attempt < 4 && !result; attempt += 1) {
+    try {
+      result = await post('submit', body);
+    } catch (error) {
+      // The same submission id makes a retry safe, whether or not the first one arrived.
+      await new Promise((resolve) => setTimeout(resolve, 1000 * (attempt + 1)));
+    }
+  }
+  submitting = false;
+  submitButton.disabled = false;
+  if (!result) {
+    setSaveLabel('Not submitted: offline. Try again.', 'error');
+    return;
+  }
+  const { ok, status, data } = result;
+  if (ok) {
+    setSaveLabel('Submitted', 'saved');
+    sessionStorage.removeItem(submissionKey);
+    window.location.assign(nextUrl(data.next_read));
+    return;
+  }
+  if (status === 400 && data.missing) {
+    setSaveLabel('Not submitted: items missing', 'error');
+    for (const m of data.missing) {
+      const block = form.querySelector(`.rd-item[data-item="${CSS.escape(m.item)}"]`);
+      if (block) block.classList.add('missing');
+      for (const th of form.querySelectorAll(`th[data-item="${CSS.escape(m.item)}"]`)) th.classList.add('missing');
+    }
+    showProblems(
+      data.missing.map((m) => `Still to answer: ${m.label}${m.levels.length ? ` (${m.levels.join(', ')})` : ''}`),
+      data.missing[0].item,
+    );
+  } else {
+    setSaveLabel('Not submitted', 'error');
+    showProblems(data.problems || [data.detail || `Error ${status}`]);
+  }
+}
+
+async function revise() {
+  const reason = reasonBox ? reasonBox.value.trim() : '';
+  if (!reason) {
+    showProblems(['Give a reason for the revision.']);
+    if (reasonBox) reasonBox.focus();
+    return;
+  }
+  submitting = true;
+  try {
+    const { ok, data } = await post('revise', { answers: answerList(), comment: commentBox.value, reason });
+    if (ok) {
+      setSaveLabel(data.changed.length ? `Revised: ${data.changed.length} change(s)` : 'Nothing changed', 'saved');
+      missingBox.hidden = true;
+    } else {
+      showProblems(data.problems || (data.missing || []).map((m) => `Still to answer: ${m.label}`).concat(data.detail ? [data.detail] : []));
+    }
+  } finally {
+    submitting = false;
+  }
+}
+
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  submit();
+});
+
+// --- form input ---------------------------------------------------------------------------------
+
+form.addEventListener('change', (event) => {
+  const target = event.target;
+  if (target.matches('input[type=radio][data-item]') && target.checked) {
+    setAnswer(target.dataset.item, '', Number(target.value));
+  } else if (target.matches('input[type=number][data-item]')) {
+    const raw = target.value.trim();
+    setAnswer(target.dataset.item, '', raw === '' ? null : Number(raw));
+  }
+});
+form.addEventListener('input', (event) => {
+  if (event.target === commentBox) scheduleSave(1200);
+});
+
+// Findings grid: one tab stop per grid (roving tabindex), arrows move, click/Space toggles.
+function cellsOf(grid) {
+  return Array.from(grid.querySelectorAll('.rd-cell'));
+}
+function moveCell(cell) {
+  const grid = cell.closest('.rd-grid');
+  for (const other of cellsOf(grid)) other.tabIndex = other === cell ? 0 : -1;
+  cell.focus();
+}
+for (const grid of form.querySelectorAll('.rd-grid')) {
+  const cells = cellsOf(grid);
+  if (cells.length) cells[0].tabIndex = 0;
+}
+function setCell(cell, value) {
+  setAnswer(cell.dataset.item, cell.dataset.level, value);
+}
+form.addEventListener('click', (event) => {
+  const cell = event.target.closest('.rd-cell');
+  if (cell) {
+    moveCell(cell);
+    const current = answers.get(keyOf(cell.dataset.item, cell.dataset.level));
+    setCell(cell, current && current.value === 1 ? 0 : 1);
+    return;
+  }
+  const clear = event.target.closest('.rd-roi-clear');
+  if (clear) {
+    setAnswer(clear.dataset.item, '', null, {});
+    render(clear.dataset.item);
+  }
+});
+
+function gridStep(cell, key) {
+  const row = cell.closest('tr');
+  const col = Array.from(row.children).indexOf(cell.parentElement);
+  const rows = Array.from(cell.closest('tbody').rows);
+  let r = rows.indexOf(row);
+  let c = col;
+  if (key === 'ArrowUp') r -= 1;
+  else if (key === 'ArrowDown') r += 1;
+  else if (key === 'ArrowLeft') c -= 1;
+  else if (key === 'ArrowRight') c += 1;
+  else if (key === 'Home') c = 1;
+  else if (key === 'End') c = row.children.length - 1;
+  r = Math.max(0, Math.min(rows.length - 1, r));
+  c = Math.max(1, Math.min(row.children.length - 1, c));
+  return rows[r].children[c].querySelector('.rd-cell');
+}
+
+const typing = (el) => el && el.matches && el.matches('textarea, input[type=text], input[type=number], input[type=datetime-local]');
+
+form.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) return; // the document handler submits
+  if (event.ctrlKey || event.altKey || event.metaKey || typing(event.target)) return;
+  const cell = event.target.closest('.rd-cell');
+  if (cell) {
+    if (['ArrowUp', 'ArrowDown', 'ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(event.key)) {
+      event.preventDefault();
+      moveCell(gridStep(cell, event.key));
+    } else if (event.key === '1' || event.key === '0') {
+      event.preventDefault();
+      setCell(cell, Number(event.key));
+    } else if (event.key === 'Enter') {
+      event.preventDefault(); // Enter in the grid must not submit the form
+    }
+    return;
+  }
+  if (!/^[0-9]$/.test(event.key)) {
+    if (event.key === 'Enter' && event.target.matches('input[type=radio]')) event.preventDefault();
+    return;
+  }
+  const block = event.target.closest('.rd-item');
+  if (!block || !block.dataset.item) return;
+  const radio = block.querySelector(`input[type=radio][value="${event.key}"]`);
+  if (radio) {
+    event.preventDefault();
+    radio.checked = true;
+    radio.focus();
+    setAnswer(block.dataset.item, '', Number(event.key));
+  }
+});
+
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    submit();
+    return;
+  }
+  if (event.ctrlKey || event.altKey || event.metaKey || typing(event.target)) return;
+  const viewer = window.readingPage.viewer;
+  if (!viewer) return;
+  const key = event.key.toLowerCase();
+  if (key === 'w') setTool('windowLevel');
+  else if (key === 'e') setTool('roi');
+  else if (key === 'i') viewer.invert();
+  else if (key === 'r') viewer.reset();
+});
+
+if (!editable) {
+  for (const el of form.querySelectorAll('input, textarea, .rd-cell, .rd-roi-clear')) el.disabled = true;
+  submitButton.disabled = true;
+}
+
+// --- viewer -------------------------------------------------------------------------------------
+
+let roiTarget = null; // the ROI item focused last
+form.addEventListener('focusin', (event) => {
+  const block = event.target.closest('.rd-item[data-kind="roi"]');
+  if (block) roiTarget = block.dataset.item;
+});
+
+function onRoi(roi, side = 'left') {
+  const roiItems = state.items.filter((item) => item.kind === 'roi');
+  if (!roiItems.length || !editable) return;
+  const target = roiTarget || (roiItems.find((item) => !answers.get(keyOf(item.key))) || roiItems[0]).key;
+  setAnswer(target, '', roi.mean, {
+    mean: roi.mean,
+    sd: roi.stdDev,
+    area_mm2: roi.areaMm2,
+    slice: roi.slice,
+    side,
+    ellipse: { annotation: roi.id, pixels: roi.pixelCount, area: roi.area, area_unit: roi.areaUnit },
+  });
+}
+
+function setTool(name) {
+  const viewer = window.readingPage.viewer;
+  if (!viewer) return;
+  viewer.setTool(name);
+  for (const button of document.querySelectorAll('.rd-tools [data-tool]')) {
+    button.setAttribute('aria-pressed', button.dataset.tool === name ? 'true' : 'false');
+  }
+}
+for (const button of document.querySelectorAll('.rd-tools button')) {
+  button.addEventListener('click', () => {
+    const viewer = window.readingPage.viewer;
+    if (!viewer) return;
+    if (button.dataset.tool) setTool(button.dataset.tool);
+    else if (button.dataset.action === 'invert') viewer.invert();
+    else if (button.dataset.action === 'reset') viewer.reset();
+  });
+}
+
+async function readerViewer() {
+  if (window.ReaderViewer) return window.ReaderViewer;
+  return new Promise((resolve) => {
+    window.addEventListener('readerviewer:ready', (event) => resolve(event.detail), { once: true });
+  });
+}
+
+function imageIds(urls) {
+  return urls.map((url) => `wadouri:${new URL(url, window.location.origin).href}`);
+}
+
+(async () => {
+  const RV = await readerViewer();
+  const left = document.getElementById('rd-viewer-left');
+  let viewer;
+  if (state.layout === 'pair') {
+    viewer = RV.createSideBySide(left, document.getElementById('rd-viewer-right'), {
+      leftIds: imageIds(state.instances),
+      rightIds: imageIds(state.instances_right),
+      onRoi,
+    });
+  } else {
+    viewer = RV.createStackViewer(left, { imageIds: imageIds(state.instances), onRoi: (roi) => onRoi(roi, 'left') });
+  }
+  window.readingPage.viewer = viewer;
+  try {
+    await viewer.ready;
+    document.body.dataset.viewerReady = '1';
+  } catch (error) {
+    setSaveLabel('The image could not be loaded; answers still save.', 'error');
+  }
+})();
