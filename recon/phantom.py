@@ -391,6 +391,13 @@ def _disc(a_lr, b_ap, half_h, bulge=1.0):
 # --------------------------------------------------------------------------------------------
 
 
+def case_findings(seed: int, prevalence: dict[str, float] | None = None) -> list[Finding]:
+    """The findings (reference standard) of case ``seed`` without building the volume."""
+    rng = np.random.default_rng(seed)
+    draw_anatomy(rng)
+    return draw_findings(rng, prevalence)
+
+
 def make_phantom(
     seed: int,
     *,

@@ -266,6 +266,36 @@ def reconstruct_arm(kspace: np.ndarray, arm: ArmAcquisition, phase_axis: int, *,
     return rec.zero_filled(kspace)
 
 
+def simulate_raw_kspace(
+    seed: int, sequence: str, *, protocol_set: str = DEFAULT_PROTOCOL_SET, protocol: Protocol | None = None,
+    phantom: Phantom | None = None, recon_matrix: int | None = None, slices: int | None = None,
+    spacing_mm: float = 0.8, repeat: int = 0, noise_scale: float = 1.0,
+) -> tuple[np.ndarray, Protocol, acq.Geometry]:
+    """One fully sampled NEX-1 multi-coil acquisition as raw k-space, cropped to the acquired
+    matrix: (slices, coils, rows, cols) complex64 with ``geometry.phase_axis`` as in the image.
+    (For writing phantom data in the fastMRI layout.)"""
+    protocol = (protocol or get_protocol(sequence, protocol_set)).scaled(recon_matrix=recon_matrix, slices=slices)
+    if phantom is None:
+        phantom = cached_phantom(seed, spacing_mm, None)
+    geometry = acq.prescribe(protocol, prescription_center(phantom, protocol))
+    lut = signal_lookup(tr_ms=protocol.tr_ms, te_ms=protocol.te_ms, fat_suppression=protocol.fat_suppression,
+                        fat_suppression_efficiency=phantom.anatomy.fat_suppression_efficiency)
+    obj = render_signal(phantom, lut, geometry) * np.float32(acq.image_scale(protocol))
+    coil_set = acq.spine_array(phantom.posterior_skin_y_mm, phantom.anterior_skin_y_mm, float(geometry.center_mm[2]), seed=seed)
+    shape = (geometry.rows, geometry.cols)
+    region = acq.acquired_region(shape, protocol, geometry.phase_axis)
+    rows = np.nonzero(region.any(axis=1))[0]
+    cols = np.nonzero(region.any(axis=0))[0]
+    sigma = acq.noise_sigma(protocol.bandwidth_hz_total) * noise_scale
+    rng = noise_rng(seed, protocol.name, f"raw:{repeat}")
+    out = np.empty((geometry.slices, len(coil_set), rows.size, cols.size), dtype=np.complex64)
+    for k in range(geometry.slices):
+        clean = acq.fft2c(acq.coil_sensitivities(geometry, coil_set, k) * obj[k][None])
+        noisy = acq.add_noise(clean, sigma, rng, region)
+        out[k] = noisy[:, rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return out, protocol, geometry
+
+
 def simulate_arms(seed: int, sequence: str, arms: list[str] | None = None, **kwargs) -> tuple[CaseSimulation, dict[str, np.ndarray]]:
     """simulate_case plus every requested arm (default: Truth, the protocol's arms and all
     registered post-processing arms) as float32 volumes."""

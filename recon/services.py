@@ -1,0 +1,191 @@
+"""Recon jobs: create (enqueue after commit) and run (idempotent, resumable).
+
+A phantom job simulates its cases one at a time into a work folder and hands each case to the
+study's DICOM import (:func:`readerstudy.studies.dicom_import.import_dicom`), which blinds the
+series and stores them all-or-nothing; then the case's phantom ground truth goes into the
+study's reference standard (source ``phantom``). A case whose series are all in the study is
+skipped, so running a job twice, or again after a worker was killed mid-job, creates no
+duplicate and no half-written series.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from readerstudy.studies.models import Series, Study
+from recon import export
+from recon.models import ReconJob
+from recon.pipeline import TRUTH_ARM, available_arms
+from recon.protocols import DEFAULT_PROTOCOL_SET, protocol_set as load_protocol_set
+
+log = logging.getLogger(__name__)
+
+_PARAMETER_KEYS = {"cases", "seed", "first_case", "protocol_set", "sequences", "arms", "recon_matrix", "slices", "spacing_mm"}
+
+
+def _study_arms_for(study: Study, protocol_set: str, arms: list[str] | None) -> list[str]:
+    protocols = load_protocol_set(protocol_set)
+    possible = available_arms(protocols[0])
+    study_arms = set(study.arms.values_list("name", flat=True))
+    if arms:
+        unknown = [a for a in arms if a not in possible]
+        if unknown:
+            raise ValidationError(f"the recon worker cannot make arms {unknown}; it makes {possible}")
+        missing = [a for a in arms if a not in study_arms]
+        if missing:
+            raise ValidationError(f"arms {missing} do not exist in study {study.name!r}")
+        return list(arms)
+    # Default: every arm the worker can make that the study has, except Truth (never read).
+    chosen = [a for a in possible if a in study_arms and a != TRUTH_ARM]
+    if not chosen:
+        raise ValidationError(f"study {study.name!r} has none of the arms {possible}")
+    return chosen
+
+
+def _sequences_for(study: Study, protocol_set: str, sequences: list[str] | None) -> list[str]:
+    names = [p.name for p in load_protocol_set(protocol_set)]
+    study_seqs = set(study.sequences.values_list("name", flat=True))
+    wanted = list(sequences) if sequences else [n for n in names if n in study_seqs]
+    unknown = [s for s in wanted if s not in names]
+    if unknown:
+        raise ValidationError(f"protocol set {protocol_set!r} has no sequences {unknown}")
+    missing = [s for s in wanted if s not in study_seqs]
+    if missing:
+        raise ValidationError(f"sequences {missing} do not exist in study {study.name!r}")
+    if not wanted:
+        raise ValidationError(f"study {study.name!r} has none of the sequences {names}")
+    return wanted
+
+
+def recon_job_create(
+    *, study: Study, actor, cases: int, seed: int, first_case: int = 0,
+    protocol_set: str = DEFAULT_PROTOCOL_SET, sequences: list[str] | None = None,
+    arms: list[str] | None = None, recon_matrix: int | None = None, slices: int | None = None,
+    spacing_mm: float = 0.8, enqueue: bool = True,
+) -> ReconJob:
+    """Validate the request against the study design, store a queued job and enqueue it after
+    the surrounding transaction commits."""
+    if cases < 1 or cases > 500:
+        raise ValidationError("cases must be between 1 and 500")
+    try:
+        seq_names = _sequences_for(study, protocol_set, sequences)
+        arm_names = _study_arms_for(study, protocol_set, arms)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+    job = ReconJob(
+        study=study, created_by=actor, kind=ReconJob.Kind.PHANTOM,
+        parameters={
+            "cases": int(cases), "seed": int(seed), "first_case": int(first_case), "protocol_set": protocol_set,
+            "sequences": seq_names, "arms": arm_names, "recon_matrix": recon_matrix, "slices": slices,
+            "spacing_mm": float(spacing_mm),
+        },
+    )
+    job.full_clean()
+    job.save()
+    if enqueue:
+        from recon.tasks import recon_job_task
+
+        transaction.on_commit(lambda: recon_job_task.delay(job.pk))
+    return job
+
+
+def _update(job_id: int, **fields: Any) -> None:
+    ReconJob.objects.filter(pk=job_id).update(heartbeat_at=timezone.now(), **fields)
+
+
+def _work_dir(job: ReconJob) -> Path:
+    return Path(settings.MEDIA_ROOT) / "recon_work" / job.public_id
+
+
+def _case_done(study: Study, label: str, sequences: list[str], arms: list[str]) -> bool:
+    have = set(
+        Series.objects.filter(case__study=study, case__label=label).values_list("sequence__name", "arm__name")
+    )
+    wanted = {(s, a) for s in sequences for a in arms}
+    if have & wanted and not wanted <= have:
+        raise ValidationError(
+            f"case {label} already has some but not all of the series this job makes "
+            f"(missing {sorted(wanted - have)}); use another first_case or remove the case"
+        )
+    return wanted <= have
+
+
+def recon_job_run(job_id: int) -> ReconJob:
+    """Run (or resume) a job. A succeeded job is left alone; a failed one is not retried here."""
+    from readerstudy.studies.dicom_import import DicomImportError, import_dicom
+    from readerstudy.studies.services import reference_standard_import
+
+    with transaction.atomic():
+        job = ReconJob.objects.select_for_update().get(pk=job_id)
+        if job.state in (ReconJob.State.SUCCEEDED, ReconJob.State.FAILED):
+            return job
+        job.state = ReconJob.State.RUNNING
+        job.attempts += 1
+        job.started_at = job.started_at or timezone.now()
+        job.heartbeat_at = timezone.now()
+        job.worker_host = socket.gethostname()[:255]
+        job.save()
+    p = job.parameters
+    unknown = set(p) - _PARAMETER_KEYS
+    study = job.study
+    work = _work_dir(job)
+    created = list(job.result.get("series_created", []))
+    try:
+        if unknown:
+            raise ValidationError(f"unknown job parameters {sorted(unknown)}")
+        n = int(p["cases"])
+        for i in range(p.get("first_case", 0), p.get("first_case", 0) + n):
+            label = export.case_label(i)
+            done_before = _case_done(study, label, p["sequences"], p["arms"])
+            _update(job.pk, message=f"case {label}: {'already imported' if done_before else 'simulating'}")
+            rows, reference, _ = (None, None, None)
+            if not done_before:
+                case_dir = work / label
+                shutil.rmtree(case_dir, ignore_errors=True)  # leftovers of a killed attempt
+                rows, reference, _ = export.export_case(
+                    case_dir, label, export.case_seed(p["seed"], i), protocol_set=p["protocol_set"],
+                    sequences=p["sequences"], arms=p["arms"], recon_matrix=p.get("recon_matrix"),
+                    slices=p.get("slices"), spacing_mm=p.get("spacing_mm", 0.8),
+                )
+                export.write_manifest(case_dir, rows)
+                _update(job.pk, message=f"case {label}: importing")
+                result = import_dicom(
+                    study=study, source=case_dir, mapping=case_dir / "manifest.csv", actor=job.created_by,
+                    series_source="phantom",
+                )
+                created += [s.public_id for s in result.series]
+                shutil.rmtree(case_dir, ignore_errors=True)
+            else:
+                from recon.phantom import case_findings
+
+                reference = [(label, f.level, f.finding, f.present) for f in case_findings(export.case_seed(p["seed"], i))]
+            reference_standard_import(
+                study=study, source="phantom",
+                rows=[{"case": c, "level": lv, "finding": f, "present": pr, "source": "phantom"} for c, lv, f, pr in reference],
+            )
+            done = i - p.get("first_case", 0) + 1
+            _update(job.pk, progress=min(99, int(100 * done / n)), result={"series_created": created, "cases_done": done})
+        ReconJob.objects.filter(pk=job.pk).update(
+            state=ReconJob.State.SUCCEEDED, progress=100, finished_at=timezone.now(), message="done",
+            result={"series_created": created, "cases_done": n}, error="",
+        )
+    except (ValidationError, ValueError, DicomImportError) as exc:
+        detail = getattr(exc, "errors", None) or getattr(exc, "messages", None) or [str(exc)]
+        log.warning("recon job %s failed: %s", job.pk, detail)
+        ReconJob.objects.filter(pk=job.pk).update(
+            state=ReconJob.State.FAILED, finished_at=timezone.now(), error=str(detail)[:10000],
+            result={"series_created": created},
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    job.refresh_from_db()
+    return job
