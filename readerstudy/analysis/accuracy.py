@@ -114,7 +114,13 @@ def gee_compare(y: np.ndarray, arm: np.ndarray, cluster: np.ndarray, confidence:
     p1 = 1 / (1 + math.exp(-(b0 + b1)))
     # delta method for p1 - p0 in (b0, b1)
     g = np.array([p1 * (1 - p1) - p0 * (1 - p0), p1 * (1 - p1)])
-    se_diff = math.sqrt(float(g @ cov @ g))
+    var_diff = float(g @ cov @ g)
+    if not (np.all(np.isfinite(cov)) and cov[1, 1] > 0 and var_diff > 0):
+        out.update(estimate_arm=p1, estimate_reference=p0, difference=p1 - p0, odds_ratio=math.exp(b1),
+                   log_odds_ratio=float(b1), note="robust covariance of the GEE is degenerate (e.g. one case "
+                   "holds every discordant unit): no standard error")
+        return out
+    se_diff = math.sqrt(var_diff)
     zc = qnorm_upper((1 - confidence) / 2)
     se = math.sqrt(cov[1, 1])
     out.update(estimate_arm=p1, estimate_reference=p0, difference=p1 - p0, ci_low=p1 - p0 - zc * se_diff,

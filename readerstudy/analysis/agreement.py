@@ -120,11 +120,15 @@ def cohen_kappa(a, b, categories, weights: str = "none", confidence: float = 0.9
     se = math.sqrt(max(var, 0.0))
     zc = qnorm_upper((1 - confidence) / 2)
     out.update(kappa=k, se=se, ci_low=k - zc * se, ci_high=k + zc * se)
-    if var0 > 0:
+    notes = []
+    if var0 > 1e-15:
         out["z"] = k / math.sqrt(var0)
         out["p_value"] = float(2 * stats.norm.sf(abs(out["z"])))
+    else:
+        notes.append("a rater used one category only: the test of kappa = 0 is undefined")
     if n < 2:
-        out["note"] = "one unit only: SE undefined"
+        notes.append("one unit only: SE undefined")
+    out["note"] = "; ".join(notes)
     return out
 
 
@@ -212,6 +216,8 @@ def conger_kappa(ratings: np.ndarray, categories, weights: str = "quadratic", co
         if se > 0:
             out["z"] = k / se
             out["p_value"] = float(2 * stats.t.sf(abs(k / se), n - 1))
+        else:
+            out["note"] = "every unit rated identically by all raters: SE 0, test undefined"
     else:
         out["note"] = "one unit only: SE undefined"
     return out

@@ -163,7 +163,8 @@ def fom_and_jackknife(units: pd.DataFrame, fom: str, arms: list[str], readers: l
         count = m.sum(1)                                          # (c,)
         total = y.sum(2)                                          # (t, r)
         n = use.sum()
-        theta = total / n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            theta = total / n
         per_case = y @ m.T                                        # (t, r, c)
         denom = n - count
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -178,7 +179,8 @@ def fom_and_jackknife(units: pd.DataFrame, fom: str, arms: list[str], readers: l
         n1, n0 = pos.sum(), neg.sum()
         mp, mn = member[:, pos], member[:, neg]                   # (c, n1), (c, n0)
         total = psi.sum((2, 3))
-        theta = total / (n1 * n0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            theta = total / (n1 * n0)
         rows = psi.sum(3) @ mp.T                                  # (t, r, c): positives of case k vs all negatives
         cols = psi.sum(2) @ mn.T                                  # negatives of case k vs all positives
         both = np.zeros((t, r, c))

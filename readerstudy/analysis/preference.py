@@ -21,7 +21,7 @@ from .common import ALL, frame, unit_means
 from .rcompat import signed_rank_test
 
 COLUMNS = ["sequence", "item", "pair", "arm_a", "arm_b", "reader", "unit", "n", "mean", "sd", "median",
-           "null_value", "pseudomedian", "statistic", "p_value", "favours", "note"]
+           "null_value", "statistic", "p_value", "favours", "note"]
 
 
 def preference_table(answers: pd.DataFrame, scales: dict[str, tuple[float, float]], unit: str = "answers",
@@ -42,7 +42,7 @@ def preference_table(answers: pd.DataFrame, scales: dict[str, tuple[float, float
     -------
     DataFrame
         ``sequence, item, pair, arm_a, arm_b, reader, unit, n, mean, sd, median, null_value,
-        pseudomedian, statistic, p_value, favours, note``; ``reader = "all"`` for pooled rows.
+        statistic, p_value, favours, note``; ``reader = "all"`` for pooled rows.
         ``favours`` is ``arm_b`` when the mean lies above the midpoint and the test rejects at
         ``alpha``, ``arm_a`` when below, ``"none"`` otherwise. All answers at the midpoint give
         p = NaN (R: NaN) with a note, and ``favours = "none"``.
@@ -68,6 +68,6 @@ def preference_table(answers: pd.DataFrame, scales: dict[str, tuple[float, float
             rows.append({"sequence": seq, "item": item, "pair": pair, "arm_a": a, "arm_b": b, "reader": reader,
                          "unit": unit_name, "n": v.size, "mean": mean,
                          "sd": float(v.std(ddof=1)) if v.size > 1 else math.nan, "median": float(np.median(v)),
-                         "null_value": null, "pseudomedian": res.estimate, "statistic": res.statistic,
+                         "null_value": null, "statistic": res.statistic,
                          "p_value": res.p_value, "favours": favours, "note": res.note})
     return frame(rows, COLUMNS)
