@@ -15,10 +15,16 @@ from fixtures.make_fixture_dicom import FixtureSet, make_fixture_dicom
 from readerstudy.studies.models import Arm, AuditEvent, Case, Instance, Membership, Sequence, Series, Study, UIDMapping
 
 
+# 2 cases × 2 sequences × 2 arms × SLICES images: small, because most tests import it whole.
+SLICES = 4
+N_SERIES = 8
+N_INSTANCES = N_SERIES * SLICES
+
+
 @pytest.fixture(scope="session")
 def fixture_dicom(tmp_path_factory) -> FixtureSet:
     """Generated once per test process; tests that change files work on a copy (``dicom_source``)."""
-    return make_fixture_dicom(tmp_path_factory.mktemp("fixture-dicom"), cases=2, slices=6, size=32)
+    return make_fixture_dicom(tmp_path_factory.mktemp("fixture-dicom"), cases=2, slices=SLICES, size=32)
 
 
 @dataclass

@@ -13,6 +13,8 @@ from pydicom.dataset import Dataset
 from readerstudy.studies import blinding
 from readerstudy.studies.models import Instance, Series, UIDMapping
 
+from .conftest import N_INSTANCES, N_SERIES, SLICES
+
 pytestmark = pytest.mark.django_db
 
 # Attributes a blinded copy may hold: the viewer's allow-list plus what blinding sets itself.
@@ -86,7 +88,7 @@ def test_every_tag_of_every_stored_instance(imported, dicom_source, settings):
     forbidden = forbidden_strings(dicom_source.fixture)
     allowed = set(blinding.KEPT) | SET_BY_BLINDING
     instances = list(Instance.objects.select_related("series__sequence", "series__arm", "series__case"))
-    assert len(instances) == 48
+    assert len(instances) == N_INSTANCES
     blinded_uids = defaultdict(set)
     for instance in instances:
         ds = pydicom.dcmread(media / instance.path)
@@ -137,8 +139,8 @@ def test_every_tag_of_every_stored_instance(imported, dicom_source, settings):
     # A fresh study and frame-of-reference UID per series: nothing links the arms of a case.
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"):
         values = [uid for _, uid in blinded_uids[keyword]]
-        assert len(set(values)) == 8, keyword
-    assert len({uid for _, uid in blinded_uids["SOPInstanceUID"]}) == 48
+        assert len(set(values)) == N_SERIES, keyword
+    assert len({uid for _, uid in blinded_uids["SOPInstanceUID"]}) == N_INSTANCES
 
 
 def test_arms_of_a_case_are_indistinguishable_by_header(imported, settings):
@@ -148,7 +150,7 @@ def test_arms_of_a_case_are_indistinguishable_by_header(imported, settings):
     for instance in Instance.objects.select_related("series__case", "series__sequence", "series__arm"):
         s = instance.series
         by_key[(s.case.label, s.sequence.name, instance.index)][s.arm.name] = pydicom.dcmread(media / instance.path)
-    assert len(by_key) == 24
+    assert len(by_key) == N_INSTANCES // 2
     for key, arms in by_key.items():
         standard, fast = arms["Standard"], arms["Fast"]
         assert {e.keyword for e in standard} == {e.keyword for e in fast}, key
@@ -172,7 +174,7 @@ def test_original_uids_are_kept_only_in_the_private_mapping(imported, dicom_sour
     # The shared original study UID of a case maps to a different blinded UID in every series.
     study_rows = UIDMapping.objects.filter(kind="study")
     assert study_rows.values("original_uid").distinct().count() == 2
-    assert study_rows.values("blinded_uid").distinct().count() == 8
+    assert study_rows.values("blinded_uid").distinct().count() == N_SERIES
 
 
 def test_stored_files_match_their_checksums(imported, settings):

@@ -28,7 +28,7 @@ from readerstudy.studies.dicom_import import (
 )
 from readerstudy.studies.models import AuditEvent, Case, ImportJob, Instance, Series, UIDMapping
 
-from .conftest import state_of
+from .conftest import N_INSTANCES, SLICES, state_of
 
 pytestmark = pytest.mark.django_db
 
@@ -77,27 +77,27 @@ def expect_refused(study, media_root, source, mapping, *, file: str, problem: st
 def test_good_import_stores_blinded_series(study, dicom_source, coordinator, settings):
     result = import_dicom(study=study, source=dicom_source.root, mapping=dicom_source.mapping_csv, actor=coordinator)
 
-    assert len(result.series) == 8 and result.instances == 48
+    assert len(result.series) == 8 and result.instances == N_INSTANCES
     assert sorted(result.cases_created) == ["C001", "C002"]
     assert Case.objects.filter(study=study).count() == 2
     for fs in dicom_source.fixture.series:
         series = Series.objects.get(case__label=fs.case, sequence__name=fs.sequence, arm__name=fs.arm)
         assert series.original_series_instance_uid == fs.series_instance_uid
         assert series.series_instance_uid != fs.series_instance_uid
-        assert (series.rows, series.columns, series.num_instances) == (32, 32, 6)
+        assert (series.rows, series.columns, series.num_instances) == (32, 32, SLICES)
         assert series.pixel_spacing_mm == [8.0, 8.0]
         assert series.slice_thickness_mm == 4.0
         assert series.image_orientation == [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]
         assert series.source == "import"
         kinds = sorted(series.uid_mappings.values_list("kind", flat=True))
-        assert kinds == sorted(["frame_of_reference", "series", "study"] + ["instance"] * 6)
+        assert kinds == sorted(["frame_of_reference", "series", "study"] + ["instance"] * SLICES)
         assert set(series.uid_mappings.filter(kind="instance").values_list("original_uid", flat=True)) == set(
             fs.sop_instance_uids
         )
     # Files only under opaque names; the staging folder is gone.
     media = Path(settings.MEDIA_ROOT)
     files = [p for p in media.rglob("*") if p.is_file()]
-    assert len(files) == 48
+    assert len(files) == N_INSTANCES
     assert not (media / ".staging").exists()
     for instance in Instance.objects.all():
         path = media / instance.path
@@ -117,17 +117,17 @@ def test_instances_sorted_along_the_slice_normal(imported, settings):
             assert ds.InstanceNumber == instance.index + 1
             positions.append(float(ds.ImagePositionPatient[0]))
         # Normal of the sagittal orientation is -x: distance along it increases with the index.
-        assert positions == sorted(positions, reverse=True) and len(set(positions)) == 6
+        assert positions == sorted(positions, reverse=True) and len(set(positions)) == SLICES
 
 
 def test_import_from_zip_with_a_top_folder(study, dicom_source, coordinator, tmp_path):
     archive = zip_folder(dicom_source.root, tmp_path / "upload.zip", top="export")
     result = import_dicom(study=study, source=archive, mapping=dicom_source.mapping_csv, actor=coordinator)
-    assert len(result.series) == 8 and result.instances == 48
+    assert len(result.series) == 8 and result.instances == N_INSTANCES
 
 
 def test_recon_manifest_is_a_mapping(study, dicom_source, coordinator):
-    rows = [[s.case, s.sequence, s.arm, s.path, "6"] for s in dicom_source.fixture.series]
+    rows = [[s.case, s.sequence, s.arm, s.path, str(SLICES)] for s in dicom_source.fixture.series]
     manifest = write_mapping(dicom_source.root / "manifest.csv", rows, ("case", "sequence", "arm", "path", "slices"))
     result = import_dicom(
         study=study, source=dicom_source.root, mapping=manifest, actor=None, series_source="recon"
@@ -136,9 +136,9 @@ def test_recon_manifest_is_a_mapping(study, dicom_source, coordinator):
 
 
 def test_manifest_slices_must_match(study, dicom_source, settings):
-    rows = [[s.case, s.sequence, s.arm, s.path, "7"] for s in dicom_source.fixture.series]
+    rows = [[s.case, s.sequence, s.arm, s.path, str(SLICES + 1)] for s in dicom_source.fixture.series]
     manifest = write_mapping(dicom_source.root / "manifest.csv", rows, ("case", "sequence", "arm", "path", "slices"))
-    expect_refused(study, settings.MEDIA_ROOT, dicom_source.root, manifest, file="S003", problem="slices=7")
+    expect_refused(study, settings.MEDIA_ROOT, dicom_source.root, manifest, file="S003", problem=f"slices={SLICES + 1}")
 
 
 def test_mapping_by_series_instance_uid(study, dicom_source):
@@ -228,7 +228,7 @@ def test_mixed_patient_series(study, dicom_source, settings):
     ],
 )
 def test_inconsistent_geometry(study, dicom_source, settings, changes, problem):
-    victim = dicom_source.files(*KEY)[4]
+    victim = dicom_source.files(*KEY)[2]
     rewrite(victim, **changes)
     rel = victim.relative_to(dicom_source.root).as_posix()
     expect_refused(study, settings.MEDIA_ROOT, dicom_source.root, dicom_source.mapping_csv, file=rel, problem=problem)
@@ -245,7 +245,7 @@ def test_duplicate_slice_position(study, dicom_source, settings):
 
 def test_unreadable_pixels(study, dicom_source, settings):
     """Header fine, pixel data short: found while blinding, after files were staged."""
-    victim = dicom_source.files(*KEY)[5]
+    victim = dicom_source.files(*KEY)[3]
     ds = pydicom.dcmread(victim)
     ds.PixelData = ds.PixelData[:100]
     ds.save_as(victim)
