@@ -98,7 +98,7 @@ TISSUES: dict[str, Tissue] = {
     "vessel": Tissue("vessel", 0.05, 1900.0, 250.0),  # flowing blood: flow void on SE [8]
     # Pathology tissues.
     # Modic 1: fibrovascular, edema: more water with long T2, less fat -> dark T1, bright T2 [7].
-    "modic1_marrow": _mix("modic1_marrow", 0.15, 0.90, 1500.0, 90.0),
+    "modic1_marrow": _mix("modic1_marrow", 0.10, 0.90, 1600.0, 90.0),
     # Modic 2: fatty conversion: bright T1 and T2, suppressed on FS [7].
     "modic2_marrow": _mix("modic2_marrow", 0.80, 0.90, 1200.0, 45.0),
     "herniated_nucleus": Tissue("herniated_nucleus", 0.80, 1100.0, 90.0),
