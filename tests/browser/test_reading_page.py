@@ -1,0 +1,187 @@
+"""The reading page in Debian's chromium against the live Django server: real fixture DICOM
+imported and blinded through the real import, a crossover schedule, a reader who logs in, reads
+and scores by keyboard, submits, and finds the answers saved exactly once."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from fixtures.make_fixture_dicom import make_fixture_dicom
+from readerstudy.reading.models import Answer, Read, Session
+from readerstudy.reading.scheduler import CrossoverDesign
+from readerstudy.reading.services import schedule_materialize
+from readerstudy.studies import services
+from readerstudy.studies.dicom_import import import_dicom
+from readerstudy.studies.models import AuditEvent, Membership
+from tests.browser.conftest import CHROMIUM, launch_chromium
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "reading-page-test-2026"
+GRID_ITEMS = ("spinal_stenosis", "disc_herniation")
+
+# A hash and spread of the viewer's visible canvas: tells a drawn image from a blank one.
+DIGEST_JS = """
+(selector) => {
+  const source = document.querySelector(selector + ' canvas');
+  if (!source || !source.width) return null;
+  const copy = document.createElement('canvas');
+  copy.width = source.width; copy.height = source.height;
+  const ctx = copy.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(source, 0, 0);
+  const d = ctx.getImageData(0, 0, copy.width, copy.height).data;
+  let hash = 2166136261; const levels = new Set();
+  for (let i = 0; i < d.length; i += 4) { hash = Math.imul(hash ^ d[i], 16777619); levels.add(d[i]); }
+  return { hash: hash >>> 0, levels: levels.size };
+}
+"""
+VIEWER = "#rd-viewer-left"
+
+
+@pytest.fixture
+def reading_study(settings, tmp_path, make_user):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    coordinator = make_user("coord")
+    reader = make_user("reader1", password=PASSWORD)
+    fixture = make_fixture_dicom(tmp_path / "dicom", cases=2, sequences=("SAG T2 FS",), slices=8, size=64)
+    study = services.study_create(name="Browser study", created_by=coordinator)
+    services.sequence_create(study=study, name="SAG T2 FS")
+    services.arm_create(study=study, name="Standard", is_reference=True)
+    services.arm_create(study=study, name="Fast")
+    services.questionnaire_apply_template(study=study, template="seed000")
+    for item in services.questionnaire_templates()["seed001"]["items"]:
+        if item["key"] in GRID_ITEMS:
+            services.item_create(study=study, **item)
+    services.membership_add(study=study, user=reader, role=Membership.Role.READER)
+    import_dicom(study=study, source=fixture.root, mapping=fixture.mapping_csv, actor=coordinator)
+    services.study_set_status(study=study, status="published")
+    schedule_materialize(study=study, design=CrossoverDesign(washout_days=28), actor=coordinator)
+    return {"study": study, "reader": reader, "coordinator": coordinator}
+
+
+@pytest.fixture
+def page(monkeypatch, live_server):
+    """A page of a browser of its own: Playwright's sync API keeps an event loop running in this
+    thread, and Django's ORM refuses to run beside one unless told it is safe (the test's own
+    queries run between browser calls, never inside them)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        yield page
+        context.close()
+        browser.close()
+    assert not errors, errors
+
+
+def digest(page):
+    return page.evaluate(DIGEST_JS, VIEWER)
+
+
+def overlay(page):
+    return page.inner_text(f"{VIEWER} .rv-overlay")
+
+
+def wait_for_image(page):
+    page.wait_for_selector("body[data-viewer-ready='1']", timeout=20_000)
+    page.wait_for_function(f"() => ({DIGEST_JS})('{VIEWER}')?.levels > 5", timeout=20_000)
+
+
+def test_reader_reads_and_scores_by_keyboard_and_the_answers_are_stored_once(page, live_server, reading_study):
+    reader = reading_study["reader"]
+    first_session, second_session = Session.objects.filter(reader=reader).order_by("index")
+    reads = list(first_session.reads.order_by("position"))
+    assert len(reads) == 2
+
+    # Log in; the worklist shows the open session and the later one locked until its washout.
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "reader1")
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/reading/")
+    assert "open" in page.inner_text(".rd-state-open")
+    assert "washout" in page.inner_text(".rd-state-locked")
+    page.click("text=Start reading")
+    page.wait_for_url(re.compile(rf"/reading/reads/{reads[0].public_id}/$"))
+
+    # Nothing on the page names the arm, the case or the sequence.
+    html = page.content()
+    for word in ("Standard", "Fast", "C001", "C002", "SAG T2", "Browser study"):
+        assert word not in html, word
+    assert "Read 1 of 2" in page.inner_text(".rd-bar")
+
+    # The image renders; the wheel changes the slice.
+    wait_for_image(page)
+    first = digest(page)
+    assert overlay(page) == "1/8"
+    box = page.locator(VIEWER).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, 120)
+    page.wait_for_function(f"() => document.querySelector('{VIEWER} .rv-overlay').textContent === '2/8'")
+    page.wait_for_function(f"(old) => ({DIGEST_JS})('{VIEWER}')?.hash !== old", arg=first["hash"], timeout=5_000)
+
+    # The whole form by keyboard: from the image, Tab to each item and type its score.
+    page.focus(VIEWER)
+    for key in ("4", "3", "4", "5", "1"):  # four Likert items, then artifacts: yes
+        page.keyboard.press("Tab")
+        page.keyboard.press(key)
+    page.keyboard.press("Tab")  # into the findings grid (first cell: T12-L1, spinal stenosis)
+    assert page.evaluate("() => document.activeElement.dataset.level") == "T12-L1"
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")  # L4-L5
+    page.keyboard.press("1")
+    page.keyboard.press("ArrowRight")  # disc herniation at L4-L5
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")  # the comment
+    page.keyboard.type("Keyboard only")
+    page.wait_for_function("() => document.getElementById('rd-save').dataset.state === 'saved'", timeout=10_000)
+    assert page.is_checked("input[name='item-artifacts'][value='1']")
+
+    # Submit by key; the next read comes up.
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url(re.compile(rf"/reading/reads/{reads[1].public_id}/$"))
+    assert "Read 2 of 2" in page.inner_text(".rd-bar") and "1 of 2 done" in page.inner_text(".rd-bar")
+    wait_for_image(page)
+
+    # Exactly once in the database, as typed.
+    stored = {(a.item.key, a.level): a.value for a in Answer.objects.filter(read=reads[0]).select_related("item")}
+    assert len(stored) == 5 + 2 * 6
+    assert [stored[(k, "")] for k in ("apparent_snr", "anatomy_discernment", "diagnostic_confidence",
+                                        "overall_quality", "artifacts")] == [4, 3, 4, 5, 1]
+    present = sorted(key for key, value in stored.items() if key[1] and value == 1)
+    assert present == [("disc_herniation", "L4-L5"), ("spinal_stenosis", "L4-L5")]
+    read = Read.objects.get(pk=reads[0].pk)
+    assert read.submitted_at and read.submission_id and read.comment == "Keyboard only" and read.started_at
+    creates = AuditEvent.objects.filter(object_type="reading.answer", action="create",
+                                        object_id__in=[str(pk) for pk in Answer.objects.filter(read=read).values_list("pk", flat=True)])
+    assert creates.count() == 17
+
+    # A draft on the second read survives a reload.
+    page.focus(VIEWER)
+    page.keyboard.press("Tab")
+    page.keyboard.press("2")
+    page.wait_for_function("() => document.getElementById('rd-save').dataset.state === 'saved'", timeout=10_000)
+    page.reload()
+    assert page.is_checked("input[name='item-apparent_snr'][value='2']")
+
+    # The submitted read, reloaded, shows what was saved, locked.
+    page.goto(f"{live_server.url}/reading/reads/{reads[0].public_id}/")
+    assert "This read is submitted" in page.inner_text(".rd-form")
+    assert page.is_checked("input[name='item-overall_quality'][value='5']")
+    assert page.get_attribute(".rd-cell[data-item='spinal_stenosis'][data-level='L4-L5']", "aria-pressed") == "true"
+    assert page.input_value("#rd-comment") == "Keyboard only"
+    assert page.is_disabled("#rd-submit")
+    assert Answer.objects.filter(read=reads[0]).count() == 17
