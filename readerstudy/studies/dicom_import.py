@@ -597,6 +597,9 @@ def _read_header(f: _SourceFile) -> tuple[pydicom.Dataset | None, str | None]:
     except Exception as exc:  # noqa: BLE001 - any parser failure is this file's problem
         return None, f"broken DICOM file: {type(exc).__name__}: {exc}"
     missing = [k for k in REQUIRED_ATTRIBUTES if k not in ds or ds[k].value in (None, "", [])]
+    modality = str(ds.get("Modality", "") or "")
+    if missing and modality and modality.upper() != "MR":
+        return None, f"modality is {modality}, expected MR"
     if missing:
         return None, f"broken or incomplete DICOM file: missing {', '.join(missing)}"
     return ds, None

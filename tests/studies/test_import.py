@@ -121,6 +121,10 @@ def test_instances_sorted_along_the_slice_normal(imported, settings):
 
 
 def test_import_from_zip_with_a_top_folder(study, dicom_source, coordinator, tmp_path):
+    # Side files an export or a Mac leaves behind are skipped, not errors.
+    (dicom_source.root / "README.txt").write_text("exported series")
+    (dicom_source.root / ".DS_Store").write_bytes(b"\0\1junk")
+    (dicom_source.root / "DICOMDIR").write_bytes(b"not parsed")
     archive = zip_folder(dicom_source.root, tmp_path / "upload.zip", top="export")
     result = import_dicom(study=study, source=archive, mapping=dicom_source.mapping_csv, actor=coordinator)
     assert len(result.series) == 8 and result.instances == N_INSTANCES
@@ -160,6 +164,15 @@ def test_header_rules_give_the_same_assignment(study, dicom_source, fmt):
     for fs in dicom_source.fixture.series:
         series = Series.objects.get(original_series_instance_uid=fs.series_instance_uid)
         assert (series.case.label, series.sequence.name, series.arm.name) == (fs.case, fs.sequence, fs.arm)
+
+
+def test_pseudonyms_skip_labels_the_study_already_uses(study, dicom_source):
+    Case.objects.create(study=study, label="C001")
+    import_dicom(study=study, source=dicom_source.root, mapping=dicom_source.rules_toml, actor=None)
+    labels = dict(Series.objects.values_list("original_series_instance_uid", "case__label"))
+    first, second = dicom_source.fixture.series[0], dicom_source.fixture.series[-1]  # MRN48..., MRN50...
+    assert labels[first.series_instance_uid] == "C002" and labels[second.series_instance_uid] == "C003"
+    assert not Series.objects.filter(case__label="C001").exists()
 
 
 def test_rules_that_match_nothing_name_the_series(study, dicom_source, settings):
