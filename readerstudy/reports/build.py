@@ -814,7 +814,7 @@ def _methods(res: AnalysisResult, cfg: AnalysisConfig, label: _Labels, sections:
 
 # --- entry point ----------------------------------------------------------------------------------
 
-def _check_integrity(integrity: pd.DataFrame | None) -> pd.DataFrame | None:
+def check_integrity(integrity: pd.DataFrame | None) -> pd.DataFrame | None:
     if integrity is None:
         return None
     if not isinstance(integrity, pd.DataFrame):
@@ -850,7 +850,8 @@ def build_report(answers: pd.DataFrame, config: dict | AnalysisConfig, reference
         Image-integrity figures per volume: ``reference, test, ssim, l1`` and optionally
         ``case, sequence, l1_rel, psnr, nmse, data_range`` (recon ``fastdl_integrity``).
     meta : dict, optional
-        ``study`` (name), ``seed``, ``title``, ``generated_at`` (datetime or ISO text; default now, UTC).
+        ``study`` (name), ``seed``, ``title``, ``generated_at`` (datetime or ISO text; default now, UTC),
+        ``notes`` (list of text shown with the analysis notes).
     progress : callable, optional
         Called with a percentage (0–100) and a short message as the build advances.
 
@@ -866,7 +867,7 @@ def build_report(answers: pd.DataFrame, config: dict | AnalysisConfig, reference
     meta = dict(meta or {})
     tick = progress or (lambda pct, msg: None)
     cfg = parse_config(config)
-    integrity = _check_integrity(integrity)
+    integrity = check_integrity(integrity)
     tick(5, "analysis")
     result = run_analysis(answers, cfg, reference_standard)
     tick(50, "tables and figures")
@@ -903,4 +904,5 @@ def build_report(answers: pd.DataFrame, config: dict | AnalysisConfig, reference
     methods, refs = _methods(result, cfg, label, sections, integrity, stamp)
     title = meta.get("title") or (f"Reader study report: {meta['study']}" if meta.get("study") else "Reader study report")
     return Report(title=title, stamp=stamp, sections=sections, methods=methods, references=refs, result=result,
-                  answers_csv=csv_bytes, integrity=integrity, notes=list(result.notes), meta=meta)
+                  answers_csv=csv_bytes, integrity=integrity,
+                  notes=list(result.notes) + [str(n) for n in meta.get("notes", [])], meta=meta)
