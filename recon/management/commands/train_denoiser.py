@@ -1,0 +1,72 @@
+"""``python manage.py train_denoiser``: retrain Fast-DL from scratch, export ONNX, print validation.
+
+Thin wrapper around :func:`recon.denoiser.train.run`; needs the ``train`` extra (torch).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    """"1001-1010" or "1001,1002"."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            lo, hi = part.split("-")
+            seeds += range(int(lo), int(hi) + 1)
+        elif part.strip():
+            seeds.append(int(part))
+    return tuple(seeds)
+
+
+class Command(BaseCommand):
+    help = "Retrain the Fast-DL denoiser from scratch on recon-worker phantom cases (fixed seed) and export ONNX."
+
+    def add_arguments(self, parser):
+        from recon.denoiser.inference import MODEL_PATH
+        from recon.denoiser.train import RunSpec, TrainingConfig
+
+        c, s = TrainingConfig(), RunSpec()
+        parser.add_argument("--seed", type=int, default=c.seed, help="training seed (weights, patches, synthetic noise)")
+        parser.add_argument("--steps", type=int, default=c.steps)
+        parser.add_argument("--width", type=int, default=c.width, help="channels at the first U-Net level")
+        parser.add_argument("--batch-size", type=int, default=c.batch_size)
+        parser.add_argument("--patch", type=int, default=c.patch, help="patch size (multiple of 8)")
+        parser.add_argument("--lr", type=float, default=c.learning_rate)
+        parser.add_argument("--threads", type=int, default=c.threads, help="torch threads (at most 2 on a shared machine)")
+        parser.add_argument("--train-seeds", default=f"{s.train_seeds[0]}-{s.train_seeds[-1]}", help='phantom case seeds, e.g. "1001-1010"')
+        parser.add_argument("--validation-seeds", default=",".join(map(str, s.validation_seeds)))
+        parser.add_argument("--slices", type=int, default=s.slices, help="central slices simulated per case × sequence")
+        parser.add_argument("--out", type=Path, default=MODEL_PATH, help=f"ONNX file to write (default {MODEL_PATH})")
+        parser.add_argument("--cache-dir", type=Path, default=None, help="reuse/save simulated cases here")
+
+    def handle(self, *args, **opts):
+        try:
+            import torch  # noqa: F401
+        except ImportError as exc:
+            raise CommandError("train_denoiser needs PyTorch: pip install -e '.[train]'") from exc
+        from recon.denoiser.train import RunSpec, TrainingConfig, run
+
+        if opts["patch"] % 8:
+            raise CommandError("--patch must be a multiple of 8")
+        if opts["threads"] < 1:
+            raise CommandError("--threads must be at least 1")
+        config = TrainingConfig(
+            seed=opts["seed"], steps=opts["steps"], width=opts["width"], batch_size=opts["batch_size"],
+            patch=opts["patch"], learning_rate=opts["lr"], threads=opts["threads"],
+        )
+        spec = RunSpec(
+            train_seeds=_seeds(opts["train_seeds"]), validation_seeds=_seeds(opts["validation_seeds"]),
+            slices=opts["slices"], output=opts["out"], cache_dir=opts["cache_dir"],
+        )
+        if set(spec.train_seeds) & set(spec.validation_seeds):
+            raise CommandError("training and validation seeds overlap")
+
+        def log(line: str) -> None:
+            self.stdout.write(line)
+            self.stdout.flush()
+
+        run(spec, config, log=log)
