@@ -32,13 +32,13 @@ The file meta header is rewritten too (no source implementation version, no AE t
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
 
@@ -568,7 +568,9 @@ def blind_dataset(
     out = Dataset()
     for keyword in KEPT:
         if keyword in source:
-            out[_tag(keyword)] = copy.deepcopy(source[_tag(keyword)])
+            elem = source[_tag(keyword)]
+            value = list(elem.value) if isinstance(elem.value, MultiValue) else elem.value
+            out.add_new(elem.tag, elem.VR, value)
     sop_uid = source.SOPInstanceUID  # replaced by apply_basic_profile through uid_map
     out.SpecificCharacterSet = "ISO_IR 192"
     out.ImageType = ["DERIVED", "PRIMARY"]

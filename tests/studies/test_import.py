@@ -457,3 +457,32 @@ def test_management_command_with_rules_and_errors(study, dicom_source):
     with pytest.raises(CommandError, match="modality is CT"):
         call_command("import_dicom", study.name, str(dicom_source.root), "--rules", str(dicom_source.rules_toml), stdout=io.StringIO(), stderr=io.StringIO())
     assert not Series.objects.exists() and not UIDMapping.objects.exists()
+
+
+# --- encodings --------------------------------------------------------------------------------------
+
+
+def test_implicit_vr_and_rle_compressed_sources_are_stored_uncompressed(study, dicom_source, settings):
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
+
+    implicit, compressed = dicom_source.files(*KEY), dicom_source.files("C002", "SAG T1", "Standard")
+    originals = {}
+    for path in implicit:
+        ds = pydicom.dcmread(path)
+        originals[str(ds.SOPInstanceUID)] = ds.pixel_array.copy()
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        ds.save_as(path, implicit_vr=True, little_endian=True, enforce_file_format=True)
+        assert pydicom.dcmread(path).file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
+    for path in compressed:
+        ds = pydicom.dcmread(path)
+        originals[str(ds.SOPInstanceUID)] = ds.pixel_array.copy()
+        ds.compress(RLELossless, generate_instance_uid=False)
+        ds.save_as(path, enforce_file_format=True)
+
+    import_dicom(study=study, source=dicom_source.root, mapping=dicom_source.mapping_csv, actor=None)
+
+    for instance in Instance.objects.filter(original_sop_instance_uid__in=list(originals)):
+        ds = pydicom.dcmread(Path(settings.MEDIA_ROOT) / instance.path)
+        assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+        assert (ds.pixel_array == originals[instance.original_sop_instance_uid]).all()
+    assert Instance.objects.filter(original_sop_instance_uid__in=list(originals)).count() == len(originals)
