@@ -2,11 +2,12 @@
 // so a Django template can use it with a plain <script type="module" src=...>.
 import { createStackViewer } from './stackViewer.js';
 import { createSideBySide } from './sideBySide.js';
+import { getRenderer } from './setup.js';
 
 export const version = '0.1.0';
-export { createStackViewer, createSideBySide };
+export { createStackViewer, createSideBySide, getRenderer };
 
-const ReaderViewer = Object.freeze({ version, createStackViewer, createSideBySide });
+const ReaderViewer = Object.freeze({ version, createStackViewer, createSideBySide, getRenderer });
 if (typeof window !== 'undefined') {
   window.ReaderViewer = ReaderViewer;
   window.dispatchEvent(new CustomEvent('readerviewer:ready', { detail: ReaderViewer }));

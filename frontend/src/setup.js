@@ -1,6 +1,6 @@
 // One-time initialisation of Cornerstone3D core, tools and the DICOM image loader.
-// Every viewer on the page shares it; calling it again is a no-op.
-import { init as coreInit } from '@cornerstonejs/core';
+// Every viewer on the page shares it; calling it again is a no-op (the first caller's options win).
+import { init as coreInit, getRenderingCapabilities } from '@cornerstonejs/core';
 import {
   init as toolsInit,
   addTool,
@@ -12,20 +12,36 @@ import {
 } from '@cornerstonejs/tools';
 import { init as dicomImageLoaderInit } from '@cornerstonejs/dicom-image-loader';
 
-let initialised = null;
+let renderer = null;
 
-export function ensureInitialised({ maxWebWorkers } = {}) {
-  if (initialised) return initialised;
-  coreInit();
+// 'auto' draws on the CPU where WebGL is missing or is a software rasterizer (SwiftShader, llvmpipe):
+// there, Cornerstone's CPU path draws a 2D slice several times faster than emulated WebGL.
+function chooseRenderer(rendering) {
+  if (rendering === 'cpu' || rendering === 'gpu') return rendering;
+  if (rendering !== undefined && rendering !== 'auto') {
+    throw new TypeError(`ReaderViewer: rendering must be 'auto', 'gpu' or 'cpu', not ${JSON.stringify(rendering)}`);
+  }
+  const capabilities = getRenderingCapabilities();
+  return !capabilities.webgl || capabilities.softwareRasterizer ? 'cpu' : 'gpu';
+}
+
+export function ensureInitialised({ maxWebWorkers, rendering } = {}) {
+  if (renderer) return renderer;
+  renderer = chooseRenderer(rendering);
+  coreInit({ rendering: { useCPURendering: renderer === 'cpu' } });
   dicomImageLoaderInit({
-    // Instances are served same-origin; XHR sends the session cookie by default,
-    // and the loader must not add headers that would turn it into a CORS preflight.
+    // Instances are served same-origin; XHR sends the session cookie by default, and no extra
+    // request headers are added (nothing beyond the opaque URL reaches the server).
     maxWebWorkers: maxWebWorkers || Math.min(2, Math.max(1, (navigator.hardwareConcurrency || 2) - 1)),
   });
   toolsInit();
   for (const tool of [StackScrollTool, WindowLevelTool, ZoomTool, PanTool, EllipticalROITool]) {
     addTool(tool);
   }
-  initialised = true;
-  return initialised;
+  return renderer;
+}
+
+/** 'gpu' or 'cpu' once the first viewer exists, else null. */
+export function getRenderer() {
+  return renderer;
 }

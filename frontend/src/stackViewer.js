@@ -95,7 +95,7 @@ export function createStackViewer(element, options = {}) {
     onError: options.onError,
   };
 
-  ensureInitialised({ maxWebWorkers: options.maxWebWorkers });
+  const renderer = ensureInitialised({ maxWebWorkers: options.maxWebWorkers, rendering: options.rendering });
   injectStyle();
 
   const uid = `rv${++viewerCounter}`;
@@ -447,6 +447,7 @@ export function createStackViewer(element, options = {}) {
       zoom: camera.zoom,
       pan: camera.pan,
       tool: primaryTool,
+      renderer,
       loaded: loadedCount,
       rendered: firstRendered,
       rois: getRois(),

@@ -117,6 +117,9 @@ class ViewerServer:
     instances: dict[str, bytes] = field(default_factory=dict)
     cookies_seen: list[str | None] = field(default_factory=list)
     latency_s: float = 0.0
+    # Seconds the browser may cache /static/ (Django's whitenoise caches the hashed names for a
+    # year); 0 means every page open fetches the bundle again.
+    static_max_age_s: int = 0
     _httpd: http.server.ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -160,7 +163,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
+        if "Cache-Control" not in (extra or {}):
+            self.send_header("Cache-Control", "no-store")
         for key, value in (extra or {}).items():
             self.send_header(key, value)
         self.end_headers()
@@ -176,7 +180,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if BUNDLE_DIR.resolve() not in target.parents or not target.is_file():
                 self._send(404, b"not found", "text/plain")
                 return
-            self._send(200, target.read_bytes(), _CONTENT_TYPES.get(target.suffix, "application/octet-stream"))
+            cache = {"Cache-Control": f"max-age={self.state.static_max_age_s}"} if self.state.static_max_age_s else {}
+            self._send(200, target.read_bytes(), _CONTENT_TYPES.get(target.suffix, "application/octet-stream"), cache)
         elif path.startswith("/wado/instances/"):
             key = path.removeprefix("/wado/instances/")
             body = self.state.instances.get(key)

@@ -1,0 +1,232 @@
+"""Viewer benchmark: first image of a series on screen, and frame time while scrolling it.
+
+Serves the committed bundle (static/viewer/) and a generated 30-slice 384×384 MR series from a local
+server (tests/browser/viewer_harness.py, the same stand-in for Django the browser tests use), opens
+the page in Debian's headless chromium and measures, in the page's own clock:
+
+- page open → first image drawn: from navigation start to the viewer's first IMAGE_RENDERED, with
+  the bundle fetched fresh (cold) and from the HTTP cache (warm, as on every read after the first);
+- per scroll step (series fully prefetched): time from asking for the next slice to its IMAGE_RENDERED;
+- frame time while scrolling: one wheel event per animation frame over the whole series, back and
+  forth; the interval between animation frames and the share of frames that showed a new slice.
+
+Usage: python bench/bench_viewer.py [--runs 5] [--out bench/results/viewer.txt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.browser import conftest  # noqa: E402
+from tests.browser.conftest import CHROMIUM, launch_chromium  # noqa: E402
+from tests.browser.viewer_harness import BUNDLE_DIR, ViewerServer, make_series  # noqa: E402
+
+SLICES, ROWS, COLS = 30, 384, 384
+VIEWER_PX = 512
+
+SCROLL_STEPS_JS = """
+async (steps) => {
+  const v = window.viewer;
+  const host = v.element.querySelector('.rv-host');
+  const count = v.getState().count;
+  const out = [];
+  let index = v.getIndex();
+  let dir = 1;
+  for (let i = 0; i < steps; i++) {
+    if (index + dir < 0 || index + dir >= count) dir = -dir;
+    index += dir;
+    const drawn = new Promise((r) => host.addEventListener('CORNERSTONE_IMAGE_RENDERED', r, { once: true }));
+    const t0 = performance.now();
+    v.setIndex(index);
+    await drawn;
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+"""
+
+# Records every animation frame and the slice on screen in it, while the bench sends real wheel
+# input through Playwright (synthetic WheelEvents are not what a reader produces).
+START_FRAMES_JS = """
+() => {
+  const v = window.viewer;
+  window.frameLog = [];
+  window.frameLogOn = true;
+  const frame = (t) => {
+    window.frameLog.push([t, v.getIndex()]);
+    if (window.frameLogOn) requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+}
+"""
+
+STOP_FRAMES_JS = """
+() => {
+  window.frameLogOn = false;
+  const log = window.frameLog;
+  const intervals = log.slice(1).map(([t], k) => t - log[k][0]);
+  const changes = log.slice(1).filter(([, i], k) => i !== log[k][1]).length;
+  return { intervals, changes, seconds: (log.at(-1)[0] - log[0][0]) / 1000 };
+}
+"""
+
+RENDERER_JS = """
+() => {
+  const gl = document.createElement('canvas').getContext('webgl2');
+  if (!gl) return 'no WebGL2 (Cornerstone CPU rendering)';
+  const ext = gl.getExtension('WEBGL_debug_renderer_info');
+  return ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
+}
+"""
+
+
+def pct(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def open_once(context, server, image_ids):
+    page = context.new_page()
+    page.add_init_script(f"window.autoViewer = {json.dumps({'imageIds': image_ids, 'size': VIEWER_PX})};")
+    page.goto(f"{server.url}/viewer-test")
+    page.wait_for_function("() => window.firstImageDrawnMs !== null", timeout=60_000)
+    first_ms, bundle_ms = page.evaluate("() => [window.firstImageDrawnMs, window.bundleReadyMs]")
+    page.evaluate("() => window.viewer.loaded")
+    loaded_ms = page.evaluate("() => performance.now()")
+    return page, (first_ms, bundle_ms), loaded_ms
+
+
+def measure(playwright, server, image_ids, runs, chromium_args):
+    """All figures for one browser configuration."""
+    conftest.CHROMIUM_ARGS[:] = chromium_args
+    browser = launch_chromium(playwright)
+    cold, warm, loaded, bundle = [], [], [], []
+    for _ in range(runs):
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page, (first_ms, _), _ = open_once(context, server, image_ids)  # empty HTTP cache
+        cold.append(first_ms)
+        page.close()
+        page, (first_ms, bundle_ms), loaded_ms = open_once(context, server, image_ids)  # bundle cached
+        warm.append(first_ms)
+        bundle.append(bundle_ms)
+        loaded.append(loaded_ms)
+        page.close()
+        context.close()
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page, _, _ = open_once(context, server, image_ids)
+    result = {
+        "browser": browser.version,
+        "webgl": page.evaluate(RENDERER_JS),
+        "renderer": page.evaluate("() => ReaderViewer.getRenderer()"),
+        "cold": cold,
+        "warm": warm,
+        "loaded": loaded,
+        "bundle": bundle,
+    }
+    page.evaluate(SCROLL_STEPS_JS, 10)  # warm-up
+    result["steps"] = page.evaluate(SCROLL_STEPS_JS, 4 * SLICES)
+    box = page.locator("#single").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    index, direction = page.evaluate("() => window.viewer.getIndex()"), 1
+    page.evaluate(START_FRAMES_JS)
+    for _ in range(4 * SLICES):
+        if not 0 <= index + direction < SLICES:
+            direction = -direction
+        index += direction
+        page.mouse.wheel(0, 100 * direction)
+    page.wait_for_timeout(200)
+    result["wheel"] = page.evaluate(STOP_FRAMES_JS)
+    context.close()
+    browser.close()
+    return result
+
+
+def report(name, r, runs):
+    steps, wheel = r["steps"], r["wheel"]
+    intervals = wheel["intervals"]
+    return [
+        f"## {name}",
+        f"chromium {r['browser']}; WebGL: {r['webgl']}; viewer rendering: {r['renderer']}",
+        f"page open -> first image drawn, cold (bundle fetched), median of {runs}: "
+        f"{statistics.median(r['cold']):.0f} ms (min {min(r['cold']):.0f}, max {max(r['cold']):.0f})",
+        f"page open -> first image drawn, warm (bundle from HTTP cache), median of {runs}: "
+        f"{statistics.median(r['warm']):.0f} ms (min {min(r['warm']):.0f}, max {max(r['warm']):.0f})",
+        f"  of which page open -> bundle evaluated (warm), median: {statistics.median(r['bundle']):.0f} ms",
+        f"page open -> whole series prefetched (warm), median: {statistics.median(r['loaded']):.0f} ms",
+        f"scroll step on the loaded series (set slice -> drawn), {len(steps)} steps: "
+        f"median {statistics.median(steps):.1f} ms, p95 {pct(steps, 0.95):.1f} ms, max {max(steps):.1f} ms",
+        f"wheel scrolling ({4 * SLICES} real wheel events, back and forth), {len(intervals)} frames in "
+        f"{wheel['seconds']:.1f} s: frame time median {statistics.median(intervals):.1f} ms, "
+        f"p95 {pct(intervals, 0.95):.1f} ms, max {max(intervals):.1f} ms; "
+        f"{wheel['changes']} new slices drawn ({wheel['changes'] / wheel['seconds']:.0f} per s)",
+        "",
+    ]
+
+
+CONFIGURATIONS = [
+    # No GPU here: software compositing, and the viewer draws slices on the CPU ('auto' picks it).
+    ("software compositing (--disable-gpu), as on this GPU-less machine",
+     lambda base: [a for a in base if "swiftshader" not in a] + ["--disable-gpu"]),
+    # The browser tests' configuration: WebGL emulated by SwiftShader, compositing through it too.
+    ("SwiftShader WebGL (the browser tests' flags)", lambda base: list(base)),
+]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="page opens per condition")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results" / "viewer.txt")
+    args = parser.parse_args(argv)
+    if not (BUNDLE_DIR / "reader-viewer.js").is_file():
+        sys.exit("static/viewer/ is not built; see frontend/README.md")
+
+    load_start = os.getloadavg()[0]
+    server = ViewerServer(static_max_age_s=3600)
+    server.instances.update(make_series("s", SLICES, ROWS, COLS, seed=7, pixel_spacing_mm=0.6))
+    series_mb = sum(len(b) for b in server.instances.values()) / 1e6
+    server.start()
+    image_ids = server.image_ids("s")
+    base_args = list(conftest.CHROMIUM_ARGS)
+
+    from playwright.sync_api import sync_playwright
+
+    results = []
+    with sync_playwright() as playwright:
+        for name, make_args in CONFIGURATIONS:
+            results.append((name, measure(playwright, server, image_ids, args.runs, make_args(base_args))))
+    server.stop()
+
+    bundle_mb = sum(p.stat().st_size for p in BUNDLE_DIR.rglob("*") if p.is_file()) / 1e6
+    lines = [
+        f"# bench/bench_viewer.py — {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU; {platform.platform()}",
+        f"load average at start / end: {load_start:.1f} / {os.getloadavg()[0]:.1f} (other jobs share the"
+        " cores, so these are upper bounds)",
+        f"browser: {CHROMIUM} headless",
+        f"series: {SLICES} slices {ROWS}x{COLS} uint16 MR, {series_mb:.1f} MB DICOM (explicit VR little endian),"
+        f" served from a local server (no network latency); viewer {VIEWER_PX}x{VIEWER_PX} px",
+        f"bundle: static/viewer/ {bundle_mb:.1f} MB on disk",
+        "",
+    ]
+    for name, result in results:
+        lines += report(name, result, args.runs)
+    text = "\n".join(lines)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
