@@ -108,6 +108,28 @@ def study_publish_problems(*, study: Study) -> list[str]:
     missing = expected - present
     if missing:
         problems.append(f"{len(missing)} series missing (case x sequence x arm)")
+    problems.extend(_geometry_mismatches(study))
+    return problems
+
+
+def _geometry_mismatches(study: Study) -> list[str]:
+    """Arms of one case and sequence must share the matrix, spacing, orientation and slice count:
+    a reader would otherwise tell the arms apart by their geometry."""
+    groups: dict[tuple[str, str], dict[tuple, list[str]]] = {}
+    for series in Series.objects.filter(case__study=study).select_related("case", "sequence", "arm"):
+        geometry = (
+            series.rows, series.columns, tuple(round(v, 4) for v in series.pixel_spacing_mm),
+            tuple(round(v, 4) for v in series.image_orientation), series.num_instances,
+        )
+        groups.setdefault((series.case.label, series.sequence.name), {}).setdefault(geometry, []).append(series.arm.name)
+    problems = []
+    for (case, sequence), by_geometry in sorted(groups.items()):
+        if len(by_geometry) > 1:
+            described = "; ".join(
+                f"{', '.join(sorted(arms))}: {g[0]}x{g[1]}, spacing {list(g[2])} mm, {g[4]} slices"
+                for g, arms in by_geometry.items()
+            )
+            problems.append(f"case {case}, {sequence}: the arms differ in geometry ({described})")
     return problems
 
 

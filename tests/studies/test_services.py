@@ -118,3 +118,12 @@ def test_audit_log_records_changes_with_actor_and_is_append_only(coordinator):
             cursor.execute("UPDATE studies_auditevent SET summary = 'x' WHERE id = %s", [event.pk])
     event.refresh_from_db()
     assert event.summary != "tampered"
+
+
+def test_publish_refuses_arms_whose_geometry_differs(coordinator, reader):
+    study, series, _ = small_study(coordinator=coordinator, readers=[reader], publish=False)
+    fast = next(s for s in series if s.arm.name == "Fast" and s.case.label == "C002")
+    fast.rows = 16
+    fast.save()
+    with pytest.raises(ValidationError, match=r"case C002, SAG T2 FS: the arms differ in geometry"):
+        services.study_set_status(study=study, status="published")
