@@ -266,7 +266,7 @@ def _noninferiority(res: AnalysisResult, cfg: AnalysisConfig, label: _Labels) ->
         sec.note = ("No item has a noninferiority margin, or no arm other than the reference was read: "
                     "no noninferiority table.")
         return sec
-    items = _order(t["item"])
+    items = [name for name in cfg.items if name in set(t["item"])]
     per_reader = cfg.unit == "reader"
     cols = [("", "Sequence"), ("", "Comparison")] + ([("", "Reader")] if per_reader else [])
     for item in items:
@@ -598,8 +598,9 @@ def _plt():
 def _save(fig, key: str, title: str, caption: str) -> Figure:
     plt = _plt()
     png, svg = io.BytesIO(), io.BytesIO()
-    fig.savefig(png, format="png", dpi=120, bbox_inches="tight")
-    fig.savefig(svg, format="svg", bbox_inches="tight", metadata={"Date": None})
+    # Constrained layout, no bbox_inches="tight": each save draws the figure once.
+    fig.savefig(png, format="png", dpi=120)
+    fig.savefig(svg, format="svg", metadata={"Date": None})
     plt.close(fig)
     return Figure(key, title, caption, png.getvalue(), svg.getvalue())
 
@@ -610,7 +611,7 @@ def _boxplots(single: pd.DataFrame, items: list[str], cfg: AnalysisConfig, label
     seqs = _order(data["sequence"])
     arms = _order(data["arm"], cfg.reference)
     fig, axes = plt.subplots(len(seqs), len(items), figsize=(2.3 * len(items) + 0.6, 2.1 * len(seqs) + 0.4),
-                             squeeze=False, sharey=True)
+                             squeeze=False, sharey=True, layout="constrained")
     for i, seq in enumerate(seqs):
         for j, item in enumerate(items):
             ax = axes[i][j]
@@ -623,17 +624,16 @@ def _boxplots(single: pd.DataFrame, items: list[str], cfg: AnalysisConfig, label
             if scale:
                 ax.set_ylim(scale[0] - 0.3, scale[1] + 0.3)
             ax.set_title(f"{seq}: {label(item)}", fontsize=8)
-    fig.tight_layout()
     return _save(fig, "boxplots", "Scores per sequence, item and arm",
                  "Readers' mean score per case; box: quartiles and median, whiskers 1.5 IQR, red crosses outliers.")
 
 
 def _forest(t: pd.DataFrame, cfg: AnalysisConfig, label: _Labels) -> Figure:
     plt = _plt()
-    items = _order(t["item"])
+    items = [name for name in cfg.items if name in set(t["item"])]
     t = t[t["reader"] == ALL] if (t["reader"] == ALL).any() else t
     n_rows = max(len(t[t["item"] == i]) for i in items)
-    fig, axes = plt.subplots(1, len(items), figsize=(2.6 * len(items) + 1.2, 0.28 * n_rows + 1.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(items), figsize=(2.6 * len(items) + 1.2, 0.28 * n_rows + 1.2), squeeze=False, layout="constrained")
     for j, item in enumerate(items):
         ax = axes[0][j]
         sub = t[t["item"] == item].reset_index(drop=True)
@@ -658,7 +658,6 @@ def _forest(t: pd.DataFrame, cfg: AnalysisConfig, label: _Labels) -> Figure:
         ax.set_yticklabels([f"{s} {a}" for s, a in zip(sub["sequence"], sub["arm"])] if j == 0 else [], fontsize=7)
         ax.set_title(f"{label(item)} (margin {margin:g})", fontsize=8)
         ax.set_xlabel(f"arm − {cfg.reference}")
-    fig.tight_layout()
     conf = int(round(100 * cfg.confidence))
     return _save(fig, "forest", "Difference of each arm from the reference",
                  f"Hodges–Lehmann pseudomedian (dot) and one-sided {conf}% confidence bound (bar, open towards the "
@@ -670,7 +669,7 @@ def _kappa_heatmap(k: pd.DataFrame, items: list[str], cfg: AnalysisConfig, label
     seqs = _order(k["sequence"])
     arms = _order(k["arm"], cfg.reference)
     fig, axes = plt.subplots(1, len(seqs), figsize=(1.0 * len(arms) * len(seqs) + 2.5, 0.45 * len(items) + 1.4),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     im = None
     for j, seq in enumerate(seqs):
         ax = axes[0][j]
@@ -698,7 +697,7 @@ def _bland_altman(units: pd.DataFrame, cfg: AnalysisConfig, label: _Labels) -> F
     panels = list(units.groupby(["sequence", "item"], sort=True))
     ncol = min(3, len(panels))
     nrow = math.ceil(len(panels) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.0 * ncol, 2.5 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.0 * ncol, 2.5 * nrow), squeeze=False, layout="constrained")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for idx, ((seq, item), grp) in enumerate(panels):
         ax = axes[idx // ncol][idx % ncol]
@@ -719,7 +718,6 @@ def _bland_altman(units: pd.DataFrame, cfg: AnalysisConfig, label: _Labels) -> F
         ax.legend(fontsize=6, frameon=False)
     for idx in range(len(panels), nrow * ncol):
         axes[idx // ncol][idx % ncol].axis("off")
-    fig.tight_layout()
     return _save(fig, "bland_altman", "Bland–Altman plots of the measurements",
                  "Per case (readers' mean): difference against mean; solid line: bias, dashed: 95% limits of agreement.")
 
