@@ -8,8 +8,11 @@ acquisition with fewer excitations, the *missing* noise variance is added in k-s
    object pixels): :func:`estimate_noise_sd`;
 2. Fast with NEX_fast >= 1: add circular complex noise in the acquired part of k-space so that
    the per-channel variance becomes ``s^2 * NEX_std / NEX_fast``;
-3. Fast with NEX 0.5: first bring the noise to the NEX-1 level, then keep the partial-Fourier
-   lines and reconstruct with homodyne (one "coil": the magnitude image's phase is flat).
+3. Fast with NEX 0.5: add complex noise, keep the partial-Fourier lines and reconstruct with
+   homodyne (one "coil": the magnitude image's phase is flat). The existing noise is
+   real-valued and passes homodyne unamplified while the added noise is amplified by the
+   homodyne gain g, so the added variance is s^2 (NEX_std g - 1) / g, which makes the result
+   that of a NEX-1 partial-Fourier acquisition.
 
 The magnitude image is treated as a real object (its phase is gone), which is what makes
 homodyne exact on the noise-free part.
@@ -25,29 +28,46 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+from scipy import ndimage, stats
 
 from . import acquisition as acq
 from . import reconstruction as rec
 from .protocols import ArmAcquisition
 
 
-def estimate_noise_sd(volume: np.ndarray, *, coils: int = 1, background_fraction: float = 0.05) -> float:
-    """Per-channel Gaussian noise SD of a magnitude volume from its background.
+def estimate_noise_sd(volume: np.ndarray, *, coils: int = 1, margin_px: int = 8) -> float:
+    """Per-channel Gaussian noise SD of a magnitude volume (slices, rows, cols) from its air.
 
-    Background: pixels below ``background_fraction`` of the 99th percentile, excluding exact
-    zeros (padding). ``s = median(background) / median(chi_k)`` with k = 2 x coils.
+    1. A first estimate from the lowest-intensity histogram peak (the chi_k mode is
+       s sqrt(k - 1), k = 2 x coils).
+    2. Air = pixels farther than ``margin_px`` from anything the smoothed image shows above the
+       chi_k noise floor (so truncation ringing next to the body is left out).
+    3. s = median(air) / median(chi_k).
+
+    Exact zeros (padding) are ignored. Raises ValueError when there is no usable air.
     """
-    v = np.asarray(volume, float)
-    p99 = np.percentile(v, 99)
-    bg = v[(v > 0) & (v < background_fraction * p99)]
-    if bg.size < 100:
-        raise ValueError("not enough background (air) pixels to estimate the noise; give noise_sd explicitly")
+    v3 = np.asarray(volume, float)
+    if v3.ndim == 2:
+        v3 = v3[None]
+    v = v3[v3 > 0]
     k = 2 * coils
-    # Iterate once: drop the tail above the chi distribution's 99.9th percentile (object edges).
-    s = float(np.median(bg) / stats.chi.median(k))
-    bg = bg[bg < s * stats.chi.ppf(0.999, k)]
-    return float(np.median(bg) / stats.chi.median(k))
+    low = v[v <= np.percentile(v, 50)]
+    if low.size < 200:
+        raise ValueError("not enough pixels to estimate the noise; give noise_sd explicitly")
+    hist, edges = np.histogram(low, bins=200)
+    hist = np.convolve(hist, np.ones(5) / 5, mode="same")
+    peak = next((i for i in range(1, len(hist) - 1) if hist[i] >= hist[i - 1] and hist[i] >= hist[i + 1] and hist[i] > 0.2 * hist.max()), int(np.argmax(hist)))
+    s0 = 0.5 * (edges[peak] + edges[peak + 1]) / math.sqrt(max(k - 1, 1))
+    floor = s0 * (stats.chi.mean(k) + 4 * stats.chi.std(k))
+    air = []
+    for sl in v3:
+        body = ndimage.gaussian_filter(sl, 2.0) > floor
+        body = ndimage.binary_dilation(body, iterations=margin_px)
+        air.append(sl[~body & (sl > 0)])
+    air = np.concatenate(air)
+    if air.size < 200:
+        raise ValueError("not enough background (air) pixels to estimate the noise; give noise_sd explicitly")
+    return float(np.median(air) / stats.chi.median(k))
 
 
 def _band_mask(shape, acquired: tuple[int, int] | None) -> np.ndarray:
@@ -87,17 +107,24 @@ def fast_from_magnitude(
     s = noise_sd if noise_sd is not None else estimate_noise_sd(v, coils=coils)
     band = _band_mask(v.shape[1:], acquired_matrix)
     f = band.mean()
-    target = s * s * standard_nex / fast_averages
+    n_phase = int(band.any(axis=0 if phase_axis == -1 else 1).sum())
+    if fast.is_partial_fourier:
+        lines = acq.partial_fourier_lines(v.shape[phase_axis], n_phase, fast.partial_fourier)
+        gain = rec.homodyne_noise_gain(lines, n_phase)
+        # The magnitude image's own noise is real-valued: homodyne passes it with gain 1 (its
+        # k-space is conjugate-symmetric), while added complex noise is amplified by ``gain``.
+        # Target per-channel variance: s^2 * NEX_std * gain (a NEX-1 partial-Fourier scan).
+        per_channel = s * s * (standard_nex * gain - 1.0) / gain
+    else:
+        per_channel = s * s * (standard_nex / fast_averages - 1.0)
     # Per real channel the image gains v_k * f / 2 from complex k-space noise of variance v_k.
-    added = 2.0 * max(target - s * s, 0.0) / f
+    added = 2.0 * max(per_channel, 0.0) / f
     out = np.empty_like(v)
     for k in range(v.shape[0]):
         ksp = acq.fft2c(v[k].astype(np.complex64))[None]
         if added > 0:
             ksp = acq.add_noise(ksp, math.sqrt(added), rng, band) + ksp * ~band
         if fast.is_partial_fourier:
-            n_phase = int(band.any(axis=0 if phase_axis == -1 else 1).sum())
-            lines = acq.partial_fourier_lines(v.shape[phase_axis], n_phase, fast.partial_fourier)
             keep = lines[None, :] if phase_axis == -1 else lines[:, None]
             out[k] = rec.homodyne(ksp * (keep & band), phase_axis)
         else:
