@@ -92,31 +92,37 @@ def cohen_kappa(a, b, categories, weights: str = "none", confidence: float = 0.9
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     ok = ~(np.isnan(a) | np.isnan(b))
-    a, b = a[ok], b[ok]
-    n = a.size
+    q = len(categories)
+    ca, cb = _codes(a[ok], categories), _codes(b[ok], categories)
+    table = np.bincount(ca * q + cb, minlength=q * q).reshape(q, q).astype(float)
+    return kappa_from_table(table, weight_matrix(categories, weights), confidence)
+
+
+def kappa_from_table(table: np.ndarray, w: np.ndarray, confidence: float = 0.95) -> dict:
+    """Cohen's kappa from a q × q contingency table (rows: rater A) and agreement weights ``w``.
+
+    See :func:`cohen_kappa` for the returned keys.
+    """
+    n = float(table.sum())
     out = {"kappa": math.nan, "se": math.nan, "ci_low": math.nan, "ci_high": math.nan, "z": math.nan,
-           "p_value": math.nan, "agreement": math.nan, "chance": math.nan, "n": n, "note": ""}
+           "p_value": math.nan, "agreement": math.nan, "chance": math.nan, "n": int(n), "note": ""}
     if n == 0:
         out["note"] = "no unit rated by both raters"
         return out
-    q = len(categories)
-    w = weight_matrix(categories, weights)
-    table = np.zeros((q, q))
-    np.add.at(table, (_codes(a, categories), _codes(b, categories)), 1)
     p = table / n
     pr, pc = p.sum(1), p.sum(0)
     po = float((w * p).sum())
-    pe = float((w * np.outer(pr, pc)).sum())
+    outer = np.outer(pr, pc)
+    pe = float((w * outer).sum())
     out["agreement"], out["chance"] = po, pe
     if math.isclose(pe, 1.0):
         out["note"] = f"both raters used one and the same category only: kappa undefined (agreement {po:.4g})"
         return out
     k = (po - pe) / (1 - pe)
-    wr = w @ pc          # w̄_i. = Σ_j p_.j w_ij
-    wc = pr @ w          # w̄_.j = Σ_i p_i. w_ij
-    term = (p * (w - (wr[:, None] + wc[None, :]) * (1 - k)) ** 2).sum()
+    wsum = (w @ pc)[:, None] + (pr @ w)[None, :]     # w̄_i. + w̄_.j
+    term = (p * (w - wsum * (1 - k)) ** 2).sum()
     var = (term - (k - pe * (1 - k)) ** 2) / (n * (1 - pe) ** 2)
-    var0 = ((np.outer(pr, pc) * (w - (wr[:, None] + wc[None, :])) ** 2).sum() - pe ** 2) / (n * (1 - pe) ** 2)
+    var0 = ((outer * (w - wsum) ** 2).sum() - pe ** 2) / (n * (1 - pe) ** 2)
     se = math.sqrt(max(var, 0.0))
     zc = qnorm_upper((1 - confidence) / 2)
     out.update(kappa=k, se=se, ci_low=k - zc * se, ci_high=k + zc * se)
@@ -129,6 +135,19 @@ def cohen_kappa(a, b, categories, weights: str = "none", confidence: float = 0.9
     if n < 2:
         notes.append("one unit only: SE undefined")
     out["note"] = "; ".join(notes)
+    return out
+
+
+def _pair_table(ca: np.ndarray, cb: np.ndarray, q: int) -> np.ndarray:
+    """Contingency table of two code vectors (−1 = missing)."""
+    ok = (ca >= 0) & (cb >= 0)
+    return np.bincount(ca[ok] * q + cb[ok], minlength=q * q).reshape(q, q).astype(float)
+
+
+def _code_matrix(m: np.ndarray, categories) -> np.ndarray:
+    out = np.full(m.shape, -1, dtype=np.int64)
+    ok = ~np.isnan(m)
+    out[ok] = _codes(m[ok], categories)
     return out
 
 
@@ -373,15 +392,19 @@ def kappa_table(answers: pd.DataFrame, reference: str, item_categories: dict[str
     for (seq, item), grp in answers.groupby(["sequence", "item"], sort=True):
         cats = item_categories[item]
         wlist = item_weights[item]
+        wmats = {wt: weight_matrix(cats, wt) for wt in wlist}
+        q = len(cats)
         cube = grp.set_index(["case", "level", "arm", "reader"])["value"].unstack(["arm", "reader"]).sort_index(axis=1)
         arms = list(dict.fromkeys(cube.columns.get_level_values("arm")))
         for arm in arms:
             wide = cube[arm].dropna(how="all")
             readers = list(wide.columns)
+            codes = _code_matrix(wide.to_numpy(dtype=float), cats)
             base = {"scope": "interreader", "sequence": seq, "item": item, "arm": arm, "reference": ""}
-            for ra, rb in itertools.combinations(readers, 2):
+            for (ia, ra), (ib, rb) in itertools.combinations(list(enumerate(readers)), 2):
+                table = _pair_table(codes[:, ia], codes[:, ib], q)
                 for wt in wlist:
-                    res = cohen_kappa(wide[ra].to_numpy(), wide[rb].to_numpy(), cats, wt, confidence)
+                    res = kappa_from_table(table, wmats[wt], confidence)
                     rows.append({**base, "reader": f"{ra}|{rb}", "method": "cohen", "weights": wt, "raters": 2, **res})
             if len(readers) >= 2:
                 mat = wide.to_numpy(dtype=float)
@@ -395,13 +418,15 @@ def kappa_table(answers: pd.DataFrame, reference: str, item_categories: dict[str
         if reference not in arms:
             continue
         readers_all = sorted(set(cube.columns.get_level_values("reader")))
+        all_codes = _code_matrix(cube.to_numpy(dtype=float), cats)
+        col = {key: i for i, key in enumerate(cube.columns)}
         for reader in readers_all:
             for arm in arms:
-                if arm == reference or (arm, reader) not in cube.columns or (reference, reader) not in cube.columns:
+                if arm == reference or (arm, reader) not in col or (reference, reader) not in col:
                     continue
+                table = _pair_table(all_codes[:, col[(arm, reader)]], all_codes[:, col[(reference, reader)]], q)
                 for wt in wlist:
-                    res = cohen_kappa(cube[(arm, reader)].to_numpy(), cube[(reference, reader)].to_numpy(), cats, wt,
-                                      confidence)
+                    res = kappa_from_table(table, wmats[wt], confidence)
                     rows.append({"scope": "interprotocol", "sequence": seq, "item": item, "arm": arm,
                                  "reference": reference, "reader": reader, "method": "cohen", "weights": wt,
                                  "raters": 2, **res})
