@@ -140,15 +140,10 @@ class ReaderReadSerializer(serializers.Serializer):
         return read_state(instance)
 
 
-class AnswerInputSerializer(serializers.Serializer):
-    item = serializers.CharField(max_length=64)
-    level = serializers.CharField(max_length=16, required=False, allow_blank=True, default="")
-    value = serializers.JSONField(required=False, allow_null=True, default=None)
-    payload = serializers.JSONField(required=False, default=dict)
-
-
 class DraftSerializer(serializers.Serializer):
-    answers = AnswerInputSerializer(many=True, required=False, default=list)
+    # Checked item by item in the service (``answers._parse``), with messages naming the item;
+    # here only its shape, which keeps a 50-answer autosave cheap.
+    answers = serializers.ListField(child=serializers.DictField(), required=False, default=list, max_length=2000)
     comment = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, trim_whitespace=False)
 
 

@@ -1,0 +1,228 @@
+"""Answer-submit latency under concurrent readers on the embedded default (SQLite, ``runserver``).
+
+A throw-away SQLite database under a temporary ``VAR_DIR`` gets a published study with the demo
+questionnaire (seed 000's five items and seed 001's eight per-level findings × 6 levels: 53 answers
+per read), ``--readers`` readers, and a session of ``--reads`` reads each. The web server is the one
+``./run`` starts (``manage.py runserver``, threaded, one process) in its own process. Each simulated
+reader is a thread with its own HTTP connection and API token; in every round all readers wait at a
+barrier and then, at once, do each step on their next read: a first autosave (53 new answers), an
+autosave with one change (the page always sends every answer), the submission, and a repeat of the
+submission (the idempotent no-op). Latency is measured per request, client side.
+
+    python bench/bench_answers.py [--readers 20] [--reads 5]
+
+Prints the figures and writes them to ``bench/results/answers.txt``. Afterwards it checks that
+every read is submitted once with exactly its answers (nothing lost, nothing doubled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_study(n_readers: int, n_reads: int) -> tuple[list[tuple[str, list[str]]], list[dict]]:
+    """The study, through the real services; returns [(token, [read ids])] and the answers to send."""
+    from django.core.management import call_command
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from readerstudy.reading.models import Read, Session
+    from readerstudy.studies import services
+    from readerstudy.studies.models import Membership
+    from tests.factories import series_row
+
+    call_command("migrate", verbosity=0)
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model()
+    coordinator = users.objects.create_user("bench-coordinator", password="x")
+    study = services.study_create(name="Bench study", created_by=coordinator, seed=7)
+    sequence = services.sequence_create(study=study, name="SAG T2 FS")
+    arms = [services.arm_create(study=study, name="Standard", is_reference=True), services.arm_create(study=study, name="Fast")]
+    cases = [services.case_create(study=study, label=f"C{i:03d}") for i in range(1, (n_reads + 1) // 2 + 1)]
+    services.questionnaire_apply_template(study=study, template="seed000")
+    checklist = [i for i in services.questionnaire_templates()["seed001"]["items"] if i["kind"] == "checklist"]
+    for item in checklist:
+        services.item_create(study=study, **item)
+    series = [series_row(case=c, sequence=sequence, arm=a, n_instances=1) for c in cases for a in arms]
+    readers = []
+    for r in range(n_readers):
+        user = users.objects.create_user(f"bench-reader{r + 1:02d}", password="x")
+        services.membership_add(study=study, user=user, role=Membership.Role.READER)
+        readers.append(user)
+    services.study_set_status(study=study, status="published")
+    plan = []
+    for user in readers:
+        session = Session.objects.create(study=study, reader=user, index=0, opens_at=timezone.now())
+        ids = [Read.objects.create(session=session, position=p, series=series[p]).public_id for p in range(n_reads)]
+        plan.append((Token.objects.create(user=user).key, ids))
+    answers = [{"item": k, "level": "", "value": v} for k, v in
+               (("apparent_snr", 4), ("anatomy_discernment", 4), ("diagnostic_confidence", 3), ("overall_quality", 4), ("artifacts", 0))]
+    answers += [{"item": i["key"], "level": lv, "value": int(n % 5 == 0)} for n, (i, lv) in
+                enumerate((i, lv) for i in checklist for lv in i["levels"])]
+    return plan, answers
+
+
+class Reader(threading.Thread):
+    def __init__(self, port: int, token: str, reads: list[str], answers: list[dict], barrier: threading.Barrier):
+        super().__init__(daemon=True)
+        self.port, self.token, self.reads, self.answers, self.barrier = port, token, reads, answers, barrier
+        self.timings: dict[str, list[float]] = {"draft": [], "change": [], "submit": [], "replay": []}
+        self.errors: list[str] = []
+
+    def post(self, conn, path: str, body: dict) -> tuple[int, dict, float]:
+        data = json.dumps(body).encode()
+        headers = {"Authorization": f"Token {self.token}", "Content-Type": "application/json"}
+        t0 = time.perf_counter()
+        conn.request("POST", path, body=data, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        elapsed = time.perf_counter() - t0
+        return response.status, (json.loads(payload) if payload else {}), elapsed
+
+    def run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        # Open the connection before the first round, as a reading page's browser has: runserver's
+        # listen backlog is 5, and 20 simultaneous connects would measure SYN retries, not submits.
+        conn.request("GET", "/api/reader/sessions/", headers={"Authorization": f"Token {self.token}"})
+        conn.getresponse().read()
+        for n, read in enumerate(self.reads):
+            self.barrier.wait()
+            changed = [dict(a) for a in self.answers]
+            changed[0]["value"] = 3  # what the page sends on a typical autosave: everything, one change
+            steps = (
+                ("draft", "draft", {"answers": self.answers}),
+                ("change", "draft", {"answers": changed}),
+                ("submit", "submit", {"answers": changed, "submission_id": f"bench-{read}", "active_seconds": 1}),
+                ("replay", "submit", {"answers": changed, "submission_id": f"bench-{read}"}),
+            )
+            for kind, action, body in steps:
+                if kind != "draft":
+                    self.barrier.wait()
+                try:
+                    status, payload, elapsed = self.post(conn, f"/api/reader/reads/{read}/{action}/", body)
+                except (OSError, http.client.HTTPException) as exc:
+                    self.errors.append(f"{kind} {read}: {exc!r}")
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+                    continue
+                if status != 200 or (kind == "replay") != payload.get("replayed", kind == "replay"):
+                    self.errors.append(f"{kind} {read}: HTTP {status} {payload}")
+                self.timings[kind].append(elapsed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readers", type=int, default=20)
+    parser.add_argument("--reads", type=int, default=5, help="reads per reader (one round each)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "answers.txt")
+    args = parser.parse_args()
+
+    var_dir = Path(tempfile.mkdtemp(prefix="bench-answers-"))
+    env = {**os.environ, "VAR_DIR": str(var_dir), "DATABASE_URL": f"sqlite:///{var_dir / 'bench.sqlite3'}",
+           "DEBUG": "0", "SECURE_SSL_REDIRECT": "0", "SECRET_KEY": "bench-only-" + "x" * 50, "DJANGO_SETTINGS_MODULE": "readerstudy.settings"}
+    env.pop("DB_CONN_MAX_AGE", None)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    server = None
+    try:
+        plan, answers = build_study(args.readers, args.reads)
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise SystemExit("the server did not start")
+                time.sleep(0.2)
+
+        barrier = threading.Barrier(len(plan))
+        readers = [Reader(port, token, reads, answers, barrier) for token, reads in plan]
+        t0 = time.perf_counter()
+        for r in readers:
+            r.start()
+        for r in readers:
+            r.join()
+        wall = time.perf_counter() - t0
+        errors = [e for r in readers for e in r.errors]
+
+        from readerstudy.reading.models import Answer, Read
+
+        submitted = Read.objects.filter(submitted_at__isnull=False).count()
+        stored = Answer.objects.count()
+        expected_reads = args.readers * args.reads
+        ok = not errors and submitted == expected_reads and stored == expected_reads * len(answers)
+
+        lines = [
+            "Answer submission under concurrent readers (bench/bench_answers.py)",
+            f"machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared)",
+            f"server: manage.py runserver (threaded, 1 process), SQLite WAL, DEBUG=0 — the embedded default",
+            f"{args.readers} readers at once, {args.reads} rounds; {len(answers)} answers per read "
+            "(seed 000 items + 8 findings x 6 levels)",
+            "",
+            f"{'request':<28}{'n':>5}{'median ms':>12}{'p95 ms':>10}{'max ms':>10}",
+        ]
+        for kind, name in (("draft", "first autosave (53 new)"), ("change", "autosave (1 change of 53)"),
+                           ("submit", "submit (53 answers)"), ("replay", "repeated submit (no-op)")):
+            values = [t * 1000 for r in readers for t in r.timings[kind]]
+            if values:
+                lines.append(f"{name:<28}{len(values):>5}{statistics.median(values):>12.1f}"
+                             f"{percentile(values, 0.95):>10.1f}{max(values):>10.1f}")
+        lines += [
+            "",
+            f"wall time {wall:.1f} s for {4 * expected_reads} requests; every step starts for all readers at once (barrier)",
+            f"check: {submitted}/{expected_reads} reads submitted, {stored}/{expected_reads * len(answers)} answers stored, "
+            f"{len(errors)} errors -> {'OK' if ok else 'FAILED'}",
+        ]
+        lines += [f"  error: {e}" for e in errors[:10]]
+        text = "\n".join(lines) + "\n"
+        print(text, end="")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        if not ok:
+            raise SystemExit(1)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
