@@ -11,7 +11,7 @@ import pytest
 
 from fixtures.make_fixture_dicom import make_fixture_dicom
 from readerstudy.reading.models import Answer, Read, Session
-from readerstudy.reading.scheduler import CrossoverDesign
+from readerstudy.reading.scheduler import CrossoverDesign, SideBySideDesign
 from readerstudy.reading.services import schedule_materialize
 from readerstudy.studies import services
 from readerstudy.studies.dicom_import import import_dicom
@@ -185,3 +185,60 @@ def test_reader_reads_and_scores_by_keyboard_and_the_answers_are_stored_once(pag
     assert page.input_value("#rd-comment") == "Keyboard only"
     assert page.is_disabled("#rd-submit")
     assert Answer.objects.filter(read=reads[0]).count() == 17
+
+
+@pytest.fixture
+def pair_study(settings, tmp_path, make_user):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    coordinator = make_user("coord")
+    reader = make_user("reader1", password=PASSWORD)
+    fixture = make_fixture_dicom(tmp_path / "dicom", cases=1, sequences=("SAG T2 FS",), slices=8, size=64)
+    study = services.study_create(name="Pair study", created_by=coordinator)
+    services.sequence_create(study=study, name="SAG T2 FS")
+    services.arm_create(study=study, name="Standard", is_reference=True)
+    services.arm_create(study=study, name="Fast")
+    services.questionnaire_apply_template(study=study, template="seed003")
+    services.membership_add(study=study, user=reader, role=Membership.Role.READER)
+    import_dicom(study=study, source=fixture.root, mapping=fixture.mapping_csv, actor=coordinator)
+    services.study_set_status(study=study, status="published")
+    schedule_materialize(study=study, design=SideBySideDesign(pairs=[("Standard", "Fast")]), actor=coordinator)
+    return {"study": study, "reader": reader}
+
+
+def test_side_by_side_pair_scrolls_in_sync_and_preference_is_stored_corrected(page, live_server, pair_study):
+    read = Read.objects.select_related("series__arm").get(session__reader=pair_study["reader"])
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "reader1")
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/reading/reads/{read.public_id}/")
+    html = page.content()
+    for word in ("Standard", "Fast", "C001", "SAG T2", "Pair study"):
+        assert word not in html, word
+
+    # Both sides render and follow each other's slice.
+    wait_for_image(page)
+    page.wait_for_function(f"() => ({DIGEST_JS})('#rd-viewer-right')?.levels > 5", timeout=20_000)
+    box = page.locator(VIEWER).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, 120)
+    page.wait_for_function("() => document.querySelector('#rd-viewer-right .rv-overlay').textContent === '2/8'")
+    assert overlay(page) == "2/8"
+
+    # Eight preferences and the integrity item by keyboard, from the right-hand image.
+    page.focus("#rd-viewer-right")
+    for key in ["2"] * 8 + ["0"]:
+        page.keyboard.press("Tab")
+        page.keyboard.press(key)
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url(f"{live_server.url}/reading/")  # the only read: back to the worklist, session done
+    assert "done" in page.inner_text(".rd-worklist")
+
+    left_is_reference = read.series.arm.is_reference
+    stored = Answer.objects.filter(read=read, item__kind="preference")
+    assert stored.count() == 8
+    for answer in stored:
+        # 2 = "left mildly better": from the reference's point of view 2 if it was on the left, else 4.
+        assert answer.payload == {"raw": 2, "first_side": "left" if left_is_reference else "right"}
+        assert answer.value == (2 if left_is_reference else 4)
