@@ -3,14 +3,15 @@
 * ``GET  .../reports/``                      the study's reports, newest first
 * ``POST .../reports/``                      request a report: 200 with a cached one, 202 with a queued one
 * ``GET  .../reports/<public_id>/``          state, progress, stamp, download URLs
-* ``GET  .../reports/<public_id>/download/?format=pdf|xlsx|zip|html``  the file
+* ``GET  .../reports/<public_id>/download/<pdf|xlsx|zip|html>/``  the file (a path, not ``?format=``,
+  which DRF keeps for content negotiation)
 """
 
 from __future__ import annotations
 
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -38,7 +39,7 @@ class ReportSerializer(serializers.ModelSerializer):
         for fmt in FORMATS:
             if (obj.files or {}).get(fmt) and request is not None:
                 out[fmt] = request.build_absolute_uri(
-                    f"/api/studies/{obj.study_id}/reports/{obj.public_id}/download/?format={fmt}")
+                    f"/api/studies/{obj.study_id}/reports/{obj.public_id}/download/{fmt}/")
         return out
 
 
@@ -58,15 +59,11 @@ class ReportViewSet(StudyChildMixin, mixins.ListModelMixin, mixins.RetrieveModel
         code = status.HTTP_200_OK if report.state == Report.State.SUCCEEDED else status.HTTP_202_ACCEPTED
         return Response(ReportSerializer(report, context={"request": request}).data, status=code)
 
-    @extend_schema(parameters=[OpenApiParameter("format", str, enum=list(FORMATS), required=True)],
-                   responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
-    @action(detail=True, methods=["get"], url_path="download")
-    def download(self, request, study_pk=None, public_id=None):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"], url_path=r"download/(?P<fmt>html|pdf|xlsx|zip)")
+    def download(self, request, study_pk=None, public_id=None, fmt=None):
         """One rendered format of a finished report."""
         report = self.get_object()
-        fmt = request.query_params.get("format", "")
-        if fmt not in FORMATS:
-            raise NotFound(f"format must be one of {', '.join(FORMATS)}")
         path = services.report_file(report, fmt)
         if path is None:
             raise NotFound("this report has no such file (yet)")
