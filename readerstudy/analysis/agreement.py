@@ -103,38 +103,56 @@ def kappa_from_table(table: np.ndarray, w: np.ndarray, confidence: float = 0.95)
 
     See :func:`cohen_kappa` for the returned keys.
     """
-    n = float(table.sum())
-    out = {"kappa": math.nan, "se": math.nan, "ci_low": math.nan, "ci_high": math.nan, "z": math.nan,
-           "p_value": math.nan, "agreement": math.nan, "chance": math.nan, "n": int(n), "note": ""}
-    if n == 0:
-        out["note"] = "no unit rated by both raters"
-        return out
-    p = table / n
-    pr, pc = p.sum(1), p.sum(0)
-    po = float((w * p).sum())
-    outer = np.outer(pr, pc)
-    pe = float((w * outer).sum())
-    out["agreement"], out["chance"] = po, pe
-    if math.isclose(pe, 1.0):
-        out["note"] = f"both raters used one and the same category only: kappa undefined (agreement {po:.4g})"
-        return out
-    k = (po - pe) / (1 - pe)
-    wsum = (w @ pc)[:, None] + (pr @ w)[None, :]     # w̄_i. + w̄_.j
-    term = (p * (w - wsum * (1 - k)) ** 2).sum()
-    var = (term - (k - pe * (1 - k)) ** 2) / (n * (1 - pe) ** 2)
-    var0 = ((outer * (w - wsum) ** 2).sum() - pe ** 2) / (n * (1 - pe) ** 2)
-    se = math.sqrt(max(var, 0.0))
+    return kappa_from_tables(table[None], w, confidence)[0]
+
+
+def kappa_from_tables(tables: np.ndarray, w: np.ndarray, confidence: float = 0.95) -> list[dict]:
+    """Vectorised :func:`kappa_from_table` over a stack of tables of shape (P, q, q)."""
+    tables = np.asarray(tables, dtype=float)
+    n = tables.sum((1, 2))
+    safe_n = np.where(n > 0, n, 1.0)
+    p = tables / safe_n[:, None, None]
+    pr, pc = p.sum(2), p.sum(1)                                   # (P, q)
+    po = (w[None] * p).sum((1, 2))
+    outer = pr[:, :, None] * pc[:, None, :]
+    pe = (w[None] * outer).sum((1, 2))
+    undefined = (n == 0) | np.isclose(pe, 1.0)
+    one_minus = np.where(undefined, 1.0, 1 - pe)
+    k = (po - pe) / one_minus
+    wsum = (pc @ w.T)[:, :, None] + (pr @ w)[:, None, :]          # w̄_i. + w̄_.j
+    term = (p * (w[None] - wsum * (1 - k)[:, None, None]) ** 2).sum((1, 2))
+    var = (term - (k - pe * (1 - k)) ** 2) / (safe_n * one_minus ** 2)
+    var0 = ((outer * (w[None] - wsum) ** 2).sum((1, 2)) - pe ** 2) / (safe_n * one_minus ** 2)
+    se = np.sqrt(np.maximum(var, 0.0))
     zc = qnorm_upper((1 - confidence) / 2)
-    out.update(kappa=k, se=se, ci_low=k - zc * se, ci_high=k + zc * se)
-    notes = []
-    if var0 > 1e-15:
-        out["z"] = k / math.sqrt(var0)
-        out["p_value"] = float(2 * stats.norm.sf(abs(out["z"])))
-    else:
-        notes.append("a rater used one category only: the test of kappa = 0 is undefined")
-    if n < 2:
-        notes.append("one unit only: SE undefined")
-    out["note"] = "; ".join(notes)
+    testable = var0 > 1e-15
+    z = np.where(testable, k / np.sqrt(np.where(testable, var0, 1.0)), np.nan)
+    pval = 2 * stats.norm.sf(np.abs(z))
+    out = []
+    for i in range(tables.shape[0]):
+        if n[i] == 0:
+            out.append({"kappa": math.nan, "se": math.nan, "ci_low": math.nan, "ci_high": math.nan, "z": math.nan,
+                        "p_value": math.nan, "agreement": math.nan, "chance": math.nan, "n": 0,
+                        "note": "no unit rated by both raters"})
+            continue
+        row = {"kappa": math.nan, "se": math.nan, "ci_low": math.nan, "ci_high": math.nan, "z": math.nan,
+               "p_value": math.nan, "agreement": float(po[i]), "chance": float(pe[i]), "n": int(n[i]), "note": ""}
+        if undefined[i]:
+            row["note"] = ("both raters used one and the same category only: kappa undefined "
+                           f"(agreement {po[i]:.4g})")
+            out.append(row)
+            continue
+        notes = []
+        row.update(kappa=float(k[i]), se=float(se[i]), ci_low=float(k[i] - zc * se[i]),
+                   ci_high=float(k[i] + zc * se[i]))
+        if testable[i]:
+            row.update(z=float(z[i]), p_value=float(pval[i]))
+        else:
+            notes.append("a rater used one category only: the test of kappa = 0 is undefined")
+        if n[i] < 2:
+            notes.append("one unit only: SE undefined")
+        row["note"] = "; ".join(notes)
+        out.append(row)
     return out
 
 
@@ -401,11 +419,14 @@ def kappa_table(answers: pd.DataFrame, reference: str, item_categories: dict[str
             readers = list(wide.columns)
             codes = _code_matrix(wide.to_numpy(dtype=float), cats)
             base = {"scope": "interreader", "sequence": seq, "item": item, "arm": arm, "reference": ""}
-            for (ia, ra), (ib, rb) in itertools.combinations(list(enumerate(readers)), 2):
-                table = _pair_table(codes[:, ia], codes[:, ib], q)
-                for wt in wlist:
-                    res = kappa_from_table(table, wmats[wt], confidence)
-                    rows.append({**base, "reader": f"{ra}|{rb}", "method": "cohen", "weights": wt, "raters": 2, **res})
+            pairs = list(itertools.combinations(list(enumerate(readers)), 2))
+            if pairs:
+                tables = np.stack([_pair_table(codes[:, ia], codes[:, ib], q) for (ia, _), (ib, _) in pairs])
+                results = {wt: kappa_from_tables(tables, wmats[wt], confidence) for wt in wlist}
+                for i, ((_, ra), (_, rb)) in enumerate(pairs):
+                    for wt in wlist:
+                        rows.append({**base, "reader": f"{ra}|{rb}", "method": "cohen", "weights": wt, "raters": 2,
+                                     **results[wt][i]})
             if len(readers) >= 2:
                 mat = wide.to_numpy(dtype=float)
                 cw = conger_weights if len(cats) > 2 else "none"
@@ -420,16 +441,17 @@ def kappa_table(answers: pd.DataFrame, reference: str, item_categories: dict[str
         readers_all = sorted(set(cube.columns.get_level_values("reader")))
         all_codes = _code_matrix(cube.to_numpy(dtype=float), cats)
         col = {key: i for i, key in enumerate(cube.columns)}
-        for reader in readers_all:
-            for arm in arms:
-                if arm == reference or (arm, reader) not in col or (reference, reader) not in col:
-                    continue
-                table = _pair_table(all_codes[:, col[(arm, reader)]], all_codes[:, col[(reference, reader)]], q)
+        combos = [(reader, arm) for reader in readers_all for arm in arms
+                  if arm != reference and (arm, reader) in col and (reference, reader) in col]
+        if combos:
+            tables = np.stack([_pair_table(all_codes[:, col[(arm, reader)]], all_codes[:, col[(reference, reader)]], q)
+                               for reader, arm in combos])
+            results = {wt: kappa_from_tables(tables, wmats[wt], confidence) for wt in wlist}
+            for i, (reader, arm) in enumerate(combos):
                 for wt in wlist:
-                    res = kappa_from_table(table, wmats[wt], confidence)
                     rows.append({"scope": "interprotocol", "sequence": seq, "item": item, "arm": arm,
                                  "reference": reference, "reader": reader, "method": "cohen", "weights": wt,
-                                 "raters": 2, **res})
+                                 "raters": 2, **results[wt][i]})
     return frame(rows, KAPPA_COLUMNS)
 
 
@@ -448,6 +470,40 @@ def icc_table(answers: pd.DataFrame, items: list[str], confidence: float = 0.95)
     return frame(rows, ICC_COLUMNS)
 
 
+def _spearman_pairs(wide: pd.DataFrame) -> list[dict]:
+    """Spearman for every reader pair of a wide (units × readers) table.
+
+    Complete tables are ranked once and correlated as a matrix (the same numbers as
+    ``scipy.stats.spearmanr``, whose p is the t approximation); tables with holes go pair by pair.
+    """
+    readers = list(wide.columns)
+    m = wide.to_numpy(dtype=float)
+    out = []
+    if not np.isnan(m).any() and m.shape[0] >= 3:
+        ranks = stats.rankdata(m, axis=0)
+        const = np.ptp(m, axis=0) == 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rho = np.corrcoef(ranks, rowvar=False)
+        n = m.shape[0]
+        for (i, ra), (j, rb) in itertools.combinations(list(enumerate(readers)), 2):
+            if const[i] or const[j]:
+                res = {"n": n, "rho": math.nan, "p_value": math.nan,
+                       "note": "fewer than 3 pairs or a constant rater: correlation undefined"}
+            else:
+                r = float(np.clip(rho[i, j], -1.0, 1.0))
+                if abs(r) >= 1.0:
+                    pv = 0.0
+                else:
+                    t = r * math.sqrt((n - 2) / ((1.0 - r) * (1.0 + r)))
+                    pv = float(2 * stats.t.sf(abs(t), n - 2))
+                res = {"n": n, "rho": r, "p_value": pv, "note": ""}
+            out.append({"reader_a": ra, "reader_b": rb, **res})
+        return out
+    for ra, rb in itertools.combinations(readers, 2):
+        out.append({"reader_a": ra, "reader_b": rb, **spearman(wide[ra].to_numpy(), wide[rb].to_numpy())})
+    return out
+
+
 def spearman_table(answers: pd.DataFrame, items: list[str]) -> pd.DataFrame:
     """Spearman correlation between each pair of readers (seed 003 Table 3).
 
@@ -459,13 +515,11 @@ def spearman_table(answers: pd.DataFrame, items: list[str]) -> pd.DataFrame:
     df = answers[answers["item"].isin(items)]
     if df.empty:
         return frame(rows, SPEARMAN_COLUMNS)
-    for (seq, item, arm), grp in df.groupby(["sequence", "item", "arm"], sort=True):
-        wide = _wide(grp, "reader")
-        for ra, rb in itertools.combinations(list(wide.columns), 2):
-            rows.append({"sequence": seq, "item": item, "arm": arm, "reader_a": ra, "reader_b": rb,
-                         **spearman(wide[ra].to_numpy(), wide[rb].to_numpy())})
-    wide = df.set_index(["sequence", "item", "arm", "case", "level", "reader"])["value"].unstack("reader")
-    for ra, rb in itertools.combinations(list(wide.columns), 2):
-        rows.append({"sequence": ALL, "item": ALL, "arm": ALL, "reader_a": ra, "reader_b": rb,
-                     **spearman(wide[ra].to_numpy(), wide[rb].to_numpy())})
+    full = df.set_index(["sequence", "item", "arm", "case", "level", "reader"])["value"].unstack("reader")
+    for (seq, item, arm), wide in full.groupby(level=["sequence", "item", "arm"], sort=True):
+        wide = wide.dropna(how="all", axis=1)
+        for res in _spearman_pairs(wide):
+            rows.append({"sequence": seq, "item": item, "arm": arm, **res})
+    for res in _spearman_pairs(full):
+        rows.append({"sequence": ALL, "item": ALL, "arm": ALL, **res})
     return frame(rows, SPEARMAN_COLUMNS)

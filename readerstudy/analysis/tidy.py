@@ -8,6 +8,7 @@ or keys at fault, and all checks run before any statistic is computed.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -49,11 +50,21 @@ def read_reference_csv(path: str | Path) -> pd.DataFrame:
         raise ValueError(f"reference standard {path}: the file is empty") from None
 
 
+def _text(series: pd.Series) -> pd.Series:
+    """Text keys, stripped; done on the distinct values only (key columns have few of them)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    labels = np.array([str(u).strip() for u in uniques] + [""], dtype=object)
+    return pd.Series(labels[codes], index=series.index, dtype=object)
+
+
 def _numeric(series: pd.Series, what: str) -> pd.Series:
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         out = series.astype(float)
     else:
-        out = pd.to_numeric(series.astype(str).str.strip().replace("", np.nan), errors="coerce")
+        out = pd.to_numeric(series, errors="coerce")
+        retry = out.isna() & series.notna()
+        if retry.any():
+            out[retry] = pd.to_numeric(series[retry].astype(str).str.strip().replace("", np.nan), errors="coerce")
     bad = out.index[~np.isfinite(out.to_numpy(dtype=float, na_value=np.nan))]
     if len(bad):
         sample = ", ".join(repr(series.loc[i]) for i in bad[:5])
@@ -89,7 +100,7 @@ def validate_answers(answers: pd.DataFrame, config: AnalysisConfig) -> pd.DataFr
         raise ValueError("answers: the table has no rows")
     df = answers.loc[:, list(REQUIRED_COLUMNS)].reset_index(drop=True).copy()
     for c in _STRING_COLUMNS:
-        df[c] = df[c].fillna("").astype(str).str.strip()
+        df[c] = _text(df[c])
     for c in ("reader", "case", "arm", "item"):
         empty = df.index[df[c] == ""]
         if len(empty):
@@ -113,8 +124,9 @@ def validate_answers(answers: pd.DataFrame, config: AnalysisConfig) -> pd.DataFr
         raise ValueError("answers: more than one answer for the same reader, case, sequence, arm, item and "
                          f"level in rows (CSV lines) {_lines(df.index[dup])}")
 
+    by_item = df.groupby("item", sort=False).indices
     for it in config.items.values():
-        rows = df["item"] == it.name
+        rows = df.index[by_item[it.name]]
         vals = df.loc[rows, "value"]
         if it.kind in ("binary", "finding"):
             bad = vals.index[~vals.isin([0.0, 1.0])]
@@ -134,13 +146,14 @@ def validate_answers(answers: pd.DataFrame, config: AnalysisConfig) -> pd.DataFr
                                      f"{_lines(bad)} are not whole scale points")
         if it.kind == "preference":
             arms = df.loc[rows, "arm"]
-            bad = arms.index[~arms.str.fullmatch(r"[^|]+\|[^|]+")]
+            wrong = [a for a in arms.unique() if not re.fullmatch(r"[^|]+\|[^|]+", a)]
+            bad = arms.index[arms.isin(wrong)]
             if len(bad):
                 raise ValueError(f"answers: preference item {it.name!r} needs arm 'A|B' (a pair) but rows "
                                  f"(CSV lines) {_lines(bad)} have {arms.loc[bad[0]]!r}")
         else:
             arms = df.loc[rows, "arm"]
-            bad = arms.index[arms.str.contains("|", regex=False)]
+            bad = arms.index[arms.isin([a for a in arms.unique() if "|" in a])]
             if len(bad):
                 raise ValueError(f"answers: item {it.name!r} is {it.kind}, not preference, but rows (CSV lines) "
                                  f"{_lines(bad)} carry a pair as arm")
@@ -186,7 +199,7 @@ def validate_reference(reference: pd.DataFrame, answers: pd.DataFrame, config: A
                          f"unknown: {unknown or 'none'}, missing: {missing or 'none'}")
     ref = reference.loc[:, list(REFERENCE_COLUMNS)].reset_index(drop=True).copy()
     for c in ("case", "level", "finding"):
-        ref[c] = ref[c].fillna("").astype(str).str.strip()
+        ref[c] = _text(ref[c])
     ref["present"] = _numeric(ref["present"], "reference standard column 'present'")
     bad = ref.index[~ref["present"].isin([0.0, 1.0])]
     if len(bad):
