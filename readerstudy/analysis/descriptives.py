@@ -1,8 +1,6 @@
 """Descriptive statistics of scores per sequence × arm × item (seed 000 Table 3)."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -12,13 +10,18 @@ COLUMNS = ["sequence", "item", "arm", "n", "mean", "sd", "median", "q1", "q3", "
 READER_COLUMNS = ["sequence", "item", "arm", "reader", "n", "mean", "sd", "median", "q1", "q3", "min", "max", "note"]
 
 
-def _summary(values: np.ndarray) -> dict:
-    n = int(values.size)
-    q1, med, q3 = np.quantile(values, [0.25, 0.5, 0.75])  # R's quantile type 7
-    sd = float(np.std(values, ddof=1)) if n > 1 else math.nan
-    return {"n": n, "mean": float(np.mean(values)), "sd": sd, "median": float(med), "q1": float(q1),
-            "q3": float(q3), "min": float(values.min()), "max": float(values.max()),
-            "note": "" if n > 1 else "one unit only: SD undefined"}
+def _summaries(df: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
+    """n, mean, SD (n − 1), median, quartiles (R type 7), min, max of ``value`` per group of ``keys``."""
+    if df.empty:
+        return frame([], columns)
+    g = df.groupby(keys, sort=True)["value"]
+    out = g.agg(n="size", mean="mean", sd="std", median="median", min="min", max="max")
+    out["q1"] = g.quantile(0.25)
+    out["q3"] = g.quantile(0.75)
+    out = out.reset_index()
+    out["n"] = out["n"].astype(int)
+    out["note"] = np.where(out["n"] > 1, "", "one unit only: SD undefined")
+    return out.reindex(columns=columns)
 
 
 def describe(answers: pd.DataFrame, items: list[str] | None = None) -> pd.DataFrame:
@@ -45,17 +48,10 @@ def describe(answers: pd.DataFrame, items: list[str] | None = None) -> pd.DataFr
     """
     df = answers if items is None else answers[answers["item"].isin(items)]
     means = unit_means(df, ["sequence", "item", "arm", "case", "level"])
-    rows = []
-    for (seq, item, arm), grp in means.groupby(["sequence", "item", "arm"], sort=True):
-        rows.append({"sequence": seq, "item": item, "arm": arm, **_summary(grp["value"].to_numpy())})
-    return frame(rows, COLUMNS)
+    return _summaries(means, ["sequence", "item", "arm"], COLUMNS)
 
 
 def describe_by_reader(answers: pd.DataFrame, items: list[str] | None = None) -> pd.DataFrame:
     """As :func:`describe`, per reader (no averaging): ``sequence, item, arm, reader, n, mean, sd, …``."""
     df = answers if items is None else answers[answers["item"].isin(items)]
-    rows = []
-    for (seq, item, arm, reader), grp in df.groupby(["sequence", "item", "arm", "reader"], sort=True):
-        rows.append({"sequence": seq, "item": item, "arm": arm, "reader": reader,
-                     **_summary(grp["value"].to_numpy(dtype=float))})
-    return frame(rows, READER_COLUMNS)
+    return _summaries(df, ["sequence", "item", "arm", "reader"], READER_COLUMNS)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .common import ALL, frame
-from .rcompat import mcnemar_test
+from .rcompat import mcnemar_tests
 
 COLUMNS = ["reader", "finding", "sequence", "level", "arm", "reference", "n", "both", "reference_only",
            "arm_only", "neither", "detected_reference", "detected_arm", "p_exact", "statistic",
@@ -63,17 +63,17 @@ def mcnemar_table(answers: pd.DataFrame, reference: str, findings: list[str]) ->
     table = pd.concat(parts, ignore_index=True)
     # Per-level rows only where levels exist (series-level findings have level "").
     table = table.drop_duplicates(["item", "sequence", "arm", "reader", "level"])
-    rows = []
-    for rec in table.itertuples(index=False):
-        b, c = int(rec.reference_only), int(rec.arm_only)
-        test = mcnemar_test(b, c)
-        rows.append({"reader": rec.reader, "finding": rec.item, "sequence": rec.sequence, "level": rec.level,
-                     "arm": rec.arm, "reference": reference,
-                     "n": int(rec.both + rec.reference_only + rec.arm_only + rec.neither),
-                     "both": int(rec.both), "reference_only": b, "arm_only": c, "neither": int(rec.neither),
-                     "detected_reference": int(rec.both) + b, "detected_arm": int(rec.both) + c, **test})
-    out = frame(rows, COLUMNS)
-    order = {"all": "~"}
-    return out.sort_values(["finding", "sequence", "arm", "reader", "level"],
-                           key=lambda s: s.map(lambda v: order.get(v, v)) if s.dtype == object else s,
-                           ignore_index=True)
+    b = table["reference_only"].to_numpy(dtype=int)
+    c = table["arm_only"].to_numpy(dtype=int)
+    tests = mcnemar_tests(b, c)
+    out = pd.DataFrame({"reader": table["reader"], "finding": table["item"], "sequence": table["sequence"],
+                        "level": table["level"], "arm": table["arm"], "reference": reference,
+                        "n": (table[counts].sum(1)).astype(int), "both": table["both"].astype(int),
+                        "reference_only": b, "arm_only": c, "neither": table["neither"].astype(int),
+                        "detected_reference": table["both"].astype(int) + b,
+                        "detected_arm": table["both"].astype(int) + c, **tests})
+    out = out.reindex(columns=COLUMNS)
+    # pooled rows ("all") after the individual ones
+    sort_keys = {k: out[k].where(out[k] != ALL, "\uffff") for k in ("reader", "level")}
+    order = pd.DataFrame({"finding": out["finding"], "sequence": out["sequence"], "arm": out["arm"], **sort_keys})
+    return out.loc[order.sort_values(["finding", "sequence", "arm", "reader", "level"]).index].reset_index(drop=True)

@@ -273,6 +273,21 @@ def mcnemar_test(b: int, c: int) -> dict[str, float]:
     return out
 
 
+def mcnemar_tests(b: np.ndarray, c: np.ndarray) -> dict[str, np.ndarray]:
+    """Vectorised :func:`mcnemar_test` over arrays of discordant counts (same results and notes)."""
+    b = np.asarray(b, dtype=int)
+    c = np.asarray(c, dtype=int)
+    m = b + c
+    none = m == 0
+    safe_m = np.where(none, 1, m)
+    p_exact = np.where(none, 1.0, np.minimum(1.0, 2 * stats.binom.cdf(np.minimum(b, c), safe_m, 0.5)))
+    y = np.where(b != c, np.abs(b - c) - 1, 0).astype(float)
+    statistic = np.where(none, np.nan, y * y / safe_m)
+    p_asym = np.where(none, np.nan, stats.chi2.sf(np.where(none, 0.0, statistic), 1))
+    note = np.where(none, "no discordant pairs: exact p = 1; the chi-squared statistic is undefined (R: NaN)", "")
+    return {"p_exact": p_exact, "statistic": statistic, "p_asymptotic": p_asym, "note": note}
+
+
 def p_adjust(p, method: str) -> np.ndarray:
     """R's ``p.adjust``: ``"bh"`` (Benjamini–Hochberg), ``"bonferroni"`` or ``"none"``; NaN kept in place.
 
