@@ -179,12 +179,12 @@ def coil_sensitivities(geometry: Geometry, coils: list[Coil], k: int) -> np.ndar
         a_r = off @ cd + r
         a_c = off @ rd + c
         rest = float(off @ off - (off @ cd) ** 2 - (off @ rd) ** 2)
-        r2 = rest + a_r[:, None] ** 2 + a_c[None, :] ** 2
-        mag = (coil.radius_mm**2 / (coil.radius_mm**2 + r2)) ** 1.5
+        r2 = (rest + a_r[:, None] ** 2).astype(np.float32) + (a_c[None, :] ** 2).astype(np.float32)
+        x = np.float32(coil.radius_mm**2) / (np.float32(coil.radius_mm**2) + r2)
         g = np.asarray(coil.phase_gradient_rad_per_mm)
-        ph_r = np.exp(1j * (coil.phase_rad + off @ g + r * (cd @ g)))
-        ph_c = np.exp(1j * (c * (rd @ g)))
-        out[i] = (mag * (ph_r[:, None] * ph_c[None, :])).astype(np.complex64)
+        ph_r = np.exp(1j * (coil.phase_rad + off @ g + r * (cd @ g))).astype(np.complex64)
+        ph_c = np.exp(1j * (c * (rd @ g))).astype(np.complex64)
+        np.multiply(x * np.sqrt(x), ph_r[:, None] * ph_c[None, :], out=out[i])
     return out
 
 
@@ -298,11 +298,22 @@ def add_noise(kspace: np.ndarray, sigma: float, rng: np.random.Generator, mask: 
     if mask is None:
         mask = np.ones(kspace.shape[-2:], dtype=bool)
     else:
-        noisy = noisy * mask
-    shape = kspace.shape[:-2] + (int(mask.sum()), 2)
+        noisy *= mask
+    rows = np.nonzero(mask.any(axis=1))[0]
+    cols = np.nonzero(mask.any(axis=0))[0]
+    if rows.size == 0:
+        return noisy
+    # Noise is drawn for the bounding box of the sampled region (cheaper than fancy indexing)
+    # and zeroed where nothing is sampled.
+    box = (..., slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    shape = kspace.shape[:-2] + (rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0], 2)
     noise = rng.standard_normal(shape, dtype=np.float32)
     noise *= np.float32(sigma / math.sqrt(2.0))
-    noisy[..., mask] += noise.view(np.complex64)[..., 0].astype(noisy.dtype, copy=False)
+    cnoise = noise.view(np.complex64)[..., 0]
+    sub = mask[box[1:]]
+    if not sub.all():
+        cnoise *= sub
+    noisy[box] += cnoise.astype(noisy.dtype, copy=False)
     return noisy
 
 

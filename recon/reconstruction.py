@@ -85,13 +85,15 @@ def homodyne_noise_gain(line_mask: np.ndarray, full_lines: int) -> float:
 
 def _phase_reference(kspace: np.ndarray, lowpass: np.ndarray, phase_axis: int, threshold: float):
     low = ifft2c(kspace * _along(lowpass, phase_axis))
-    mag = rss(low)
     absl = np.abs(low)
-    phase = np.conj(low) / np.where(absl > 0, absl, 1.0)
+    mag = np.sqrt(np.sum(absl * absl, axis=0))
+    absl[absl == 0] = 1.0
+    phase = np.conj(low)
+    phase /= absl
     # Where the low-resolution image holds no signal the phase is undefined (noise); taking the
     # real part with phase 0 there keeps background noise Gaussian per channel.
     phase[:, mag < threshold * mag.max()] = 1.0
-    return phase.astype(kspace.dtype)
+    return phase.astype(kspace.dtype, copy=False)
 
 
 def homodyne(kspace: np.ndarray, phase_axis: int, *, threshold: float = 0.05) -> np.ndarray:
@@ -104,7 +106,8 @@ def homodyne(kspace: np.ndarray, phase_axis: int, *, threshold: float = 0.05) ->
     w, h = homodyne_weights(_lines(kspace, phase_axis))
     ref = _phase_reference(kspace, h, phase_axis, threshold)
     img = ifft2c(kspace * _along(w, phase_axis).astype(kspace.real.dtype))
-    return np.sqrt(np.sum((img * ref).real ** 2, axis=0))
+    real = img.real * ref.real - img.imag * ref.imag
+    return np.sqrt(np.sum(real * real, axis=0))
 
 
 def pocs(kspace: np.ndarray, phase_axis: int, *, iterations: int = 8) -> np.ndarray:
