@@ -324,6 +324,12 @@ def _apply(read: Read, parsed: Parsed, *, revising: bool = False) -> list[str]:
     return changed
 
 
+def _clean_read(read: Read) -> None:
+    # The session and series were loaded under the row lock and do not change here; the database
+    # holds the unique and check constraints. What is left to validate is the fields we set.
+    read.full_clean(exclude=["session", "series", "series_right"], validate_unique=False, validate_constraints=False)
+
+
 def _set_comment(read: Read, comment: str | None) -> bool:
     if comment is None or comment == read.comment:
         return False
@@ -404,7 +410,7 @@ def _save_draft(read: Read, parsed: Parsed, comment: str | None, now: dt.datetim
         changed.append("comment")
         dirty = True
     if dirty:
-        read.full_clean()
+        _clean_read(read)
         read.save()
     return changed
 
@@ -467,7 +473,7 @@ def read_submit(
         locked.submitted_at = now
         locked.submission_id = submission_id
         locked.last_heartbeat_at = now
-        locked.full_clean()
+        _clean_read(locked)
         locked.save()
         completed = session_complete_if_done(session=locked.session, now=now)
         return SubmitResult(read=locked, replayed=False, session_completed=completed, next_read=_next_read(locked))

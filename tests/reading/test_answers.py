@@ -423,3 +423,23 @@ def test_reading_page_renders_the_form_and_no_identifying_text(world, reader):
     for word in ("Standard", "Fast", "SAG T2", "C001", "C002", "Study A"):
         assert word not in html, word
     assert page.get(f"/reading/reads/{world['reads'][0].public_id}x/").status_code == 404
+
+
+def test_hot_reader_endpoints_have_pinned_query_counts(world, reader, django_assert_max_num_queries):
+    read, other = world["reads"][0], world["reads"][1]
+    client = client_for(reader)
+    with django_assert_max_num_queries(8):
+        assert client.get(url(read)).status_code == 200
+    with django_assert_max_num_queries(8):
+        assert client.post(url(read, "heartbeat"), {"active_seconds": 2}, format="json").status_code == 200
+    with django_assert_max_num_queries(30):  # 5 new answers: an insert and an audit row each
+        assert client.post(url(read, "draft"), {"answers": complete()}, format="json").status_code == 200
+    with django_assert_max_num_queries(14):  # unchanged answers are not written again
+        assert client.post(url(read, "draft"), {"answers": complete()}, format="json").status_code == 200
+    with django_assert_max_num_queries(26):
+        assert client.post(url(read, "submit"), {"answers": complete(), "submission_id": "client-sub-1"},
+                           format="json").status_code == 200
+    with django_assert_max_num_queries(8):
+        assert client.post(url(read, "submit"), {"answers": complete(), "submission_id": "client-sub-1"},
+                           format="json").json()["replayed"]
+    assert client.get(url(other)).json()["progress"]["done"] == 1
