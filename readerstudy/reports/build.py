@@ -806,8 +806,14 @@ def _methods(res: AnalysisResult, cfg: AnalysisConfig, label: _Labels, sections:
     parts.append(
         f"Analyses used readerstudy {stamp['version']} with Python {meta.get('python', '?')}, NumPy "
         f"{v.get('numpy', '?')}, pandas {v.get('pandas', '?')}, SciPy {v.get('scipy', '?')} and statsmodels "
-        f"{v.get('statsmodels', '?')}; two-sided p < {cfg.alpha:g} was considered significant unless stated.")
+        f"{v.get('statsmodels', '?')} (figures: matplotlib {_matplotlib_version()}); two-sided p < {cfg.alpha:g} was considered significant unless stated.")
     return " ".join(parts), refs
+
+
+def _matplotlib_version() -> str:
+    import matplotlib
+
+    return matplotlib.__version__
 
 
 # --- entry point ----------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ def study_analysis_config(study: Study, answers: pd.DataFrame) -> dict[str, Any]
     are left out (the engine refuses configured items without data).
     """
     raw = dict(study.analysis_settings or {})
+    raw.pop("report", None)  # options of the report itself, not of the analysis (see report_options)
     present = set(answers["item"]) if "item" in answers else set()
     given_items = raw.pop("items", {}) or {}
     items: dict[str, dict[str, Any]] = {}
@@ -79,6 +80,14 @@ def study_analysis_config(study: Study, answers: pd.DataFrame) -> dict[str, Any]
         config["derived"] = {name: d for name, d in derived.items()
                              if all(d.get(k) in items for k in ("signal", "noise", "signal_reference") if k in d)}
     return config
+
+
+def report_options(study: Study) -> dict[str, Any]:
+    """``Study.analysis_settings["report"]``: ``title`` and ``notes`` (e.g. that some readers are
+    simulated), shown at the top of the report."""
+    opts = (study.analysis_settings or {}).get("report") or {}
+    notes = opts.get("notes") or []
+    return {"title": str(opts.get("title") or ""), "notes": [str(n) for n in (notes if isinstance(notes, list) else [notes])]}
 
 
 def study_reference_standard(study: Study) -> pd.DataFrame | None:
@@ -115,7 +124,8 @@ def report_inputs(study: Study) -> ReportInputs:
     config = study_analysis_config(study, answers)
     reference = study_reference_standard(study)
     integrity = study_integrity(study)
-    notes: list[str] = []
+    options = report_options(study)
+    notes: list[str] = list(options["notes"])
     if reference is not None and not answers.empty:
         try:
             cfg = parse_config(config)
@@ -129,8 +139,9 @@ def report_inputs(study: Study) -> ReportInputs:
         "config": config,
         "reference": None if reference is None else reference.to_csv(index=False),
         "integrity": None if integrity is None else integrity.to_csv(index=False),
+        "report": options,
     })
-    meta = {"study": study.name, "seed": study.seed}
+    meta = {"study": study.name, "seed": study.seed, **({"title": options["title"]} if options["title"] else {})}
     return ReportInputs(answers=answers, config=config, reference_standard=reference, integrity=integrity, meta=meta,
                         answers_sha256=hashlib.sha256(answers_csv_bytes(answers)).hexdigest(),
                         settings_sha256=settings_hash, notes=notes)

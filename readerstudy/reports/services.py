@@ -32,6 +32,13 @@ def report_request(*, study: Study, actor) -> Report:
     and the settings hash are unchanged, else a new report queued for the worker (after commit).
     """
     inputs = selectors.report_inputs(study)
+    with transaction.atomic():
+        # One request at a time per study, so two clicks never queue two identical builds.
+        Study.objects.select_for_update().filter(pk=study.pk).first()
+        return _cached_or_queued(study, actor, inputs)
+
+
+def _cached_or_queued(study: Study, actor, inputs: selectors.ReportInputs) -> Report:
     cached = (
         Report.objects.filter(study=study, answers_sha256=inputs.answers_sha256, settings_sha256=inputs.settings_sha256,
                               state__in=LIVE_STATES)

@@ -64,6 +64,8 @@ def test_the_cache_is_reused_until_an_answer_changes(world, coordinator, other_r
 def test_the_job_builds_the_files_and_only_coordinators_get_them(world, coordinator, reader,
                                                                  django_capture_on_commit_callbacks):
     study = world["study"]
+    study.analysis_settings = {"report": {"notes": ["reader2's answers are simulated"]}}
+    study.save()
     with django_capture_on_commit_callbacks(execute=True):
         report = services.report_request(study=study, actor=coordinator)
     report.refresh_from_db()
@@ -76,6 +78,8 @@ def test_the_job_builds_the_files_and_only_coordinators_get_them(world, coordina
     page.force_login(coordinator)
     body = page.get(base).content.decode()
     assert "Succeeded" in body and "Download PDF" in body
+    html = b"".join(page.get(f"{base}{report.public_id}/html/").streaming_content).decode()
+    assert "reader2&#x27;s answers are simulated" in html and report.answers_sha256 in html
     pdf = page.get(f"{base}{report.public_id}/pdf/")
     assert pdf.status_code == 200 and b"".join(pdf.streaming_content).startswith(b"%PDF")
     assert page.get(f"{base}{report.public_id}/nope/").status_code == 404
