@@ -8,7 +8,8 @@ from recon.phantom import FINDINGS, LEVELS
 
 def test_recon_phantom_writes_series_manifest_and_reference(tmp_path):
     out = tmp_path / "out"
-    call_command("recon_phantom", "--cases", "2", "--seed", "9", "--out", str(out), "--matrix", "64", "--slices", "3", "--spacing-mm", "2.0")
+    call_command("recon_phantom", "--cases", "2", "--seed", "9", "--out", str(out), "--matrix", "64", "--slices", "3",
+                 "--spacing-mm", "2.0", "--arms", "Truth", "Standard", "Fast")
     manifest = list(csv.DictReader(open(out / "manifest.csv")))
     assert list(manifest[0]) == ["case", "sequence", "arm", "path", "slices"]
     assert len(manifest) == 2 * 3 * 3
@@ -26,6 +27,22 @@ def test_recon_phantom_writes_series_manifest_and_reference(tmp_path):
                  "--spacing-mm", "2.0", "--sequences", "SAG T1", "--arms", "Standard")
     assert list(csv.DictReader(open(out2 / "reference_standard.csv"))) == ref
     assert len(list(csv.DictReader(open(out2 / "manifest.csv")))) == 2
+
+
+def test_default_arms_are_truth_the_protocol_arms_and_registered_steps(tmp_path):
+    import numpy as np
+
+    from recon.pipeline import ARM_STEPS, register_arm_step, unregister_arm_step
+
+    register_arm_step("Fast-Half", lambda sim: sim.fast * np.float32(0.5))
+    try:
+        out = tmp_path / "o"
+        call_command("recon_phantom", "--cases", "1", "--seed", "9", "--out", str(out), "--matrix", "64", "--slices", "2",
+                     "--spacing-mm", "2.0", "--sequences", "SAG T1")
+        arms = [r["arm"] for r in csv.DictReader(open(out / "manifest.csv"))]
+        assert arms[:3] == ["Truth", "Standard", "Fast"] and "Fast-Half" in arms and set(ARM_STEPS) <= set(arms)
+    finally:
+        unregister_arm_step("Fast-Half")
 
 
 def test_recon_phantom_refuses_a_non_empty_folder_and_bad_sequences(tmp_path):
