@@ -11,7 +11,7 @@ import pytest
 
 from fixtures.make_fixture_dicom import make_fixture_dicom
 from readerstudy.reading.models import Answer, Read, Session
-from readerstudy.reading.scheduler import CrossoverDesign, SideBySideDesign
+from readerstudy.reading.scheduler import CrossoverDesign, IndependentDesign, SideBySideDesign
 from readerstudy.reading.services import schedule_materialize
 from readerstudy.studies import services
 from readerstudy.studies.dicom_import import import_dicom
@@ -242,3 +242,44 @@ def test_side_by_side_pair_scrolls_in_sync_and_preference_is_stored_corrected(pa
         # 2 = "left mildly better": from the reference's point of view 2 if it was on the left, else 4.
         assert answer.payload == {"raw": 2, "first_side": "left" if left_is_reference else "right"}
         assert answer.value == (2 if left_is_reference else 4)
+
+
+def test_an_ellipse_drawn_on_the_image_fills_the_roi_item(page, live_server, settings, tmp_path, make_user):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    coordinator = make_user("coord")
+    reader = make_user("reader1", password=PASSWORD)
+    fixture = make_fixture_dicom(tmp_path / "dicom", cases=1, sequences=("SAG T2 FS",), slices=8, size=64)
+    study = services.study_create(name="ROI study", created_by=coordinator)
+    services.sequence_create(study=study, name="SAG T2 FS")
+    services.arm_create(study=study, name="Standard", is_reference=True)
+    services.arm_create(study=study, name="Fast")
+    services.item_create(study=study, key="roi_cord", label="Signal in the cord", kind="roi", category="Measurements")
+    services.membership_add(study=study, user=reader, role=Membership.Role.READER)
+    import_dicom(study=study, source=fixture.root, mapping=fixture.mapping_csv, actor=coordinator)
+    services.study_set_status(study=study, status="published")
+    schedule_materialize(study=study, design=IndependentDesign(), actor=coordinator)
+    read = Read.objects.filter(session__reader=reader).order_by("position").first()
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "reader1")
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/reading/reads/{read.public_id}/")
+    wait_for_image(page)
+    page.keyboard.press("e")  # the ellipse ROI tool
+    assert page.get_attribute(".rd-tools [data-tool='roi']", "aria-pressed") == "true"
+    box = page.locator(VIEWER).bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 40, cy - 30)
+    page.mouse.down()
+    for i in range(1, 7):
+        page.mouse.move(cx - 40 + 80 * i / 6, cy - 30 + 60 * i / 6)
+    page.mouse.up()
+    page.wait_for_function("() => document.querySelector('[data-roi=\"roi_cord\"]').textContent.startsWith('mean')",
+                           timeout=10_000)
+    page.wait_for_function("() => document.getElementById('rd-save').dataset.state === 'saved'", timeout=10_000)
+    answer = Answer.objects.get(read=read, item__key="roi_cord")
+    payload = answer.payload
+    assert answer.value == payload["mean"] > 0 and payload["sd"] > 0
+    assert payload["slice"] == 1 and payload["side"] == "left" and payload["area_mm2"] > 0
