@@ -76,12 +76,27 @@ def test_table_matches_r(name, study_result):
     assert not problems, f"{name} differs from R:\n" + "\n".join(problems)
 
 
+def test_noninferiority_per_reader_with_bonferroni(study_answers, study_config, study_reference):
+    from readerstudy.analysis.runner import run_analysis
+
+    cfg = dict(study_config, unit="reader", fdr="bonferroni")
+    ours = run_analysis(study_answers, cfg, study_reference)["noninferiority"]
+    keys = ["sequence", "item", "arm", "reader"]
+    expected = _expected("noninferiority_reader", keys)
+    merged = expected.merge(ours.astype({k: str for k in keys}), on=keys, how="left", suffixes=("_r", ""))
+    assert len(merged) == len(expected) == len(ours)
+    for c in ("p_value", "p_adjusted"):
+        assert _close(merged[c].to_numpy(), merged[f"{c}_r"].to_numpy(), 1e-6, 1e-14).all(), c
+    for c in ("n", "statistic", "pseudomedian", "conf_bound"):
+        assert _close(merged[c].to_numpy(), merged[f"{c}_r"].to_numpy(), 0.0, 1e-4).all(), c
+
+
 def test_r_script_reproduces_expected(tmp_path):
     rscript = shutil.which("Rscript")
     assert rscript, "Rscript is not on PATH: install Debian's r-base-core and r-cran-geepack (the R oracle is required)"
     subprocess.run([rscript, str(R_DIR / "reference.R"), str(DATA), str(tmp_path)], check=True,
                    capture_output=True, timeout=300)
-    for name in SPECS:
+    for name in [*SPECS, "noninferiority_reader"]:
         fresh = pd.read_csv(tmp_path / f"{name}.csv")
         committed = pd.read_csv(EXPECTED / f"{name}.csv")
         pd.testing.assert_frame_equal(fresh, committed, check_exact=False, rtol=1e-12, atol=1e-15)

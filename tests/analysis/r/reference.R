@@ -50,6 +50,22 @@ for (s in sort(unique(cm$sequence))) for (it in sort(names(margins))) for (arm i
 }
 ni <- bind(ni); ni$p_adjusted <- p.adjust(ni$p_value, "BH"); write(ni, "noninferiority")
 
+# the same per reader (unit = "reader"), Bonferroni across the table (fdr = "bonferroni")
+nr <- list()
+for (s in sort(unique(a$sequence))) for (it in sort(names(margins))) for (arm in sort(setdiff(unique(cm$arm), REF)))
+  for (r in sort(unique(a$reader))) {
+    x <- a[a$sequence == s & a$item == it & a$arm == arm & a$reader == r, ]
+    y <- a[a$sequence == s & a$item == it & a$arm == REF & a$reader == r, ]
+    m <- merge(x, y, by = c("case", "level")); m <- m[order(m$case, m$level), ]
+    mu <- as.numeric(margins[[it]][1]); alt <- margins[[it]][2]
+    w <- suppressWarnings(wilcox.test(m$value.x, m$value.y, paired = TRUE, mu = mu, alternative = alt, exact = FALSE,
+                                      correct = TRUE, conf.int = TRUE))
+    nr[[length(nr) + 1]] <- data.frame(sequence = s, item = it, arm = arm, reader = r, n = nrow(m),
+      statistic = unname(w$statistic), p_value = w$p.value, pseudomedian = unname(w$estimate),
+      conf_bound = if (alt == "greater") w$conf.int[1] else w$conf.int[2])
+  }
+nr <- bind(nr); nr$p_adjusted <- p.adjust(nr$p_value, "bonferroni"); write(nr, "noninferiority_reader")
+
 # ---- paired tests per reader (seed 001 Table 2) --------------------------------------------------------------
 pitems <- c("snr", "confidence_dx", "artifacts", "roi_cord", "roi_background_sd", "snr_cord")
 pr <- list()
