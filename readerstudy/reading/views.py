@@ -17,6 +17,8 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import IsAuthenticated
 
 from readerstudy.studies.selectors import studies_coordinated_by, studies_read_by
 
@@ -156,9 +158,11 @@ def session_override(request, public_id: str):
     return redirect("reading-study-progress", study_pk=session.study_id)
 
 
-@login_required
+@api_view(["GET"])
+@permission_classes([IsAuthenticated])
 def answers_export(request, study_pk: int):
-    """The tidy answers table as CSV (coordinators of the study only)."""
+    """The tidy answers table as CSV (coordinators of the study only). A DRF view, so that scripts
+    can fetch it with an API token (``Authorization: Token ...``) as well as the browser session."""
     study = get_object_or_404(studies_coordinated_by(request.user), pk=study_pk)
     response = HttpResponse(answers_csv(study), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="answers-study-{study.pk}.csv"'

@@ -384,6 +384,11 @@ const typing = (el) => el && el.matches && el.matches('textarea, input[type=text
 
 form.addEventListener('keydown', (event) => {
   if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) return; // the document handler submits
+  // Plain Enter in a field must not submit the read by accident; Ctrl+Enter or the button does.
+  if (event.key === 'Enter' && event.target.matches('input')) {
+    event.preventDefault();
+    return;
+  }
   if (event.ctrlKey || event.altKey || event.metaKey || typing(event.target)) return;
   const cell = event.target.closest('.rd-cell');
   if (cell) {
@@ -398,10 +403,7 @@ form.addEventListener('keydown', (event) => {
     }
     return;
   }
-  if (!/^[0-9]$/.test(event.key)) {
-    if (event.key === 'Enter' && event.target.matches('input[type=radio]')) event.preventDefault();
-    return;
-  }
+  if (!/^[0-9]$/.test(event.key)) return;
   const block = event.target.closest('.rd-item');
   if (!block || !block.dataset.item) return;
   const radio = block.querySelector(`input[type=radio][value="${event.key}"]`);

@@ -96,6 +96,15 @@ def test_csv_download_for_coordinators_only(study_with_answers, coordinator, rea
     parsed = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     assert len(parsed) == len(answers_tidy(study_with_answers))
     assert set(parsed.loc[parsed["item"] != "herniation", "level"]) == {""}
+    # Scripts use an API token; anonymous requests are refused.
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=coordinator)
+    anonymous = Client()
+    assert anonymous.get(f"/reading/studies/{study_with_answers.pk}/answers.csv").status_code in (401, 403)
+    scripted = anonymous.get(f"/reading/studies/{study_with_answers.pk}/answers.csv",
+                             HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert scripted.status_code == 200 and scripted.content == response.content
 
 
 def test_empty_study_gives_an_empty_table_with_the_columns(coordinator, reader, tmp_path):
