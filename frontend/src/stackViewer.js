@@ -171,6 +171,7 @@ export function createStackViewer(element, options = {}) {
   let currentPreset = null;
   let loadedCount = 0;
   let firstRendered = false;
+  const failed = new Set(); // slice indexes whose instance could not be loaded
   const roiUids = new Set();
   const completedRois = new Set();
   const listeners = []; // [target, type, fn] for destroy()
@@ -198,10 +199,23 @@ export function createStackViewer(element, options = {}) {
     message.hidden = !text;
   }
 
-  function reportError(error) {
-    showMessage('Image could not be loaded');
+  function reportError(reason, imageId, { overlay = true } = {}) {
+    // The loader rejects with the XMLHttpRequest itself; hand the page an Error it can log.
+    let error = reason;
+    if (typeof XMLHttpRequest !== 'undefined' && reason instanceof XMLHttpRequest) {
+      error = new Error(`HTTP ${reason.status} for ${imageId ?? 'an image'}`);
+      error.status = reason.status;
+    } else if (!(reason instanceof Error)) {
+      error = new Error(String(reason));
+    }
+    if (imageId !== undefined) {
+      error.imageId = imageId;
+      error.sliceIndex = imageIds.indexOf(imageId);
+    }
+    if (overlay) showMessage('Image could not be loaded');
     if (callbacks.onError) callbacks.onError(error);
     else console.error('ReaderViewer:', error);
+    return error;
   }
 
   // --- first image and prefetch -----------------------------------------------------------------
@@ -212,17 +226,27 @@ export function createStackViewer(element, options = {}) {
     rejectReady = reject;
   });
 
+  // Cornerstone also reports renders of the still empty viewport (e.g. after a resize); the first
+  // image counts only once the viewport holds image data.
   listen(host, Events.IMAGE_RENDERED, () => {
-    if (!firstRendered) {
+    if (!firstRendered && viewport.getImageData()) {
       firstRendered = true;
       resolveReady(api);
     }
   });
   listen(host, Events.STACK_NEW_IMAGE, (evt) => {
     updateOverlay();
+    showMessage('');
     const index = evt.detail.imageIdIndex;
     if (callbacks.onSliceChange) callbacks.onSliceChange(index, count);
     element.dispatchEvent(new CustomEvent('readerviewer:slice', { detail: { index, count } }));
+  });
+  // A slice that cannot be loaded when the reader scrolls to it: say so on the image.
+  listen(eventTarget, Events.IMAGE_LOAD_ERROR, (evt) => {
+    const { imageId } = evt.detail || {};
+    if (imageId && firstRendered && imageId === imageIds[viewport.getTargetImageIdIndex()]) {
+      showMessage('Image could not be loaded');
+    }
   });
   // Sync follows the slice the reader asked for (wheel, keys, API), not the slice drawn last:
   // drawing is asynchronous, and following it would make two linked viewers chase each other.
@@ -261,8 +285,12 @@ export function createStackViewer(element, options = {}) {
         loadedCount += 1;
         if (!destroyed && callbacks.onProgress) callbacks.onProgress(loadedCount, total);
       };
-      // Returns the cached promise for images the viewport already asked for.
-      return imageLoader.loadAndCacheImage(imageId).then(done);
+      // Returns the cached promise for images the viewport already asked for. A slice that fails
+      // is reported once and does not stop the others; the overlay appears only if it is shown.
+      return imageLoader.loadAndCacheImage(imageId).then(done, (reason) => {
+        failed.add(imageIds.indexOf(imageId));
+        if (!destroyed) reportError(reason, imageId, { overlay: false });
+      });
     };
     return Promise.all(order.map(one)).then(() => api);
   }
@@ -277,11 +305,11 @@ export function createStackViewer(element, options = {}) {
       return prefetchAll();
     })
     .catch((error) => {
-      if (!destroyed) {
-        reportError(error);
-        rejectReady(error);
-      }
-      throw error;
+      const imageId = imageIds[initialIndex];
+      const reported = destroyed ? error : reportError(error, imageId);
+      failed.add(initialIndex);
+      rejectReady(reported);
+      throw reported;
     });
   // Callers who only await `ready` should not see an unhandled rejection from `loaded`.
   loaded.catch(() => {});
@@ -389,7 +417,9 @@ export function createStackViewer(element, options = {}) {
   function setIndexQuietly(index) {
     const i = Math.min(Math.max(0, Math.round(index)), count - 1);
     if (i === viewport.getTargetImageIdIndex() && i === getIndex()) return { i, done: Promise.resolve(i) };
-    return { i, done: viewport.setImageIdIndex(i).then(() => i) };
+    // A slice that fails to load was reported through onError and the overlay; callers (keys,
+    // wheel, sync) need not handle a rejection.
+    return { i, done: viewport.setImageIdIndex(i).then(() => i, () => i) };
   }
   function setIndex(index) {
     const { i, done } = setIndexQuietly(index);
@@ -449,6 +479,7 @@ export function createStackViewer(element, options = {}) {
       tool: primaryTool,
       renderer,
       loaded: loadedCount,
+      failed: [...failed].sort((a, b) => a - b),
       rendered: firstRendered,
       rois: getRois(),
     };

@@ -58,6 +58,7 @@ def make_instance(
     study_uid: str,
     frame_uid: str,
     pixel_spacing_mm: float,
+    transfer_syntax: str = ExplicitVRLittleEndian,
 ) -> bytes:
     """A de-identified MR instance, as the server's blinded copies look: neutral description, new UIDs."""
     meta = FileMetaDataset()
@@ -91,20 +92,35 @@ def make_instance(
     ds.WindowCenter = 1000
     ds.WindowWidth = 2000
     ds.PixelData = pixels.tobytes()
+    if transfer_syntax != ExplicitVRLittleEndian:
+        ds.compress(transfer_syntax, pixels)  # pydicom encodes RLE Lossless with numpy alone
     buffer = BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
 
 
 def make_series(
-    prefix: str, count: int, rows: int, cols: int, seed: int = 0, pixel_spacing_mm: float = 1.0
+    prefix: str,
+    count: int,
+    rows: int,
+    cols: int,
+    seed: int = 0,
+    pixel_spacing_mm: float = 1.0,
+    transfer_syntax: str = ExplicitVRLittleEndian,
 ) -> dict[str, bytes]:
     """``count`` instances keyed by an opaque id, in slice order."""
     rng = np.random.default_rng(seed)
     study_uid, series_uid, frame_uid = generate_uid(), generate_uid(), generate_uid()
     return {
         f"{prefix}{i:03d}": make_instance(
-            i, count, synthetic_slice(i, rows, cols, rng), series_uid, study_uid, frame_uid, pixel_spacing_mm
+            i,
+            count,
+            synthetic_slice(i, rows, cols, rng),
+            series_uid,
+            study_uid,
+            frame_uid,
+            pixel_spacing_mm,
+            transfer_syntax,
         )
         for i in range(count)
     }
