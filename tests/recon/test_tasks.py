@@ -109,3 +109,33 @@ def test_recon_study_command_inline(study):
     call_command("recon_study", study.name, "--cases", "1", "--seed", "2", "--inline", "--matrix", "64", "--slices", "3",
                  "--spacing-mm", "2.0", "--sequences", "SAG T1")
     assert Series.objects.filter(case__study=study).count() == 2
+
+
+@pytest.mark.django_db
+def test_api_starts_a_job_and_shows_its_progress(study, coordinator, reader, django_capture_on_commit_callbacks):
+    from readerstudy.studies.services import membership_add
+    from rest_framework.test import APIRequestFactory, force_authenticate
+
+    from recon.apis import ReconJobViewSet
+
+    membership_add(study=study, user=coordinator, role="coordinator")
+    factory = APIRequestFactory()
+    create = ReconJobViewSet.as_view({"post": "create"})
+    listing = ReconJobViewSet.as_view({"get": "list"})
+    req = factory.post("/", {"cases": 1, "seed": 3, "recon_matrix": 64, "slices": 2, "sequences": ["SAG T1"]}, format="json")
+    force_authenticate(req, coordinator)
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = create(req, study_pk=study.pk)
+    assert resp.status_code == 201, resp.data
+    req = factory.get("/")
+    force_authenticate(req, coordinator)
+    rows = listing(req, study_pk=study.pk).data
+    rows = rows["results"] if isinstance(rows, dict) else rows
+    assert rows[0]["state"] == "succeeded" and rows[0]["progress"] == 100
+    # Someone who does not coordinate the study sees nothing (404).
+    req = factory.get("/")
+    force_authenticate(req, reader)
+    assert listing(req, study_pk=study.pk).status_code == 404
+    bad = factory.post("/", {"cases": 1, "seed": 3, "arms": ["Truth"]}, format="json")
+    force_authenticate(bad, coordinator)
+    assert create(bad, study_pk=study.pk).status_code == 400
