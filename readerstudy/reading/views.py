@@ -17,6 +17,8 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import IsAuthenticated
 
@@ -158,6 +160,7 @@ def session_override(request, public_id: str):
     return redirect("reading-study-progress", study_pk=session.study_id)
 
 
+@extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR}, summary="Tidy answers table (CSV)")
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def answers_export(request, study_pk: int):
