@@ -329,7 +329,14 @@ form.addEventListener('change', (event) => {
   }
 });
 form.addEventListener('input', (event) => {
-  if (event.target === commentBox) scheduleSave(1200);
+  const target = event.target;
+  if (target === commentBox) {
+    scheduleSave(1200);
+  } else if (target.matches('input[type=number][data-item]')) {
+    // As typed, so that Ctrl+Enter straight after typing submits the number on screen.
+    const raw = target.value.trim();
+    if (raw === '' || Number.isFinite(Number(raw))) setAnswer(target.dataset.item, '', raw === '' ? null : Number(raw));
+  }
 });
 
 // Findings grid: one tab stop per grid (roving tabindex), arrows move, click/Space toggles.
