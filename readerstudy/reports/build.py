@@ -600,6 +600,7 @@ def _save(fig, key: str, title: str, caption: str) -> Figure:
     png, svg = io.BytesIO(), io.BytesIO()
     # Constrained layout, no bbox_inches="tight": each save draws the figure once.
     fig.savefig(png, format="png", dpi=120)
+    fig.set_layout_engine("none")  # keep the layout the PNG got; the SVG need not compute it again
     fig.savefig(svg, format="svg", metadata={"Date": None})
     plt.close(fig)
     return Figure(key, title, caption, png.getvalue(), svg.getvalue())
@@ -715,7 +716,7 @@ def _bland_altman(units: pd.DataFrame, cfg: AnalysisConfig, label: _Labels) -> F
         ax.set_title(f"{seq}: {label(item)}", fontsize=8)
         ax.set_xlabel("mean of arm and reference")
         ax.set_ylabel(f"arm − {cfg.reference}")
-        ax.legend(fontsize=6, frameon=False)
+        ax.legend(fontsize=6, frameon=False, loc="upper right")  # "best" searches the data: slow
     for idx in range(len(panels), nrow * ncol):
         axes[idx // ncol][idx % ncol].axis("off")
     return _save(fig, "bland_altman", "Bland–Altman plots of the measurements",
