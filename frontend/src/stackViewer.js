@@ -104,7 +104,10 @@ export function createStackViewer(element, options = {}) {
   const toolGroupId = `${uid}-tools`;
 
   element.classList.add('rv-viewer');
-  if (!element.hasAttribute('tabindex')) element.tabIndex = 0;
+  // In the tab order by default; a page that wants Tab to stay within its form passes tabIndex: -1
+  // (a click still gives the viewer the keyboard).
+  if (options.tabIndex !== undefined) element.tabIndex = options.tabIndex;
+  else if (!element.hasAttribute('tabindex')) element.tabIndex = 0;
   const host = document.createElement('div');
   host.className = 'rv-host';
   const overlay = document.createElement('div');

@@ -194,9 +194,19 @@ def test_drag_changes_window_level_and_invert_zoom_pan_reset(page, viewer_server
     drag(page, (x, y), (x, y - 50), button="right")
     zoomed = state(page)
     assert zoomed["zoom"] != pytest.approx(initial["zoom"])
+    page.mouse.move(x, y)
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, -120)
+    page.keyboard.up("Control")
+    page.wait_for_function(f"() => window.viewer.getState().zoom !== {zoomed['zoom']}")
+    zoomed = state(page)
+    assert zoomed["index"] == initial["index"]  # ctrl+wheel zooms, it does not scroll
     drag(page, (x, y), (x + 30, y + 20), modifiers=("Shift",))
     panned = state(page)
     assert panned["pan"] != pytest.approx(zoomed["pan"])
+    drag(page, (x, y), (x - 20, y - 10), button="middle")
+    assert state(page)["pan"] != pytest.approx(panned["pan"])
+    panned = state(page)
     assert (panned["windowCenter"], panned["windowWidth"]) == (zoomed["windowCenter"], zoomed["windowWidth"])
 
     page.evaluate("() => window.viewer.setPreset('Soft')")
@@ -319,3 +329,12 @@ def test_one_missing_slice_does_not_stop_the_series(page, viewer_server):
     page.wait_for_selector("#single .rv-message", state="hidden", timeout=5_000)
     page.wait_for_timeout(200)
     page.uncaught_errors[:] = [e for e in page.uncaught_errors if e != "XMLHttpRequest"]
+
+
+def test_destroy_then_next_read_in_the_same_element(page, viewer_server):
+    open_stack(page, viewer_server, prefix="a")
+    page.evaluate("() => window.viewer.destroy()")
+    assert page.inner_text("#single").strip() == ""
+    second = open_stack(page, viewer_server, prefix="b")
+    assert second["levels"] > 5 and overlay(page, "#single") == "1/10"
+    assert page.locator("#single canvas").count() == 1
