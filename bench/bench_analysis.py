@@ -35,15 +35,19 @@ EXTRA = "".join(f'\n[items.{i}]\nkind = "likert"\nscale = [1, 5]\nmargin = -0.5\
 FINDINGS = "".join(f'\n[items.finding{k}]\nkind = "finding"\n' for k in range(2, 9))
 
 
-def one_run(folder: Path) -> float:
+def one_run(folder: Path) -> tuple[float, dict]:
     out = folder / "out"
     t0 = time.perf_counter()
     cfg = load_config(folder / "analysis.toml")
     answers = read_answers_csv(folder / "answers.csv")
     ref = read_reference_csv(folder / "reference.csv")
+    t_read = time.perf_counter()
     result = run_analysis(answers, cfg, ref)
+    t_run = time.perf_counter()
     write_results(result, out)
-    return time.perf_counter() - t0
+    t_end = time.perf_counter()
+    steps = {"read": t_read - t0, **result.meta["timings_s"], "write": t_end - t_run}
+    return t_end - t0, steps
 
 
 def prepare(folder: Path, n_cases: int, n_readers: int) -> int:
@@ -68,11 +72,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             n = prepare(folder, cases, readers)
-            times = [one_run(folder) for _ in range(args.repeat)]
+            runs = [one_run(folder) for _ in range(args.repeat)]
+            times = [r[0] for r in runs]
             best, worst = min(times), max(times)
+            steps = min(runs, key=lambda r: r[0])[1]
+            top = sorted(steps.items(), key=lambda kv: -kv[1])[:6]
             lines.append(f"{label}: {cases} cases x {readers} readers x 5 arms x 3 sequences, {n} answers: "
-                         f"best {best:.2f} s, worst {worst:.2f} s over {args.repeat} runs (target <= {target:.0f} s)")
-            print(lines[-1], flush=True)
+                         f"best {best:.2f} s, worst {worst:.2f} s over {args.repeat} runs (target <= {target:.0f} s); "
+                         f"load average now {os.getloadavg()[0]:.1f}")
+            lines.append("  slowest steps of the best run: " + ", ".join(f"{k} {v:.2f} s" for k, v in top))
+            print("\n".join(lines[-2:]), flush=True)
     out = ROOT / "bench" / "results" / "analysis.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from .common import ALL, frame
 from .rcompat import qnorm_upper
@@ -191,7 +191,7 @@ def gee_compare(y: np.ndarray, arm: np.ndarray, cluster: np.ndarray, confidence:
     se = math.sqrt(cov[1, 1])
     out.update(estimate_arm=p1, estimate_reference=p0, difference=p1 - p0, ci_low=p1 - p0 - zc * se_diff,
                ci_high=p1 - p0 + zc * se_diff, odds_ratio=math.exp(b1), log_odds_ratio=float(b1), se=se,
-               z=float(b1 / se), p_value=float(2 * stats.norm.sf(abs(b1 / se))), correlation=alpha)
+               z=float(b1 / se), p_value=float(2 * special.ndtr(-abs(b1 / se))), correlation=alpha)
     return out
 
 

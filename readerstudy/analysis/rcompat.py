@@ -24,7 +24,7 @@ from statistics import NormalDist
 from typing import Callable
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 _EPS = np.finfo(float).eps
 _N01 = NormalDist()
@@ -173,11 +173,11 @@ def signed_rank_test(d, mu: float = 0.0, alternative: str = "two-sided", correct
             corr = {"two.sided": math.copysign(0.5, zc) if zc != 0 else 0.0, "greater": 0.5, "less": -0.5}[alt]
         z = (zc - corr) / sigma if sigma > 0 else math.nan
         if alt == "less":
-            p = stats.norm.cdf(z)
+            p = special.ndtr(z)
         elif alt == "greater":
-            p = stats.norm.sf(z)
+            p = special.ndtr(-z)
         else:
-            p = 2 * min(stats.norm.cdf(z), stats.norm.sf(z))
+            p = 2 * min(special.ndtr(z), special.ndtr(-z))
         p = float(p)
 
     # Confidence interval and estimate: R works on (d - mu) + mu, bit for bit.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,14 @@ def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
     ValueError
         On any invalid input, naming the rows or keys at fault; nothing has been written then.
     """
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        timings[name] = round(now - clock[0], 4)
+        clock[0] = now
+
     cfg = parse_config(config)
     df = validate_answers(answers, cfg)
     ref = None
@@ -103,41 +112,54 @@ def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
     def of(*kinds: str) -> list[str]:
         return [name for name, k in kind.items() if k in kinds]
 
+    lap("validate")
     pref_items = of("preference")
     single = df[~df["item"].isin(pref_items)]
     t: dict[str, pd.DataFrame] = {}
     scored = of("likert", "binary", "numeric", "rating")
     t["descriptives"] = descriptives.describe(single, scored)
     t["descriptives_by_reader"] = descriptives.describe_by_reader(single, scored)
+    lap("descriptives")
     margins = {it.name: (it.margin, it.direction) for it in cfg.items.values() if it.noninferiority}
     t["noninferiority"] = noninferiority.noninferiority(single, cfg.reference, margins, cfg.unit, cfg.fdr,
                                                         cfg.alpha, cfg.confidence)
+    lap("noninferiority")
     t["paired"] = paired.paired_comparisons(single, cfg.reference, of("likert", "binary", "numeric"), cfg.alpha,
                                             cfg.paired_adjust)
+    lap("paired")
     cats = {it.name: it.categories for it in cfg.items.values() if it.kind in ("likert", "binary", "finding", "rating")}
     weights = {name: (list(cfg.kappa_weights) if kind[name] in ("likert", "rating") else ["none"]) for name in cats}
     t["kappa"] = agreement.kappa_table(single[single["item"].isin(list(cats))], cfg.reference, cats, weights,
                                        cfg.conger_weights, cfg.confidence)
+    lap("kappa")
     t["icc"] = agreement.icc_table(single, of("numeric"), cfg.confidence)
+    lap("icc")
     t["spearman"] = agreement.spearman_table(df, of("likert", "preference", "rating"))
+    lap("spearman")
     t["mcnemar"] = detection.mcnemar_table(single, cfg.reference, of("finding"))
+    lap("mcnemar")
     if ref is not None and of("finding"):
         units = accuracy.scored_units(single, ref, of("finding"))
         t["accuracy"] = accuracy.accuracy_table(units, cfg.confidence)
+        lap("accuracy")
         t["accuracy_gee"] = accuracy.gee_table(units, cfg.reference, cfg.confidence)
+        lap("accuracy_gee")
     else:
         t["accuracy"] = pd.DataFrame(columns=accuracy.COLUMNS)
         t["accuracy_gee"] = pd.DataFrame(columns=accuracy.GEE_COLUMNS)
     scales = {it.name: it.scale for it in cfg.items_of("preference")}
     t["preference"] = preference.preference_table(df[df["item"].isin(pref_items)], scales, cfg.preference_unit,
                                                   cfg.alpha)
+    lap("preference")
     t["bland_altman"] = quantitative.bland_altman_table(single, cfg.reference, of("numeric"), cfg.unit,
                                                         cfg.confidence)
+    lap("bland_altman")
     t["mrmc"], t["mrmc_readers"] = _mrmc(single, cfg, ref)
+    lap("mrmc")
     meta = {"answers": int(len(answers)), "readers": sorted(df["reader"].unique().tolist()),
             "cases": int(df["case"].nunique()), "arms": sorted(single["arm"].unique().tolist()),
             "sequences": sorted(df["sequence"].unique().tolist()), "python": platform.python_version(),
-            "versions": _versions()}
+            "versions": _versions(), "timings_s": timings}
     return AnalysisResult(tables={name: t[name] for name in TABLES}, config=cfg, notes=notes, meta=meta)
 
 
