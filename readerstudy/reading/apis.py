@@ -19,6 +19,7 @@ Reads that are not the reader's, or whose session is not open, are 404 like a mi
 
 from __future__ import annotations
 
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -28,7 +29,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from readerstudy.studies.apis import AuditedViewSetMixin
+from readerstudy.studies.apis import AuditedViewSetMixin, StudyChildMixin
 from readerstudy.studies.models import Item
 
 from . import answers as services
@@ -279,3 +280,66 @@ class ReaderReadViewSet(AuditedViewSetMixin, mixins.RetrieveModelMixin, viewsets
         except services.ReadingError as exc:
             return _error(exc)
         return Response({"active_seconds": round(total, 1)})
+
+
+# --- coordinator --------------------------------------------------------------------------------
+
+
+class CoordinatorSessionSerializer(serializers.ModelSerializer):
+    reader = serializers.CharField(source="reader.username", read_only=True)
+    state = serializers.SerializerMethodField()
+    opens_at = serializers.SerializerMethodField()
+    reads_total = serializers.IntegerField(read_only=True)
+    reads_done = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Session
+        fields = ["public_id", "reader", "index", "is_training", "state", "opens_at", "opens_at_override",
+                  "washout_days", "completed_at", "reads_total", "reads_done"]
+
+    def get_state(self, obj) -> str:
+        if obj.completed_at is not None:
+            return "done"
+        return "open" if session_is_open(obj) else "locked"
+
+    def get_opens_at(self, obj) -> str | None:
+        opening = session_opening_time(obj)
+        return opening.isoformat() if opening else None
+
+
+class OverrideSerializer(serializers.Serializer):
+    opens_at = serializers.DateTimeField(allow_null=True, help_text="Timezone-aware; null removes the override")
+    reason = serializers.CharField(max_length=1000)
+
+
+class CoordinatorSessionViewSet(StudyChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Every reader's sessions of a coordinated study with their progress, and the audited override
+    of a session's opening. Meant for ``/api/studies/<study_pk>/sessions/`` (basename
+    ``study-session``)."""
+
+    queryset = Session.objects.none()
+    serializer_class = CoordinatorSessionSerializer
+    lookup_field = "public_id"
+
+    def scoped_queryset(self, study):
+        return (
+            Session.objects.filter(study=study)
+            .select_related("reader")
+            .annotate(reads_total=Count("reads"), reads_done=Count("reads", filter=Q(reads__submitted_at__isnull=False)))
+            .order_by("reader__username", "index")
+        )
+
+    @extend_schema(request=OverrideSerializer, responses=CoordinatorSessionSerializer)
+    @action(detail=True, methods=["post"])
+    def override(self, request, study_pk=None, public_id=None):
+        data = OverrideSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = self.get_object()
+        try:
+            services.session_override_opening(
+                session=session, opens_at=data.validated_data["opens_at"], reason=data.validated_data["reason"],
+                actor=request.user,
+            )
+        except services.ReadingError as exc:
+            return _error(exc)
+        return Response(self.get_serializer(self.get_queryset().get(pk=session.pk)).data)

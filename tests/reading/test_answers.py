@@ -443,3 +443,32 @@ def test_hot_reader_endpoints_have_pinned_query_counts(world, reader, django_ass
         assert client.post(url(read, "submit"), {"answers": complete(), "submission_id": "client-sub-1"},
                            format="json").json()["replayed"]
     assert client.get(url(other)).json()["progress"]["done"] == 1
+
+
+# The coordinator's session endpoint, mounted here as the API would mount it under /api/studies/.
+from django.urls import include, path  # noqa: E402
+from rest_framework.routers import SimpleRouter  # noqa: E402
+
+from readerstudy.reading.apis import CoordinatorSessionViewSet  # noqa: E402
+
+_router = SimpleRouter()
+_router.register(r"studies/(?P<study_pk>\d+)/sessions", CoordinatorSessionViewSet, basename="study-session")
+urlpatterns = [path("api/", include(_router.urls))]
+
+
+@pytest.mark.urls(__name__)
+def test_coordinator_session_api_lists_progress_and_overrides_with_reason(coordinator, reader, other_reader):
+    study, _, sessions = small_study(coordinator=coordinator, readers=[reader], open_session=False)
+    base = f"/api/studies/{study.pk}/sessions/"
+    for user in (reader, other_reader):
+        assert client_for(user).get(base).status_code == 404
+    client = client_for(coordinator)
+    rows = client.get(base).json()
+    rows = rows["results"] if isinstance(rows, dict) else rows
+    assert [(r["reader"], r["state"], r["reads_total"], r["reads_done"]) for r in rows] == [("reader1", "locked", 4, 0)]
+    target = f"{base}{sessions[0].public_id}/override/"
+    assert client.post(target, {"opens_at": "2026-01-01T08:00:00Z", "reason": ""}, format="json").status_code == 400
+    assert client_for(reader).post(target, {"opens_at": "2026-01-01T08:00:00Z", "reason": "x"}, format="json").status_code == 404
+    response = client.post(target, {"opens_at": "2026-01-01T08:00:00Z", "reason": "early start agreed"}, format="json")
+    assert response.status_code == 200 and response.json()["state"] == "open"
+    assert AuditEvent.objects.filter(object_type="reading.session", reason="early start agreed", actor=coordinator).exists()
