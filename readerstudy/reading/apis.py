@@ -15,6 +15,9 @@ reader sees the images; the form does not need it).
 An answer is ``{"item": key, "level": "" or a checklist level, "value": number or null, "payload": {}}``;
 for a preference item ``value`` is the point the reader chose on the left/right scale.
 Reads that are not the reader's, or whose session is not open, are 404 like a missing id.
+
+:class:`CoordinatorSessionViewSet` is the coordinator's side (progress per session and the audited
+opening override); it is written to be mounted at ``/api/studies/<study_pk>/sessions/``.
 """
 
 from __future__ import annotations
