@@ -13,6 +13,7 @@ A section whose data the study does not have carries a ``note`` saying why it is
 """
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import hashlib
 import io
@@ -222,9 +223,30 @@ class _Labels:
         return item
 
 
+#: The study's own order of sequences and arms (``meta["sequences"]``, ``meta["arms"]``) while a report is built.
+_PREFERRED: contextvars.ContextVar[dict[str, int]] = contextvars.ContextVar("report_order", default={})
+
+
+def _rank(value) -> tuple[int, int]:
+    preferred = _PREFERRED.get()
+    return (0, preferred[value]) if value in preferred else (1, 0)
+
+
 def _order(values, first: str | None = None) -> list:
-    vals = list(dict.fromkeys(values))
+    """Distinct values in the study's order (then as they come), ``first`` (the reference) first."""
+    vals = sorted(dict.fromkeys(values), key=_rank)
     return ([first] if first in vals else []) + [v for v in vals if v != first]
+
+
+def _sort_rows(table: Table) -> None:
+    """Rows in the study's sequence order (a stable sort: the order within a sequence stays)."""
+    frame = table.frame
+    col = next((c for c in frame.columns if c in ("Sequence", ("", "Sequence"))), None)
+    if col is None or frame.empty:
+        return
+    ranks = [_rank(v) for v in frame[col]]
+    order = sorted(range(len(frame)), key=lambda i: ranks[i])
+    table.frame = frame.iloc[order].reset_index(drop=True)
 
 
 # --- sections -------------------------------------------------------------------------------------
@@ -637,7 +659,9 @@ def _forest(t: pd.DataFrame, cfg: AnalysisConfig, label: _Labels) -> Figure:
     fig, axes = plt.subplots(1, len(items), figsize=(2.6 * len(items) + 1.2, 0.28 * n_rows + 1.2), squeeze=False, layout="constrained")
     for j, item in enumerate(items):
         ax = axes[0][j]
-        sub = t[t["item"] == item].reset_index(drop=True)
+        sub = t[t["item"] == item]
+        sub = sub.iloc[sorted(range(len(sub)), key=lambda i: (_rank(sub["sequence"].iloc[i]),
+                                                               _rank(sub["arm"].iloc[i])))].reset_index(drop=True)
         y = np.arange(len(sub))[::-1]
         margin = float(sub["margin"].iloc[0])
         direction = sub["direction"].iloc[0]
@@ -656,7 +680,8 @@ def _forest(t: pd.DataFrame, cfg: AnalysisConfig, label: _Labels) -> Figure:
         ax.axvline(margin, color="red", ls="--", lw=0.9)
         ax.set_xlim(-span, span)
         ax.set_yticks(y)
-        ax.set_yticklabels([f"{s} {a}" for s, a in zip(sub["sequence"], sub["arm"])] if j == 0 else [], fontsize=7)
+        names = [f"{s} {a}" + (f" {r}" if r != ALL else "") for s, a, r in zip(sub["sequence"], sub["arm"], sub["reader"])]
+        ax.set_yticklabels(names if j == 0 else [], fontsize=7)
         ax.set_title(f"{label(item)} (margin {margin:g})", fontsize=8)
         ax.set_xlabel(f"arm − {cfg.reference}")
     conf = int(round(100 * cfg.confidence))
@@ -742,10 +767,11 @@ def _methods(res: AnalysisResult, cfg: AnalysisConfig, label: _Labels, sections:
     meta = res.meta
     readers, cases = len(meta["readers"]), meta["cases"]
     arms = [a for a in _order(meta["arms"], cfg.reference)]
+    arms_text = (f" and {len(arms)} arms ({', '.join(arms)}); {cfg.reference} was the reference arm" if arms
+                 else "")
     parts = [
         f"{readers} readers scored {cases} cases in {len(meta['sequences'])} sequence(s) "
-        f"({', '.join(meta['sequences'])}) and {len(arms)} arms ({', '.join(arms)}); {cfg.reference} was the "
-        f"reference arm ({meta['answers']} answers)."
+        f"({', '.join(meta['sequences'])}){arms_text} ({meta['answers']} answers)."
     ]
     unit = ("the readers' mean score per case" if cfg.unit == "case-mean" else "each reader's score per case")
     if "noninferiority" in present:
@@ -838,6 +864,26 @@ def check_integrity(integrity: pd.DataFrame | None) -> pd.DataFrame | None:
     return out
 
 
+def _sections(result, cfg, label, single, units, has_reference, integrity) -> list[Section]:
+    sections = [
+        _descriptives(result, cfg, label, single),
+        _noninferiority(result, cfg, label),
+        _conger(result, cfg, label),
+        _per_reader(result, cfg, label),
+        _agreement(result, cfg, label),
+        _quantitative(result, cfg, label, units),
+        _detection(result, cfg, label),
+        _accuracy(result, cfg, label, has_reference),
+        _preference(result, cfg, label),
+        _integrity(integrity),
+        _mrmc(result, cfg, label),
+    ]
+    for section in sections:
+        for table in section.tables:
+            _sort_rows(table)
+    return sections
+
+
 def build_report(answers: pd.DataFrame, config: dict | AnalysisConfig, reference_standard: pd.DataFrame | None = None,
                  integrity: pd.DataFrame | None = None, meta: dict[str, Any] | None = None,
                  progress=None) -> Report:
@@ -856,7 +902,8 @@ def build_report(answers: pd.DataFrame, config: dict | AnalysisConfig, reference
         ``case, sequence, l1_rel, psnr, nmse, data_range`` (recon ``fastdl_integrity``).
     meta : dict, optional
         ``study`` (name), ``seed``, ``title``, ``generated_at`` (datetime or ISO text; default now, UTC),
-        ``notes`` (list of text shown with the analysis notes).
+        ``notes`` (list of text shown with the analysis notes), ``sequences`` and ``arms`` (names in
+        the study's order; tables and figures follow it).
     progress : callable, optional
         Called with a percentage (0–100) and a short message as the build advances.
 
@@ -892,21 +939,14 @@ def build_report(answers: pd.DataFrame, config: dict | AnalysisConfig, reference
         "seed": meta.get("seed"), "answers": int(len(answers)), "answers_sha256": hashlib.sha256(csv_bytes).hexdigest(),
         "generated_at": generated, "readers": len(result.meta["readers"]), "cases": result.meta["cases"],
     }
-    sections = [
-        _descriptives(result, cfg, label, single),
-        _noninferiority(result, cfg, label),
-        _conger(result, cfg, label),
-        _per_reader(result, cfg, label),
-        _agreement(result, cfg, label),
-        _quantitative(result, cfg, label, units),
-        _detection(result, cfg, label),
-        _accuracy(result, cfg, label, reference_standard is not None),
-        _preference(result, cfg, label),
-        _integrity(integrity),
-        _mrmc(result, cfg, label),
-    ]
-    tick(85, "methods")
-    methods, refs = _methods(result, cfg, label, sections, integrity, stamp)
+    names = [str(v) for v in list(meta.get("sequences") or []) + list(meta.get("arms") or [])]
+    token = _PREFERRED.set({name: i for i, name in enumerate(dict.fromkeys(names))})
+    try:
+        sections = _sections(result, cfg, label, single, units, reference_standard is not None, integrity)
+        tick(85, "methods")
+        methods, refs = _methods(result, cfg, label, sections, integrity, stamp)
+    finally:
+        _PREFERRED.reset(token)
     title = meta.get("title") or (f"Reader study report: {meta['study']}" if meta.get("study") else "Reader study report")
     return Report(title=title, stamp=stamp, sections=sections, methods=methods, references=refs, result=result,
                   answers_csv=csv_bytes, integrity=integrity,

@@ -141,7 +141,10 @@ def report_inputs(study: Study) -> ReportInputs:
         "integrity": None if integrity is None else integrity.to_csv(index=False),
         "report": options,
     })
-    meta = {"study": study.name, "seed": study.seed, **({"title": options["title"]} if options["title"] else {})}
+    meta = {"study": study.name, "seed": study.seed,
+            "sequences": list(study.sequences.order_by("order", "name").values_list("name", flat=True)),
+            "arms": list(study.arms.order_by("order", "name").values_list("name", flat=True)),
+            **({"title": options["title"]} if options["title"] else {})}
     return ReportInputs(answers=answers, config=config, reference_standard=reference, integrity=integrity, meta=meta,
                         answers_sha256=hashlib.sha256(answers_csv_bytes(answers)).hexdigest(),
                         settings_sha256=settings_hash, notes=notes)

@@ -8,7 +8,7 @@ import pytest
 from readerstudy.reports.build import build_report
 from readerstudy.reports.render import write_report
 
-from .fixture_study import CONFIG, make_study
+from .fixture_study import ARMS, CONFIG, SEQUENCES, make_study
 
 GENERATED_AT = dt.datetime(2026, 1, 31, 12, 0, tzinfo=dt.timezone.utc)
 
@@ -22,7 +22,8 @@ def study_tables():
 def report(study_tables):
     answers, reference, integrity = study_tables
     return build_report(answers, CONFIG, reference, integrity,
-                        meta={"study": "Fixture study", "seed": 1234, "generated_at": GENERATED_AT})
+                        meta={"study": "Fixture study", "seed": 1234, "generated_at": GENERATED_AT,
+                              "sequences": list(SEQUENCES), "arms": list(ARMS)})
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,10 @@ def test_every_section_is_present_with_its_documented_columns(report):
         assert len(tables[key].frame) > 0, key
         assert tables[key].frame.map(lambda v: isinstance(v, str)).all().all(), key
     assert {f.key for f in report.figures} == FIGURES
+    # Rows follow the study's order of sequences and arms (SAG T2 FS before AX T2, as in seed 000).
+    first = tables["descriptives"].frame.iloc[:3]
+    assert list(first["Sequence"]) == ["SAG T2 FS"] * 3 and list(first["Arm"]) == ARMS
+    assert tables["integrity"].frame["Sequence"].iloc[0] == "SAG T2 FS"
     for f in report.figures:
         assert f.png.startswith(b"\x89PNG") and b"<svg" in f.svg
 
