@@ -193,6 +193,8 @@ def main() -> None:
             "Answer submission under concurrent readers (bench/bench_answers.py)",
             f"machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared)",
             f"server: manage.py runserver (threaded, 1 process), SQLite WAL, DEBUG=0 — the embedded default",
+            f"load average at the end (1/5/15 min): {' / '.join(f'{x:.1f}' for x in os.getloadavg())} "
+            "(other work on the machine inflates the figures)",
             f"{args.readers} readers at once, {args.reads} rounds; {len(answers)} answers per read "
             "(seed 000 items + 8 findings x 6 levels)",
             "",
