@@ -11,8 +11,10 @@ duplicate and no half-written series.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,53 @@ def recon_job_create(
     return job
 
 
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:255]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recon_jobs_recover(*, stale_seconds: float = 900.0) -> list[int]:
+    """Re-enqueue jobs whose worker is gone: RUNNING jobs whose process on this host is dead or
+    whose heartbeat is older than ``stale_seconds``, and QUEUED jobs never started after that
+    long (a lost message). Brokers without redelivery of unacknowledged messages (the embedded
+    filesystem transport) rely on this; it runs when a worker starts (``worker_ready``).
+    A requeued job resumes: cases already imported are skipped."""
+    from recon.tasks import recon_job_task
+
+    now = timezone.now()
+    old = now - timedelta(seconds=stale_seconds)
+    host = socket.gethostname()
+    requeued = []
+    with transaction.atomic():
+        for job in ReconJob.objects.select_for_update().filter(state__in=[ReconJob.State.RUNNING, ReconJob.State.QUEUED]):
+            dead = False
+            if job.state == ReconJob.State.RUNNING:
+                h, _, pid = job.worker_host.rpartition(":")
+                same_host_dead = h == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid))
+                dead = same_host_dead or (job.heartbeat_at or job.created_at) < old
+            else:
+                dead = job.created_at < old
+            if dead:
+                job.heartbeat_at = now
+                job.message = "requeued after its worker was lost"
+                job.save(update_fields=["heartbeat_at", "message"])
+                requeued.append(job.pk)
+        for pk in requeued:
+            transaction.on_commit(lambda pk=pk: recon_job_task.delay(pk))
+    if requeued:
+        log.warning("requeued recon jobs %s", requeued)
+    return requeued
+
+
 def _update(job_id: int, **fields: Any) -> None:
     ReconJob.objects.filter(pk=job_id).update(heartbeat_at=timezone.now(), **fields)
 
@@ -132,7 +181,7 @@ def recon_job_run(job_id: int) -> ReconJob:
         job.attempts += 1
         job.started_at = job.started_at or timezone.now()
         job.heartbeat_at = timezone.now()
-        job.worker_host = socket.gethostname()[:255]
+        job.worker_host = _worker_id()
         job.save()
     p = job.parameters
     unknown = set(p) - _PARAMETER_KEYS

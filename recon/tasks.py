@@ -3,13 +3,20 @@
 ``recon_job_task(job_id)`` is acknowledged late: a worker killed mid-job gets the job
 redelivered, and :func:`recon.services.recon_job_run` resumes it, skipping cases already in
 the study (each case is imported all-or-nothing, so nothing half-written is ever visible).
-Transient infrastructure errors (database or broker connection) are retried with backoff.
+Transient infrastructure errors (database or broker connection) are retried with backoff. For
+brokers that do not redeliver a dead worker's unacknowledged messages (the embedded filesystem
+transport), a starting worker re-enqueues jobs whose worker is gone (``worker_ready``).
 """
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
+from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -25,3 +32,14 @@ def recon_job_task(job_id: int) -> None:
     from recon.services import recon_job_run
 
     recon_job_run(job_id)
+
+
+@worker_ready.connect
+def _recover_lost_jobs(**_kwargs) -> None:
+    """A starting worker re-enqueues recon jobs whose worker died (see recon_jobs_recover)."""
+    try:
+        from recon.services import recon_jobs_recover
+
+        recon_jobs_recover()
+    except Exception:  # never keep a worker from starting
+        log.exception("recovering lost recon jobs failed")
