@@ -111,12 +111,31 @@ def _fonts() -> tuple[str, str]:
     return "DejaVuSans", "DejaVuSans-Bold"
 
 
-def _col_widths(headers: list[list[tuple[str, int]]], rows: list[list[str]], total: float) -> list[float]:
+def _col_widths(headers: list[list[tuple[str, int]]], rows: list[list[str]], total: float, font: str,
+                bold: str, size: float) -> list[float]:
+    """Natural column widths; when the table is wider than the page, the widest columns give way
+    (their text wraps) down to their longest word, so short columns such as "Sequence" never break."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    pad = 5.0
     n = sum(span for _, span in headers[-1])
-    longest = [max([len(headers[-1][j][0])] + [len(r[j]) for r in rows] or [1]) for j in range(n)]
-    weights = [min(max(w, 4), 28) for w in longest]
-    s = sum(weights)
-    return [total * w / s for w in weights]
+    natural, minimum = [], []
+    for j in range(n):
+        head = headers[-1][j][0]
+        texts = [r[j] for r in rows]
+        natural.append(max([stringWidth(head, bold, size)] + [stringWidth(t, font, size) for t in texts]) + pad)
+        words = [w for t in [head] + texts for w in t.split()] or [""]
+        minimum.append(max(stringWidth(w, bold, size) for w in words) + pad)
+    if sum(natural) <= total:
+        return natural
+    lo, hi = 0.0, max(natural)
+    for _ in range(40):  # the cap c with sum(max(min(natural, c), minimum)) = total
+        c = (lo + hi) / 2
+        if sum(max(min(w, c), m) for w, m in zip(natural, minimum)) > total:
+            hi = c
+        else:
+            lo = c
+    return [max(min(w, lo), m) for w, m in zip(natural, minimum)]
 
 
 def _pdf_table(table: Table, width: float, styles: dict):
@@ -141,7 +160,8 @@ def _pdf_table(table: Table, width: float, styles: dict):
         data.append(line)
     for r in rows:
         data.append([Paragraph(html.escape(v), cell) for v in r])
-    t = RLTable(data, colWidths=_col_widths(headers, rows, width), repeatRows=len(headers))
+    widths = _col_widths(headers, rows, width, cell.fontName, head.fontName, cell.fontSize)
+    t = RLTable(data, colWidths=widths, repeatRows=len(headers), hAlign="LEFT")
     t.setStyle(TableStyle([
         ("LINEABOVE", (0, 0), (-1, 0), 0.8, colors.black),
         ("LINEBELOW", (0, len(headers) - 1), (-1, len(headers) - 1), 0.6, colors.black),

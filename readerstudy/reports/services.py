@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,8 +31,12 @@ def report_dir(report: Report) -> Path:
 def report_request(*, study: Study, actor) -> Report:
     """The report of ``study``'s current answers and settings: a cached one when the answers hash
     and the settings hash are unchanged, else a new report queued for the worker (after commit).
+
+    Raises ``ValidationError`` when the study has no submitted answers.
     """
     inputs = selectors.report_inputs(study)
+    if inputs.answers.empty:
+        raise ValidationError("this study has no submitted answers yet: nothing to report")
     with transaction.atomic():
         # One request at a time per study, so two clicks never queue two identical builds.
         Study.objects.select_for_update().filter(pk=study.pk).first()
@@ -65,7 +70,7 @@ def _progress(report_pk: int):
     return tick
 
 
-def report_build(*, report_pk: int) -> Report:
+def report_build(*, report_pk: int) -> Report | None:
     """Build and render a queued report; safe to run twice (a finished report is left as it is).
 
     The inputs are read again here, so the report describes the answers at build time; its
@@ -73,7 +78,9 @@ def report_build(*, report_pk: int) -> Report:
     state ``failed`` with the engine's message in ``error``.
     """
     with transaction.atomic():
-        report = Report.objects.select_for_update().select_related("study").get(pk=report_pk)
+        report = Report.objects.select_for_update().select_related("study").filter(pk=report_pk).first()
+        if report is None:  # deleted (with its study) before the worker got to it
+            return None
         if report.state in (Report.State.SUCCEEDED, Report.State.FAILED):
             return report
         report.state = Report.State.RUNNING

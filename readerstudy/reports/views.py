@@ -7,6 +7,7 @@ missing one would.
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -29,23 +30,29 @@ def download_urls(report: Report) -> dict[str, str]:
             for fmt in FORMATS if (report.files or {}).get(fmt)}
 
 
-@login_required
-def report_page(request, study_pk: int):
-    study = _study(request, study_pk)
+def _page(request, study, *, problem: str = "", status: int = 200):
     reports = list(selectors.reports_of(study)[:10])
     latest = reports[0] if reports else None
     return render(request, "reports/study_report.html", {
-        "study": study, "report": latest, "reports": reports,
+        "study": study, "report": latest, "reports": reports, "problem": problem,
         "downloads": download_urls(latest) if latest else {},
         "working": latest is not None and latest.state in (Report.State.QUEUED, Report.State.RUNNING),
-    })
+    }, status=status)
+
+
+@login_required
+def report_page(request, study_pk: int):
+    return _page(request, _study(request, study_pk))
 
 
 @login_required
 @require_POST
 def report_generate(request, study_pk: int):
     study = _study(request, study_pk)
-    services.report_request(study=study, actor=request.user)
+    try:
+        services.report_request(study=study, actor=request.user)
+    except ValidationError as exc:
+        return _page(request, study, problem=" ".join(exc.messages), status=400)
     return redirect("reports:page", study_pk=study.pk)
 
 

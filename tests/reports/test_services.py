@@ -118,3 +118,16 @@ def test_report_command_writes_every_format(world, tmp_path, capsys):
     for fmt in ("html", "pdf", "xlsx", "zip"):
         assert (tmp_path / f"report.{fmt}").stat().st_size > 1000
     assert "SHA-256" in capsys.readouterr().out
+
+
+def test_a_study_without_answers_gets_a_clear_error_not_a_job(coordinator, reader):
+    study, _, _ = small_study(coordinator=coordinator, readers=[reader])
+    page = Client()
+    page.force_login(coordinator)
+    response = page.post(f"/reports/studies/{study.pk}/generate/")
+    assert response.status_code == 400 and "no submitted answers yet" in response.content.decode()
+    api = APIClient()
+    api.force_authenticate(coordinator)
+    response = api.post(f"/api/studies/{study.pk}/reports/")
+    assert response.status_code == 400 and "no submitted answers yet" in str(response.json())
+    assert not Report.objects.exists()
