@@ -336,7 +336,6 @@ export function createStackViewer(element, options = {}) {
       area: stats.area,
       areaUnit,
       areaMm2: areaUnit === 'mm²' ? stats.area : null,
-      pixelCount: Array.isArray(stats.pointsInShape) ? stats.pointsInShape.length : (stats.pointsInShape?.length ?? null),
     };
   }
   function isMine(detail) {

@@ -6,6 +6,8 @@ page is tests/browser/assets/viewer_test_page.html; the series is generated here
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from pydicom.uid import RLELossless
@@ -271,15 +273,16 @@ def test_ellipse_roi_reports_mean_sd_area_and_slice(page, viewer_server):
     page.wait_for_function("() => document.querySelector('#single .rv-overlay').textContent === '5/10'")
     page.evaluate("() => window.viewer.setTool('roi')")
     x, y = center_of(page, "#single")
-    # 64 px image in a 256 px viewer: 4 screen px per 1 mm pixel; stay inside the flat centre block.
-    drag(page, (x - 16, y - 16), (x + 16, y + 16))
+    # 64 px image in a 256 px viewer: 4 screen px per 1 mm pixel. The drag goes from the ellipse's
+    # centre to a corner of its bounding box: semi-axes of 32 px = 8 mm, inside the flat centre block.
+    drag(page, (x, y), (x + 32, y + 32))
     page.wait_for_function("() => window.viewerEvents.rois.length > 0", timeout=5_000)
     roi = page.evaluate("() => window.viewerEvents.rois.at(-1)")
     assert roi["sliceIndex"] == 4 and roi["slice"] == 5 and roi["count"] == SLICES
     assert roi["mean"] == pytest.approx(BLOCK_MEAN, abs=BLOCK_SD)
     assert 0.5 * BLOCK_SD < roi["stdDev"] < 1.5 * BLOCK_SD
     assert roi["areaUnit"] == "mm²"
-    assert 10 < roi["areaMm2"] < 900
+    assert roi["areaMm2"] == pytest.approx(math.pi * 8 * 8, rel=0.1)
     assert page.evaluate("() => window.viewer.getState().rois.length") == 1
 
 
