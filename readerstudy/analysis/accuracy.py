@@ -95,54 +95,47 @@ def _exchangeable_logit_gee(y: np.ndarray, x: np.ndarray, groups: np.ndarray, to
     g = np.asarray(groups)
     if g.dtype.kind not in "iu" or (g.size and g.min() < 0):
         g = np.unique(g, return_inverse=True)[1]
-    k = int(g.max()) + 1
-    n_i = np.bincount(g, minlength=k).astype(float)
+    order = np.argsort(g, kind="stable")
+    y, x, g = y[order], x[order], g[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    n_i = np.diff(np.r_[starts, g.size]).astype(float)
     n_pairs = float((n_i * (n_i - 1) / 2).sum())
     N = y.size
 
-    def csum(v):
-        return np.bincount(g, weights=v, minlength=k)
+    def cluster_sums(beta):
+        """Per-cluster sums of z0, z1, e, z0², z0z1, z1², z0e, z1e, e² (z = √v·(1, x), e Pearson residual)."""
+        mu = 1 / (1 + np.exp(-(beta[0] + beta[1] * x)))
+        sv = np.sqrt(mu * (1 - mu))
+        e = (y - mu) / sv
+        z1 = sv * x
+        cols = np.stack([sv, z1, e, sv * sv, sv * z1, z1 * z1, sv * e, z1 * e, e * e], axis=1)
+        return np.add.reduceat(cols, starts, axis=0)
 
-    # start from the independence fit (a few Newton steps of the ordinary logistic regression)
+    def system(sums, alpha):
+        s0, s1, se_ = sums[:, 0], sums[:, 1], sums[:, 2]
+        c = alpha / (1 + (n_i - 1) * alpha)
+        b00 = (sums[:, 3] - c * s0 * s0).sum()
+        b01 = (sums[:, 4] - c * s0 * s1).sum()
+        b11 = (sums[:, 5] - c * s1 * s1).sum()
+        u = np.stack([sums[:, 6] - c * s0 * se_, sums[:, 7] - c * s1 * se_], axis=1) / (1 - alpha)
+        return np.array([[b00, b01], [b01, b11]]) / (1 - alpha), u
+
     beta = np.zeros(2)
     alpha = 0.0
     converged = False
     for it in range(maxiter):
-        eta = beta[0] + beta[1] * x
-        mu = 1 / (1 + np.exp(-eta))
-        v = mu * (1 - mu)
-        sv = np.sqrt(v)
-        e = (y - mu) / sv
+        sums = cluster_sums(beta)
         if it > 0 and n_pairs > 0:
-            phi = float((e * e).sum()) / N
-            se_ = csum(e)
-            alpha = float(((se_ * se_ - csum(e * e)) / 2).sum()) / (phi * n_pairs)
-        c = alpha / (1 + (n_i - 1) * alpha)
-        z0, z1 = sv, sv * x
-        s0, s1, s_e = csum(z0), csum(z1), csum(e)
-        b00 = (csum(z0 * z0) - c * s0 * s0).sum()
-        b01 = (csum(z0 * z1) - c * s0 * s1).sum()
-        b11 = (csum(z1 * z1) - c * s1 * s1).sum()
-        u0 = csum(z0 * e) - c * s0 * s_e
-        u1 = csum(z1 * e) - c * s1 * s_e
-        bmat = np.array([[b00, b01], [b01, b11]]) / (1 - alpha)
-        u = np.stack([u0, u1], axis=1) / (1 - alpha)      # per-cluster score contributions
+            phi = float(sums[:, 8].sum()) / N
+            alpha = float(((sums[:, 2] ** 2 - sums[:, 8]) / 2).sum()) / (phi * n_pairs)
+        bmat, u = system(sums, alpha)
         step = np.linalg.solve(bmat, u.sum(0))
         beta = beta + step
         if it > 0 and np.max(np.abs(step)) < tol:
             converged = True
             break
-    # sandwich at the solution (recompute with the final beta)
-    eta = beta[0] + beta[1] * x
-    mu = 1 / (1 + np.exp(-eta))
-    sv = np.sqrt(mu * (1 - mu))
-    e = (y - mu) / sv
-    c = alpha / (1 + (n_i - 1) * alpha)
-    z0, z1 = sv, sv * x
-    s0, s1, s_e = csum(z0), csum(z1), csum(e)
-    bmat = np.array([[(csum(z0 * z0) - c * s0 * s0).sum(), (csum(z0 * z1) - c * s0 * s1).sum()],
-                     [(csum(z0 * z1) - c * s0 * s1).sum(), (csum(z1 * z1) - c * s1 * s1).sum()]]) / (1 - alpha)
-    u = np.stack([csum(z0 * e) - c * s0 * s_e, csum(z1 * e) - c * s1 * s_e], axis=1) / (1 - alpha)
+    # sandwich at the solution
+    bmat, u = system(cluster_sums(beta), alpha)
     binv = np.linalg.inv(bmat)
     cov = binv @ (u.T @ u) @ binv
     return beta, cov, alpha, converged
