@@ -540,17 +540,17 @@ def _preference(res: AnalysisResult, cfg: AnalysisConfig, label: _Labels) -> Sec
     if not s.empty:
         s = s.assign(pair=s["reader_a"] + " vs " + s["reader_b"])
         pairs = sorted(set(s["pair"]))
-        rows = []
+        rows, pooled = [], []
         for (seq, item, arm), grp in s.groupby(["sequence", "item", "arm"], sort=True):
             g = grp.set_index("pair")
-            rows.append({"Sequence": seq, "Item": label(item), "Arm": arm,
-                         **{pr: fmt(g.at[pr, "rho"]) if pr in g.index else DASH for pr in pairs}})
-        mean_row = {"Sequence": "all", "Item": "mean", "Arm": "",
-                    **{pr: fmt(s[s["pair"] == pr]["rho"].mean()) for pr in pairs}}
-        rows.append(mean_row)
-        sec.tables.append(Table("spearman", "Inter-reader Spearman ρ", pd.DataFrame(rows),
-                                ["Spearman rank correlation between readers' scores over cases; last row: mean."],
-                                ["spearman"]))
+            whole = seq == ALL and item == ALL and arm == ALL
+            (pooled if whole else rows).append({
+                "Sequence": seq, "Item": "all (pooled)" if whole else label(item), "Arm": arm,
+                **{pr: fmt(g.at[pr, "rho"]) if pr in g.index else DASH for pr in pairs}})
+        sec.tables.append(Table("spearman", "Inter-reader Spearman ρ", pd.DataFrame(rows + pooled), [
+            "Spearman rank correlation between readers' scores over cases"
+            + ("; last row: pooled over all sequences, items and arms (seed 003 Table 3)." if pooled else ".")],
+            ["spearman"]))
     if not sec.tables:
         sec.note = "No preference item and no two readers on an ordinal item: no preference table."
     return sec

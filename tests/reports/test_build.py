@@ -54,6 +54,7 @@ def test_every_section_is_present_with_its_documented_columns(report):
     first = tables["descriptives"].frame.iloc[:3]
     assert list(first["Sequence"]) == ["SAG T2 FS"] * 3 and list(first["Arm"]) == ARMS
     assert tables["integrity"].frame["Sequence"].iloc[0] == "SAG T2 FS"
+    assert list(tables["spearman"].frame.iloc[-1][:3]) == ["all", "all (pooled)", "all"]  # seed 003 Table 3
     for f in report.figures:
         assert f.png.startswith(b"\x89PNG") and b"<svg" in f.svg
 
