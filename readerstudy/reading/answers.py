@@ -112,7 +112,7 @@ def check_read_access(read: Read, reader, now: dt.datetime | None = None) -> Non
 def _locked(read: Read) -> Read:
     """The read re-fetched under a row lock, so concurrent saves of one read queue up."""
     return (
-        Read.objects.select_for_update()
+        Read.objects.select_for_update(of=("self",))
         .select_related("session__study", "series__arm", "series__sequence", "series_right__arm")
         .get(pk=read.pk)
     )
@@ -587,7 +587,7 @@ def session_override_opening(*, session: Session, opens_at: dt.datetime | None, 
         raise ReadingError("overriding a session's opening needs a reason")
     if opens_at is not None and timezone.is_naive(opens_at):
         raise ReadingError("the opening time must be timezone-aware")
-    session = Session.objects.select_for_update().select_related("study").get(pk=session.pk)
+    session = Session.objects.select_for_update(of=("self",)).select_related("study").get(pk=session.pk)
     if not is_coordinator(actor, session.study):
         raise ReadingError("only a coordinator of the study can override a session's opening")
     if session.study.status == Study.Status.LOCKED:
