@@ -796,11 +796,13 @@ def _methods(res: AnalysisResult, cfg: AnalysisConfig, label: _Labels, sections:
             f"Shapiro–Wilk test {cite('shapiro')} did not reject normality of the differences, otherwise by the "
             f"Wilcoxon signed-rank test, with {'Bonferroni correction over readers' if cfg.paired_adjust == 'bonferroni' else 'no correction'}.")
     if "conger" in present or "agreement" in present:
-        parts.append(
-            f"Inter-reader agreement was measured by Conger's κ {cite('conger')} ({cfg.conger_weights} weights for "
-            f"Likert items), with Cohen's κ {cite('cohen')} for reader pairs and for each reader's arm-versus-"
-            f"reference (interprotocol) agreement, and Fleiss' κ {cite('fleiss')}; κ was interpreted as slight "
-            "(0–0.2), fair (0.2–0.4), moderate (0.4–0.6), substantial (0.6–0.8) or almost perfect (>0.8).")
+        text = (f"Inter-reader agreement was measured by Conger's κ {cite('conger')} ({cfg.conger_weights} weights "
+                f"for Likert items), with Cohen's κ {cite('cohen')} for reader pairs and for each reader's "
+                "arm-versus-reference (interprotocol) agreement")
+        if not res["kappa"].empty and (res["kappa"]["method"] == "fleiss").any():
+            text += f", and Fleiss' κ {cite('fleiss')} over all readers"
+        parts.append(text + "; κ was interpreted as slight (0–0.2), fair (0.2–0.4), moderate (0.4–0.6), "
+                     "substantial (0.6–0.8) or almost perfect (>0.8).")
     if "quantitative" in present:
         parts.append(
             "SNR was computed as the ROI signal divided by the background SD and CNR as the absolute signal "

@@ -90,6 +90,8 @@ def test_methods_names_the_margins_tests_corrections_and_software(report):
         assert phrase in text, phrase
     cited = {int(n) for group in re.findall(r"\[([\d, ]+)\]", text) for n in group.split(",")}
     assert cited == set(range(1, len(report.references) + 1))
+    order = [int(n) for group in re.findall(r"\[([\d, ]+)\]", text) for n in group.split(",")]
+    assert sorted(dict.fromkeys(order)) == list(dict.fromkeys(order))  # numbered in order of first citation
 
 
 def test_sections_the_data_does_not_support_are_absent_with_a_note():
