@@ -35,7 +35,7 @@ from . import reconstruction as rec
 from .protocols import ArmAcquisition
 
 
-def estimate_noise_sd(volume: np.ndarray, *, coils: int = 1, margin_px: int = 8) -> float:
+def estimate_noise_sd(volume: np.ndarray, *, coils: int = 1, margin_px: int = 16) -> float:
     """Per-channel Gaussian noise SD of a magnitude volume (slices, rows, cols) from its air.
 
     1. A first estimate from the lowest-intensity histogram peak (the chi_k mode is
