@@ -455,10 +455,11 @@ def _quantitative(res: AnalysisResult, cfg: AnalysisConfig, label: _Labels, pair
                     row[f"ICC {arm}"] = (with_ci(*r.iloc[0][["icc", "ci_low", "ci_high"]]) if len(r) else DASH) \
                         if i == 0 else ""
                 rows.append(row)
+    adjusted = "Bonferroni-adjusted" if cfg.paired_adjust == "bonferroni" else "unadjusted"
     sec.tables.append(Table("quantitative", "Measurements per reader, paired tests and ICC", pd.DataFrame(rows), [
         "Mean ± SD per reader over cases. SNR = signal / background SD; CNR = |signal − reference signal| / "
         "background SD, per reader and case.",
-        f"p: two-sided paired test of each reader ({'Bonferroni-adjusted' if cfg.paired_adjust == 'bonferroni' else 'unadjusted'}). "
+        f"p: two-sided paired test of each reader ({adjusted}). "
         "ICC(A,1): two-way random, absolute agreement, single rater, with 95% CI, over readers."],
         ["descriptives_by_reader", "paired", "icc"]))
     ba = res["bland_altman"]
@@ -487,7 +488,8 @@ def _detection(res: AnalysisResult, cfg: AnalysisConfig, label: _Labels) -> Sect
         total = int(r["both"] + r["reference_only"] + r["arm_only"])
         rows.append({"Finding": label(r["finding"]), "Sequence": r["sequence"], "Reader": r["reader"],
                      "Comparison": f"{r['arm']} vs {r['reference']}", "Reported": str(total),
-                     "Both": _count_pct(r["both"], total), f"{r['reference']} only": _count_pct(r["reference_only"], total),
+                     "Both": _count_pct(r["both"], total),
+                     f"{r['reference']} only": _count_pct(r["reference_only"], total),
                      "Arm only": _count_pct(r["arm_only"], total), "p (exact)": fmt_p(r["p_exact"])})
     frame = pd.DataFrame(rows).fillna(DASH)
     sec.tables.append(Table("detection", "Findings reported", frame, [
@@ -656,7 +658,8 @@ def _forest(t: pd.DataFrame, cfg: AnalysisConfig, label: _Labels) -> Figure:
     items = [name for name in cfg.items if name in set(t["item"])]
     t = t[t["reader"] == ALL] if (t["reader"] == ALL).any() else t
     n_rows = max(len(t[t["item"] == i]) for i in items)
-    fig, axes = plt.subplots(1, len(items), figsize=(2.6 * len(items) + 1.2, 0.28 * n_rows + 1.2), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(1, len(items), figsize=(2.6 * len(items) + 1.2, 0.28 * n_rows + 1.2), squeeze=False,
+                             layout="constrained")
     for j, item in enumerate(items):
         ax = axes[0][j]
         sub = t[t["item"] == item]
@@ -680,7 +683,8 @@ def _forest(t: pd.DataFrame, cfg: AnalysisConfig, label: _Labels) -> Figure:
         ax.axvline(margin, color="red", ls="--", lw=0.9)
         ax.set_xlim(-span, span)
         ax.set_yticks(y)
-        names = [f"{s} {a}" + (f" {r}" if r != ALL else "") for s, a, r in zip(sub["sequence"], sub["arm"], sub["reader"])]
+        names = [f"{s} {a}" + (f" {r}" if r != ALL else "")
+                 for s, a, r in zip(sub["sequence"], sub["arm"], sub["reader"])]
         ax.set_yticklabels(names if j == 0 else [], fontsize=7)
         ax.set_title(f"{label(item)} (margin {margin:g})", fontsize=8)
         ax.set_xlabel(f"arm − {cfg.reference}")
@@ -745,7 +749,8 @@ def _bland_altman(units: pd.DataFrame, cfg: AnalysisConfig, label: _Labels) -> F
     for idx in range(len(panels), nrow * ncol):
         axes[idx // ncol][idx % ncol].axis("off")
     return _save(fig, "bland_altman", "Bland–Altman plots of the measurements",
-                 "Per case (readers' mean): difference against mean; solid line: bias, dashed: 95% limits of agreement.")
+                 "Per case (readers' mean): difference against mean; solid line: bias, dashed: 95% limits of "
+                 "agreement.")
 
 
 # --- methods --------------------------------------------------------------------------------------
@@ -791,10 +796,11 @@ def _methods(res: AnalysisResult, cfg: AnalysisConfig, label: _Labels, sections:
             f"{int(round(100 * cfg.confidence))}% confidence bound, and p values received {adj} adjustment over all "
             f"comparisons, at α = {cfg.alpha:g}.")
     if "per_reader" in present or "quantitative" in present:
+        correction = "Bonferroni correction over readers" if cfg.paired_adjust == "bonferroni" else "no correction"
         parts.append(
             "Per reader, each arm was compared with the reference by the two-sided paired t test when the "
             f"Shapiro–Wilk test {cite('shapiro')} did not reject normality of the differences, otherwise by the "
-            f"Wilcoxon signed-rank test, with {'Bonferroni correction over readers' if cfg.paired_adjust == 'bonferroni' else 'no correction'}.")
+            f"Wilcoxon signed-rank test, with {correction}.")
     if "conger" in present or "agreement" in present:
         text = (f"Inter-reader agreement was measured by Conger's κ {cite('conger')} ({cfg.conger_weights} weights "
                 f"for Likert items), with Cohen's κ {cite('cohen')} for reader pairs and for each reader's "
@@ -835,7 +841,8 @@ def _methods(res: AnalysisResult, cfg: AnalysisConfig, label: _Labels, sections:
     parts.append(
         f"Analyses used readerstudy {stamp['version']} with Python {meta.get('python', '?')}, NumPy "
         f"{v.get('numpy', '?')}, pandas {v.get('pandas', '?')}, SciPy {v.get('scipy', '?')} and statsmodels "
-        f"{v.get('statsmodels', '?')} (figures: matplotlib {_matplotlib_version()}); two-sided p < {cfg.alpha:g} was considered significant unless stated.")
+        f"{v.get('statsmodels', '?')} (figures: matplotlib {_matplotlib_version()}); two-sided p < {cfg.alpha:g} "
+        "was considered significant unless stated.")
     return " ".join(parts), refs
 
 
@@ -856,7 +863,8 @@ def check_integrity(integrity: pd.DataFrame | None) -> pd.DataFrame | None:
     unknown = [c for c in integrity.columns if c not in INTEGRITY_REQUIRED + INTEGRITY_OPTIONAL]
     if missing or unknown:
         raise ValueError(f"integrity: expected columns {', '.join(INTEGRITY_REQUIRED)} (optionally "
-                         f"{', '.join(INTEGRITY_OPTIONAL)}); missing: {missing or 'none'}, unknown: {unknown or 'none'}")
+                         f"{', '.join(INTEGRITY_OPTIONAL)}); missing: {missing or 'none'}, "
+                         f"unknown: {unknown or 'none'}")
     out = integrity.copy()
     for c in ("ssim", "l1", "l1_rel", "psnr", "nmse", "data_range"):
         if c in out:
@@ -949,7 +957,8 @@ def build_report(answers: pd.DataFrame, config: dict | AnalysisConfig, reference
         methods, refs = _methods(result, cfg, label, sections, integrity, stamp)
     finally:
         _PREFERRED.reset(token)
-    title = meta.get("title") or (f"Reader study report: {meta['study']}" if meta.get("study") else "Reader study report")
+    title = meta.get("title") or (
+        f"Reader study report: {meta['study']}" if meta.get("study") else "Reader study report")
     return Report(title=title, stamp=stamp, sections=sections, methods=methods, references=refs, result=result,
                   answers_csv=csv_bytes, integrity=integrity,
                   notes=list(result.notes) + [str(n) for n in meta.get("notes", [])], meta=meta)

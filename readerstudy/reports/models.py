@@ -34,7 +34,9 @@ class Report(models.Model):
         max_length=64, help_text="SHA-256 of the analysis configuration, reference standard and integrity table"
     )
     answer_count = models.PositiveIntegerField(default=0)
-    files = models.JSONField(default=dict, blank=True, help_text='{"html": "reports/<id>/report.html", ...} under MEDIA_ROOT')
+    files = models.JSONField(
+        default=dict, blank=True, help_text='{"html": "reports/<id>/report.html", ...} under MEDIA_ROOT'
+    )
     stamp = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

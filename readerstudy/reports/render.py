@@ -59,7 +59,8 @@ def body_rows(frame: pd.DataFrame) -> list[list[str]]:
 
 def _stamp_items(report: Report) -> list[tuple[str, str]]:
     s = report.stamp
-    return [("Study", str(s.get("study") or "—")), ("Study seed", str(s.get("seed") if s.get("seed") is not None else "—")),
+    seed = s.get("seed")
+    return [("Study", str(s.get("study") or "—")), ("Study seed", "—" if seed is None else str(seed)),
             ("Answers", str(s["answers"])), ("Readers × cases", f"{s.get('readers')} × {s.get('cases')}"),
             ("Answers SHA-256", s["answers_sha256"]), ("Software", f"{s['software']} {s['version']}"),
             ("Generated", s["generated_at"])]

@@ -87,7 +87,8 @@ def report_options(study: Study) -> dict[str, Any]:
     simulated), shown at the top of the report."""
     opts = (study.analysis_settings or {}).get("report") or {}
     notes = opts.get("notes") or []
-    return {"title": str(opts.get("title") or ""), "notes": [str(n) for n in (notes if isinstance(notes, list) else [notes])]}
+    notes = notes if isinstance(notes, list) else [notes]
+    return {"title": str(opts.get("title") or ""), "notes": [str(n) for n in notes]}
 
 
 def study_reference_standard(study: Study) -> pd.DataFrame | None:

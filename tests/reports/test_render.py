@@ -114,7 +114,8 @@ def test_pdf_pages_render_and_show_the_expected_content(rendered, pdf_text, repo
     assert all(p.read_bytes().startswith(b"\x89PNG") and p.stat().st_size > 2000 for p in pngs)
     flat = " ".join(pdf_text.split())
     for text in ("Methods", "Noninferiority tests", "Conger's κ over readers", "Findings reported",
-                 "Structural similarity and per-pixel L1 difference", "Figure: Difference of each arm from the reference",
+                 "Structural similarity and per-pixel L1 difference",
+                 "Figure: Difference of each arm from the reference",
                  "a margin of -0.5", report.stamp["answers_sha256"], "References"):
         assert text in flat, text
 

@@ -37,7 +37,8 @@ def submit(read: Read, reader, score: int, artifacts: int) -> None:
 @pytest.fixture
 def world(coordinator, reader, other_reader):
     study, _, sessions = small_study(coordinator=coordinator, readers=[reader, other_reader])
-    reads = {r: list(Read.objects.filter(session=s).order_by("position")) for r, s in zip((reader, other_reader), sessions)}
+    reads = {r: list(Read.objects.filter(session=s).order_by("position"))
+             for r, s in zip((reader, other_reader), sessions)}
     for i, read in enumerate(reads[reader]):
         submit(read, reader, 2 + i % 3, i % 2)
     for i, read in enumerate(reads[other_reader][:-1]):
