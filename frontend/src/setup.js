@@ -1,6 +1,6 @@
 // One-time initialisation of Cornerstone3D core, tools and the DICOM image loader.
 // Every viewer on the page shares it; calling it again is a no-op (the first caller's options win).
-import { init as coreInit, getRenderingCapabilities } from '@cornerstonejs/core';
+import { init as coreInit, getRenderingCapabilities, RenderingEngine } from '@cornerstonejs/core';
 import {
   init as toolsInit,
   addTool,
@@ -28,7 +28,9 @@ function chooseRenderer(rendering) {
 export function ensureInitialised({ maxWebWorkers, rendering } = {}) {
   if (renderer) return renderer;
   renderer = chooseRenderer(rendering);
-  coreInit({ rendering: { useCPURendering: renderer === 'cpu' } });
+  // Two WebGL contexts (one per side of a pair) instead of Cornerstone's default seven: browsers
+  // allow about sixteen per page and drop the oldest beyond that.
+  coreInit({ rendering: { useCPURendering: renderer === 'cpu', webGlContextCount: 2 } });
   dicomImageLoaderInit({
     // Instances are served same-origin; XHR sends the session cookie by default, and no extra
     // request headers are added (nothing beyond the opaque URL reaches the server).
@@ -44,4 +46,17 @@ export function ensureInitialised({ maxWebWorkers, rendering } = {}) {
 /** 'gpu' or 'cpu' once the first viewer exists, else null. */
 export function getRenderer() {
   return renderer;
+}
+
+let sharedEngine = null;
+
+/**
+ * The page's one rendering engine; every viewer is a viewport in it. Separate engines would each
+ * hold their own pool of WebGL contexts, and a page that opens read after read would run out.
+ */
+export function getRenderingEngine() {
+  if (!sharedEngine || sharedEngine.hasBeenDestroyed) {
+    sharedEngine = new RenderingEngine('reader-viewer');
+  }
+  return sharedEngine;
 }

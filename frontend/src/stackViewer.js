@@ -4,7 +4,6 @@
 // shows DICOM attributes such as SeriesDescription, protocol or institution, and it adds no
 // request headers, so the only thing that reaches the server is the opaque instance URL.
 import {
-  RenderingEngine,
   Enums as csEnums,
   eventTarget,
   imageLoader,
@@ -20,7 +19,7 @@ import {
   EllipticalROITool,
   annotation as csAnnotation,
 } from '@cornerstonejs/tools';
-import { ensureInitialised } from './setup.js';
+import { ensureInitialised, getRenderingEngine } from './setup.js';
 import { injectStyle } from './style.js';
 
 const { MouseBindings, KeyboardBindings, Events: ToolEvents } = toolEnums;
@@ -100,7 +99,6 @@ export function createStackViewer(element, options = {}) {
 
   const uid = `rv${++viewerCounter}`;
   const viewportId = `${uid}-viewport`;
-  const engineId = `${uid}-engine`;
   const toolGroupId = `${uid}-tools`;
 
   element.classList.add('rv-viewer');
@@ -118,7 +116,8 @@ export function createStackViewer(element, options = {}) {
   message.hidden = true;
   element.append(host, overlay, message);
 
-  const renderingEngine = new RenderingEngine(engineId);
+  const renderingEngine = getRenderingEngine();
+  const engineId = renderingEngine.id;
   renderingEngine.enableElement({
     viewportId,
     type: csEnums.ViewportType.STACK,
@@ -357,7 +356,9 @@ export function createStackViewer(element, options = {}) {
     const ann = evt.detail.annotation;
     if (!ann || !roiUids.has(ann.annotationUID)) return;
     completedRois.add(ann.annotationUID);
-    emitRoi(ann);
+    // Statistics still from the previous drag position are recomputed on the next render, which
+    // reports them (StatsUpdated below); report now only if they are current.
+    if (!ann.invalidated) emitRoi(ann);
   });
   listen(eventTarget, ToolEvents.ANNOTATION_MODIFIED, (evt) => {
     const ann = evt.detail.annotation;
@@ -492,7 +493,7 @@ export function createStackViewer(element, options = {}) {
     for (const [target, type, fn] of listeners) target.removeEventListener(type, fn);
     clearRois();
     ToolGroupManager.destroyToolGroup(toolGroupId);
-    renderingEngine.destroy();
+    renderingEngine.disableElement(viewportId);
     host.remove();
     overlay.remove();
     message.remove();

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from fixtures.make_fixture_dicom import make_fixture_dicom
 from readerstudy.reading.models import Answer, Read, Session
@@ -72,6 +73,9 @@ def page(monkeypatch, live_server):
     from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    # The live server answers each request in a new thread; a persistent connection (PostgreSQL's
+    # DB_CONN_MAX_AGE) would outlive it and keep the test database busy at teardown.
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         context = browser.new_context(viewport={"width": 1400, "height": 900})
