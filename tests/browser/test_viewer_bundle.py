@@ -172,6 +172,8 @@ def test_wheel_and_keys_change_the_slice_but_leave_the_form_keys_alone(page, vie
     page.wait_for_function("() => document.querySelector('#single .rv-overlay').textContent === '10/10'")
     page.keyboard.press("Home")
     page.wait_for_function("() => document.querySelector('#single .rv-overlay').textContent === '1/10'")
+    page.keyboard.press("Tab")  # Tab is the form's: focus leaves the viewer
+    assert page.evaluate("() => document.activeElement.id") != "single"
 
     page.focus("#score-input")
     page.keyboard.type("3")
@@ -228,14 +230,15 @@ def test_drag_changes_window_level_and_invert_zoom_pan_reset(page, viewer_server
     )
 
 
-def test_side_by_side_stays_in_sync(page, viewer_server):
+@pytest.mark.parametrize("rendering", ["auto", "gpu"])
+def test_side_by_side_stays_in_sync(page, viewer_server, rendering):
     page.evaluate(
-        """([leftIds, rightIds]) => {
+        """([leftIds, rightIds, rendering]) => {
           window.pair = ReaderViewer.createSideBySide(
-            document.querySelector('#left'), document.querySelector('#right'), { leftIds, rightIds });
+            document.querySelector('#left'), document.querySelector('#right'), { leftIds, rightIds, rendering });
           return window.pair.loaded.then(() => true);
         }""",
-        [viewer_server.image_ids("a"), viewer_server.image_ids("b")],
+        [viewer_server.image_ids("a"), viewer_server.image_ids("b"), rendering],
     )
     page.wait_for_function(f"() => ({DIGEST_JS})('#right')?.levels > 5", timeout=10_000)
     right_before = digest(page, "#right")
