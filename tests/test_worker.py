@@ -38,6 +38,18 @@ def _database_url_for_worker() -> str:
     raise RuntimeError(f"no worker URL for {db['ENGINE']}")
 
 
+def _forget_cached_broker_state() -> None:
+    """Celery caches the connection pool (with the transport options it was made with) and the
+    queue/router objects on first use, and even an eager ``apply_async`` acquires a producer.
+    Drop them so the options set below are the ones used."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    for name in ("queues", "router", "default_queue", "default_exchange"):
+        celery_app.amqp.__dict__.pop(name, None)
+
+
 @pytest.fixture
 def worker(tmp_path, settings):
     """Start ``celery worker`` on a private queue (and broker folder) for this test."""
@@ -52,6 +64,7 @@ def worker(tmp_path, settings):
         (broker_dir / "queue").mkdir(parents=True)
         (broker_dir / "processed").mkdir(parents=True)
     celery_app.conf.update(task_default_queue=queue, broker_transport_options=options, task_always_eager=False)
+    _forget_cached_broker_state()
     env = {
         **os.environ,
         "DATABASE_URL": _database_url_for_worker(),
@@ -74,6 +87,7 @@ def worker(tmp_path, settings):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
     celery_app.conf.update(task_default_queue=previous[0], broker_transport_options=previous[1], task_always_eager=previous[2])
+    _forget_cached_broker_state()
 
 
 def test_import_job_runs_on_a_real_worker(tmp_path, worker, coordinator):
