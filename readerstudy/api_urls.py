@@ -4,6 +4,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from readerstudy.reading import apis as reading_apis
+from readerstudy.reports import apis as reports_apis
 from readerstudy.studies import apis
 
 router = DefaultRouter()
@@ -18,6 +19,7 @@ router.register(f"{study}/members", apis.MembershipViewSet, basename="study-memb
 router.register(f"{study}/reference-standard", apis.ReferenceStandardViewSet, basename="study-reference")
 router.register(f"{study}/imports", apis.ImportJobViewSet, basename="study-import")
 router.register(f"{study}/audit", apis.AuditEventViewSet, basename="study-audit")
+router.register(f"{study}/reports", reports_apis.ReportViewSet, basename="study-report")
 router.register("questionnaire-templates", apis.QuestionnaireTemplateViewSet, basename="questionnaire-template")
 router.register("reader/sessions", reading_apis.ReaderSessionViewSet, basename="reader-session")
 router.register("reader/reads", reading_apis.ReaderReadViewSet, basename="reader-read")

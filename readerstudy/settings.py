@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "readerstudy.studies",
     "readerstudy.reading",
     "readerstudy.analysis",
+    "readerstudy.reports",
     "recon",
 ]
 

@@ -6,5 +6,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("readerstudy.api_urls")),
     path("reading/", include("readerstudy.reading.urls")),
+    path("reports/", include("readerstudy.reports.urls")),
     path("", include("readerstudy.studies.urls")),
 ]

@@ -1,28 +1,20 @@
 """The report of a study in the database: cache keyed by the answers hash, a new answer invalidates
 it, the Celery job builds the files, only coordinators see or download them (pages, API, command).
-
-Needs ``readerstudy.reports`` in INSTALLED_APPS (``--ds=tests.reports.settings_reports`` until the
-project settings list it).
 """
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
+from django.core.management import call_command
+from django.test import Client
+from rest_framework.test import APIClient
 
-if "readerstudy.reports" not in settings.INSTALLED_APPS:
-    pytest.skip("readerstudy.reports is not in INSTALLED_APPS", allow_module_level=True)
+from readerstudy.reading import answers as reading
+from readerstudy.reading.models import Read
+from readerstudy.reports import services
+from readerstudy.reports.models import Report
+from tests.factories import small_study
 
-from django.core.management import call_command  # noqa: E402
-from django.test import Client  # noqa: E402
-from rest_framework.test import APIClient  # noqa: E402
-
-from readerstudy.reading import answers as reading  # noqa: E402
-from readerstudy.reading.models import Read  # noqa: E402
-from readerstudy.reports import services  # noqa: E402
-from readerstudy.reports.models import Report  # noqa: E402
-from tests.factories import small_study  # noqa: E402
-
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.reports.urls")]
+pytestmark = [pytest.mark.django_db]
 
 LIKERT = ["apparent_snr", "anatomy_discernment", "diagnostic_confidence", "overall_quality"]
 

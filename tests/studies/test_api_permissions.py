@@ -49,10 +49,14 @@ def _kwargs_for(name: str, groups: set[str], world) -> dict:
     if "pk" in groups:
         basename = re.sub(r"-(detail|status|overview|withdraw)$", "", name)
         kwargs["pk"] = objects[basename].pk
+    if "fmt" in groups:
+        kwargs["fmt"] = "pdf"
+    unknown = groups - {"study_pk", "pk", "public_id", "fmt"}
+    assert not unknown, f"{name}: fill the URL parameters {unknown} in this test"
     if "public_id" in groups:
         if name.startswith("study-series"):
             kwargs["public_id"] = world["series"][0].public_id
-        elif name.startswith("study-import"):
+        elif name.startswith(("study-import", "study-report")):
             kwargs["public_id"] = "nonexistent"
         elif name.startswith("reader-session"):
             kwargs["public_id"] = world["sessions"][0].public_id
