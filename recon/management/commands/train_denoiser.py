@@ -36,6 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=c.batch_size)
         parser.add_argument("--patch", type=int, default=c.patch, help="patch size (multiple of 8)")
         parser.add_argument("--lr", type=float, default=c.learning_rate)
+        parser.add_argument("--n2n-weight", type=float, default=c.n2n_weight, help="fraction of Noise2Noise batches (0 = supervised only)")
         parser.add_argument("--threads", type=int, default=c.threads, help="torch threads (at most 2 on a shared machine)")
         parser.add_argument("--train-seeds", default=f"{s.train_seeds[0]}-{s.train_seeds[-1]}", help='phantom case seeds, e.g. "1001-1010"')
         parser.add_argument("--validation-seeds", default=",".join(map(str, s.validation_seeds)))
@@ -56,7 +57,7 @@ class Command(BaseCommand):
             raise CommandError("--threads must be at least 1")
         config = TrainingConfig(
             seed=opts["seed"], steps=opts["steps"], width=opts["width"], batch_size=opts["batch_size"],
-            patch=opts["patch"], learning_rate=opts["lr"], threads=opts["threads"],
+            patch=opts["patch"], learning_rate=opts["lr"], threads=opts["threads"], n2n_weight=opts["n2n_weight"],
         )
         spec = RunSpec(
             train_seeds=_seeds(opts["train_seeds"]), validation_seeds=_seeds(opts["validation_seeds"]),
