@@ -174,3 +174,13 @@ def test_deleting_a_case_that_has_series_is_a_clear_conflict(coordinator):
     # A duplicate name is a validation error naming the field, not a server error.
     response = client.post(f"/api/studies/{study.pk}/sequences/", {"name": "SAG T2 FS"}, format="json")
     assert response.status_code == 400, response.content
+
+
+def test_api_docs_page_loads_its_assets_from_this_server(coordinator):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(coordinator)
+    page = client.get("/api/docs/").content.decode()
+    assert "swagger-ui" in page
+    assert "cdn." not in page and "jsdelivr" not in page
