@@ -335,6 +335,8 @@ export function createStackViewer(element, options = {}) {
       area: stats.area,
       areaUnit,
       areaMm2: areaUnit === 'mm²' ? stats.area : null,
+      // Pixels whose centres fall inside the ellipse: the sample size behind mean and SD.
+      pixelCount: (stats.statsArray || []).find((x) => x.name === 'count')?.value ?? null,
     };
   }
   function isMine(detail) {

@@ -292,6 +292,7 @@ def test_ellipse_roi_reports_mean_sd_area_and_slice(page, viewer_server, renderi
     assert 0.5 * BLOCK_SD < roi["stdDev"] < 1.5 * BLOCK_SD
     assert roi["areaUnit"] == "mm²"
     assert roi["areaMm2"] == pytest.approx(math.pi * 6 * 6, rel=0.1)
+    assert roi["pixelCount"] == pytest.approx(roi["areaMm2"], rel=0.2)  # 1 mm pixels
     assert page.evaluate("() => window.viewer.getState().rois.length") == 1
 
 
