@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from readerstudy.reading import apis as reading_apis
 from readerstudy.reports import apis as reports_apis
 from readerstudy.studies import apis
+from readerstudy.workspace import apis as workspace_apis
 
 router = DefaultRouter()
 router.register("studies", apis.StudyViewSet, basename="study")
@@ -20,6 +21,7 @@ router.register(f"{study}/reference-standard", apis.ReferenceStandardViewSet, ba
 router.register(f"{study}/imports", apis.ImportJobViewSet, basename="study-import")
 router.register(f"{study}/audit", apis.AuditEventViewSet, basename="study-audit")
 router.register(f"{study}/reports", reports_apis.ReportViewSet, basename="study-report")
+router.register(f"{study}/workspace", workspace_apis.WorkspaceViewSet, basename="study-workspace")
 router.register("questionnaire-templates", apis.QuestionnaireTemplateViewSet, basename="questionnaire-template")
 router.register("reader/sessions", reading_apis.ReaderSessionViewSet, basename="reader-session")
 router.register("reader/reads", reading_apis.ReaderReadViewSet, basename="reader-read")

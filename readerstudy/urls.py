@@ -6,6 +6,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("readerstudy.api_urls")),
     path("reading/", include("readerstudy.reading.urls")),
+    path("workspace/", include("readerstudy.workspace.urls")),
     path("reports/", include("readerstudy.reports.urls")),
     path("", include("readerstudy.studies.urls")),
 ]

@@ -1,0 +1,84 @@
+"""Every workspace page renders for the study's coordinator and is a 404 for a reader, another
+coordinator and (login page aside) anyone logged out; the same for every workspace endpoint and
+the unblinding key."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from readerstudy.studies import services
+from readerstudy.workspace.selectors import STEPS
+
+pytestmark = pytest.mark.django_db
+
+
+def page_urls(study):
+    urls = [f"/workspace/studies/{study.pk}/setup/{slug}/" for slug, _ in STEPS]
+    return urls + [f"/workspace/studies/{study.pk}/{p}/" for p in ("preview", "dashboard", "close")] + [
+        f"/workspace/studies/{study.pk}/preview/?layout=pair", f"/workspace/studies/{study.pk}/"]
+
+
+def api_urls(study, read_id):
+    base = f"/api/studies/{study.pk}"
+    gets = [f"{base}/workspace/checklist/", f"{base}/workspace/unblinding-key/", f"{base}/workspace/unblinding-key/?file=csv",
+            f"{base}/workspace/answers/?file=csv", f"{base}/workspace/answers/?file=xlsx",
+            f"{base}/workspace/answers/?file=parquet", f"{base}/workspace/reads/", f"{base}/workspace/recon-jobs/"]
+    posts = [f"{base}/workspace/publish/", f"{base}/workspace/schedule-preview/", f"{base}/workspace/schedule/",
+             f"{base}/workspace/login-link/", f"{base}/workspace/reopen/", f"{base}/workspace/override/",
+             f"{base}/workspace/recon-jobs/"]
+    return gets, posts
+
+
+@pytest.fixture
+def locked(published, coordinator):
+    study, series, sessions = published
+    services.study_set_status(study=study, status="locked", reason="done")
+    return study, sessions
+
+
+def test_coordinator_sees_every_page(published, coordinator):
+    study, _, _ = published
+    client = Client()
+    client.force_login(coordinator)
+    for url in page_urls(study):
+        response = client.get(url, follow=True)
+        assert response.status_code == 200, url
+    draft = services.study_create(name="Fresh", created_by=coordinator)
+    for url in page_urls(draft):
+        assert client.get(url, follow=True).status_code == 200, url
+    assert b"You do not coordinate" not in client.get("/workspace/").content
+
+
+def test_setup_pages_show_empty_states(coordinator):
+    study = services.study_create(name="Fresh", created_by=coordinator)
+    client = Client()
+    client.force_login(coordinator)
+    assert b"No sequences yet" in client.get(f"/workspace/studies/{study.pk}/setup/design/").content
+    assert b"No cases yet" in client.get(f"/workspace/studies/{study.pk}/setup/cases/").content
+    assert b"No items yet" in client.get(f"/workspace/studies/{study.pk}/setup/questionnaire/").content
+    page = client.get(f"/workspace/studies/{study.pk}/setup/publish/").content.decode()
+    assert "Fix:</strong> no sequences" in page and f'href="/workspace/studies/{study.pk}/setup/design/"' in page
+
+
+@pytest.mark.parametrize("who", ["reader", "other_coordinator", "anonymous"])
+def test_nobody_else_reaches_pages_or_endpoints(locked, who, request, other_coordinator):
+    study, sessions = locked
+    services.study_create(name="Theirs", created_by=other_coordinator)
+    client = Client()
+    if who != "anonymous":
+        client.force_login(request.getfixturevalue(who))
+    for url in page_urls(study):
+        response = client.get(url)
+        if who == "anonymous":
+            assert response.status_code == 302 and "/accounts/login/" in response["Location"], url
+        else:
+            assert response.status_code == 404, url
+    read_id = sessions[0].reads.first().public_id
+    gets, posts = api_urls(study, read_id)
+    expected = {403} if who == "anonymous" else {404}
+    for url in gets:
+        assert client.get(url).status_code in expected | ({401} if who == "anonymous" else set()), url
+    for url in posts:
+        assert client.post(url, {}, content_type="application/json").status_code in expected | {401}, url
+    assert not study.audit_events.filter(object_type="studies.unblinding_key").exists()
