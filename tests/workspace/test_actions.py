@@ -1,0 +1,161 @@
+"""The workspace's audited actions: reopen a read, override an opening, withdraw a reader, lock,
+the unblinding key, one-time login links, and the answers exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pandas as pd
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from readerstudy.reading import answers as reading
+from readerstudy.reading.models import Read
+from readerstudy.studies import services
+from readerstudy.studies.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def submit_all(session, reader):
+    """Answer and submit every read of ``session`` through the reading service."""
+    for read in session.reads.order_by("position"):
+        items = reading.applicable_items(read)
+        answers = []
+        for item in items:
+            if item.kind == "likert":
+                answers.append({"item": item.key, "level": "", "value": item.scale_max, "payload": {}})
+            elif item.kind in ("binary",):
+                answers.append({"item": item.key, "level": "", "value": 0, "payload": {}})
+            elif item.kind == "checklist":
+                answers += [{"item": item.key, "level": lv, "value": 0, "payload": {}} for lv in item.levels]
+        reading.read_submit(read=read, reader=reader, submission_id=f"submit-{read.pk:06d}", answers=answers, comment="",
+                            active_seconds=12.0)
+
+
+def test_reopen_a_read_is_audited_and_lets_the_reader_revise(published, coordinator, reader, client_for):
+    study, _, sessions = published
+    submit_all(sessions[0], reader)
+    sessions[0].refresh_from_db()
+    assert sessions[0].completed_at is not None
+    read = sessions[0].reads.order_by("position").first()
+    client = client_for(coordinator)
+    url = f"/api/studies/{study.pk}/workspace/reopen/"
+    refused = client.post(url, {"read": read.public_id, "reason": " "}, format="json")
+    assert refused.status_code == 400 and "needs a reason" in str(refused.json())
+    response = client.post(url, {"read": read.public_id, "reason": "reader asked: wrong level"}, format="json")
+    assert response.status_code == 200, response.json()
+    read.refresh_from_db()
+    sessions[0].refresh_from_db()
+    assert read.submitted_at is None and read.answers.exists()
+    assert sessions[0].completed_at is None
+    event = AuditEvent.objects.get(object_type="reading.read", object_id=str(read.pk), action="event")
+    assert event.reason == "reader asked: wrong level" and event.actor == coordinator
+    reading.check_read_access(read, reader)  # the reader can open it again
+    again = client.post(url, {"read": read.public_id, "reason": "twice"}, format="json")
+    assert again.status_code == 400 and "not submitted" in str(again.json())
+
+
+def test_override_opening_through_the_workspace_is_audited(published, coordinator, client_for):
+    study, _, sessions = published
+    when = timezone.now() + dt.timedelta(days=2)
+    response = client_for(coordinator).post(
+        f"/api/studies/{study.pk}/workspace/override/",
+        {"session": sessions[0].public_id, "opens_at": when.isoformat(), "reason": "reader on holiday"}, format="json")
+    assert response.status_code == 200, response.json()
+    sessions[0].refresh_from_db()
+    assert sessions[0].opens_at_override == when
+    assert study.audit_events.filter(reason="reader on holiday", object_type="reading.session").exists()
+    missing = client_for(coordinator).post(
+        f"/api/studies/{study.pk}/workspace/override/",
+        {"session": sessions[0].public_id, "opens_at": None, "reason": ""}, format="json")
+    assert missing.status_code == 400
+
+
+def test_withdraw_a_reader_is_audited(published, coordinator, reader, client_for):
+    study, _, _ = published
+    membership = study.memberships.get(user=reader, role="reader")
+    client = client_for(coordinator)
+    assert client.post(f"/api/studies/{study.pk}/members/{membership.pk}/withdraw/", {"reason": ""}, format="json").status_code == 400
+    response = client.post(f"/api/studies/{study.pk}/members/{membership.pk}/withdraw/", {"reason": "left the hospital"}, format="json")
+    assert response.status_code == 200
+    membership.refresh_from_db()
+    assert not membership.active
+    assert study.audit_events.filter(object_type="studies.membership", reason="left the hospital").exists()
+
+
+def test_lock_then_unblinding_key_is_shown_and_every_access_audited(published, coordinator, client_for):
+    study, series, _ = published
+    client = client_for(coordinator)
+    before = client.get(f"/api/studies/{study.pk}/workspace/unblinding-key/").json()
+    assert before["available"] is False and before["series"] == []
+    assert not study.audit_events.filter(object_type="studies.unblinding_key").exists()
+    response = client.post(f"/api/studies/{study.pk}/status/", {"status": "locked", "reason": "reading complete"}, format="json")
+    assert response.status_code == 200
+    assert study.audit_events.filter(reason="reading complete").exists()
+    key = client.get(f"/api/studies/{study.pk}/workspace/unblinding-key/").json()
+    assert key["available"] is True
+    by_id = {row["series_public_id"]: row for row in key["series"]}
+    assert {by_id[s.public_id]["arm"] for s in series} == {"Standard", "Fast"}
+    assert all(by_id[s.public_id]["arm"] == s.arm.name for s in series)
+    assert "reader1 s1" in by_id[series[0].public_id]["reads"]
+    csv_response = client.get(f"/api/studies/{study.pk}/workspace/unblinding-key/?file=csv")
+    assert csv_response["Content-Type"].startswith("text/csv") and b"Standard" in csv_response.content
+    events = study.audit_events.filter(object_type="studies.unblinding_key", action="access")
+    assert events.count() == 2 and all(e.actor == coordinator for e in events)
+    # Locked: no more answers, no reopening.
+    read = Read.objects.filter(session__study=study).first()
+    assert client.post(f"/api/studies/{study.pk}/workspace/reopen/", {"read": read.public_id, "reason": "x"},
+                       format="json").status_code == 400
+
+
+def test_answers_export_in_three_formats(published, coordinator, reader, client_for):
+    study, _, sessions = published
+    submit_all(sessions[0], reader)
+    client = client_for(coordinator)
+    frames = {}
+    for fmt in ("csv", "xlsx", "parquet"):
+        response = client.get(f"/api/studies/{study.pk}/workspace/answers/?file={fmt}")
+        assert response.status_code == 200, fmt
+        assert f'answers-study-{study.pk}.{fmt}' in response["Content-Disposition"]
+        raw = io.BytesIO(response.content)
+        frames[fmt] = {"csv": pd.read_csv, "xlsx": pd.read_excel, "parquet": pd.read_parquet}[fmt](raw)
+    assert len(frames["csv"]) > 0
+    for fmt in ("xlsx", "parquet"):
+        assert list(frames[fmt].columns) == list(frames["csv"].columns)
+        assert len(frames[fmt]) == len(frames["csv"])
+    assert client.get(f"/api/studies/{study.pk}/workspace/answers/?file=sav").status_code == 400
+
+
+def test_one_time_login_link(published, coordinator, reader, client_for):
+    study, _, _ = published
+    membership = study.memberships.get(user=reader, role="reader")
+    response = client_for(coordinator).post(
+        f"/api/studies/{study.pk}/workspace/login-link/", {"membership": membership.pk}, format="json")
+    assert response.status_code == 201
+    url = response.json()["url"]
+    path = url.split("testserver", 1)[1]
+    assert study.audit_events.filter(summary__contains="login link issued").exists()
+    browser = Client()
+    assert b"Sign in as reader1" in browser.get(path).content  # GET does not spend it
+    assert browser.get(path).status_code == 200
+    login = browser.post(path)
+    assert login.status_code == 302 and login["Location"] == "/reading/"
+    assert browser.get("/reading/").status_code == 200
+    assert study.audit_events.filter(action="access", summary__contains="one-time link").exists()
+    spent = Client()
+    assert spent.get(path).status_code == 404
+    assert spent.post(path).status_code == 404
+
+
+def test_no_login_link_for_a_coordinator_account(published, coordinator, client_for, make_user):
+    study, _, _ = published
+    other = make_user("coord-elsewhere")
+    services.study_create(name="Elsewhere", created_by=other)
+    services.membership_add(study=study, user=other, role="reader")
+    membership = study.memberships.get(user=other, role="reader")
+    response = client_for(coordinator).post(
+        f"/api/studies/{study.pk}/workspace/login-link/", {"membership": membership.pk}, format="json")
+    assert response.status_code == 400 and "coordinates a study" in str(response.json())
