@@ -1,0 +1,177 @@
+"""The coordinator workspace in Debian's chromium against the live server: a new coordinator goes
+from an empty database to a published crossover study with two readers by clicking through the
+pages, then locks it and downloads the exports and the unblinding key."""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from django.db import connections
+
+from fixtures.make_fixture_dicom import make_fixture_dicom
+from readerstudy.reading.models import Session
+from readerstudy.studies.models import AuditEvent, Series, Study
+from tests.browser.conftest import CHROMIUM, launch_chromium
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def page(monkeypatch, live_server):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+        page = context.new_page()
+        page.set_default_timeout(45_000)
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.browser_ = browser
+        yield page
+        context.close()
+        browser.close()
+        connections.close_all()
+    time.sleep(0.5)
+    assert not errors, errors
+
+
+@pytest.fixture
+def upload(tmp_path):
+    """A zip of fixture DICOM (2 cases x 1 sequence x 2 arms, 4 slices of 32x32) and its mapping."""
+    fixture = make_fixture_dicom(tmp_path / "dicom", cases=2, sequences=("SAG T2 FS",), slices=4, size=32)
+    archive = tmp_path / "series.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(fixture.root.rglob("*.dcm")):
+            zf.write(path, path.relative_to(fixture.root).as_posix())
+    return archive, fixture.mapping_csv
+
+
+def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, make_user, upload, tmp_path):
+    make_user("coord", password=PASSWORD)
+    url = live_server.url
+    page.goto(f"{url}/accounts/login/?next=/workspace/")
+    page.fill("input[name=username]", "coord")
+    page.fill("input[name=password]", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{url}/workspace/")
+    assert "You do not coordinate any study yet" in page.inner_text("main")
+
+    # 1. Name (by keyboard: type, Enter).
+    page.get_by_label("Name").fill("Lumbar spine DL")
+    page.get_by_label("Name").press("Enter")
+    page.wait_for_url("**/setup/design/")
+    study = Study.objects.get(name="Lumbar spine DL")
+
+    # 2. Sequences and arms.
+    page.get_by_label("New sequence").fill("SAG T2 FS")
+    page.get_by_role("button", name="Add sequence").click()
+    page.wait_for_selector("#sequences li:has-text('SAG T2 FS')")
+    page.get_by_label("New arm").fill("Standard")
+    page.get_by_label("This is the reference arm").check()
+    page.get_by_role("button", name="Add arm").click()
+    page.wait_for_selector("#arms li:has-text('Standard') .ws-badge")
+    page.get_by_label("New arm").fill("Fast")
+    page.get_by_role("button", name="Add arm").click()
+    page.wait_for_selector("#arms li:has-text('Fast')")
+    # A mistake shows an error in place, nothing changes.
+    page.get_by_label("New arm").fill("Fast")
+    page.get_by_role("button", name="Add arm").click()
+    page.wait_for_selector("#arms div.ws-errors li")
+    assert "already exists" in page.locator("#arms div.ws-errors").inner_text()
+
+    # 3. Cases and series: zip upload with a mapping, progress, then the grid.
+    page.get_by_role("link", name="3. Cases and series").click()
+    archive, mapping = upload
+    page.set_input_files("#f-archive", str(archive))
+    page.set_input_files("#f-mapping", str(mapping))
+    page.get_by_role("button", name="Upload and import").click()
+    page.wait_for_selector("#cases table.ws-grid")
+    assert Series.objects.filter(case__study=study).count() == 4
+    assert "missing" not in page.inner_text("#cases")
+
+    # 4. Questionnaire from a template, and the reader's preview.
+    page.get_by_role("link", name="4. Questionnaire").click()
+    page.get_by_role("button", name="Use seed000").click()
+    page.wait_for_selector("#items details.ws-item")
+    assert study.items.count() > 0
+    page.goto(f"{url}/workspace/studies/{study.pk}/preview/")
+    assert page.locator("fieldset.rd-item").count() > 0
+    assert "Standard" not in page.inner_text("form.rd-form")
+    page.go_back()
+
+    # 6. Readers with one-time login links.
+    page.get_by_role("link", name="6. Readers").click()
+    for name in ("reader1", "reader2"):
+        page.get_by_label("Username").fill(name)
+        page.get_by_role("button", name="Add reader").click()
+        page.wait_for_selector(f"td:text-is('{name}')")
+    page.get_by_role("button", name="One-time login link for reader1").click()
+    link = page.get_by_role("textbox", name="Login link for reader1")
+    link.wait_for()
+    login_url = link.input_value()
+    assert "/workspace/login/" in login_url
+
+    # 7. Reading design: crossover with washout, preview per reader, then write.
+    page.get_by_role("link", name="7. Reading design").click()
+    page.get_by_label("Crossover").check()
+    page.get_by_label("Washout (days)").fill("14")
+    page.get_by_role("button", name="Preview schedule").click()
+    page.wait_for_selector(".ws-preview h3:has-text('reader1: 2 sessions')")
+    assert "14 days after session 1 is finished" in page.inner_text(".ws-preview")
+    assert Session.objects.filter(study=study).count() == 0
+    page.get_by_role("button", name="Write schedule").click()
+    page.wait_for_selector("text=4 sessions written")
+
+    # Check and publish: the checklist links each warning to its step.
+    page.get_by_role("link", name="9. Check and publish").click()
+    assert page.get_by_role("link", name="Analysis settings").count() >= 1
+    page.get_by_role("button", name="Publish the study").click()
+    page.wait_for_url("**/dashboard/")
+    study.refresh_from_db()
+    assert study.status == "published"
+    assert "reader1" in page.inner_text("#progress") and "reader2" in page.inner_text("#progress")
+
+    # The reader's one-time link signs them in to their worklist, once.
+    reader_context = page.browser_.new_context()
+    reader_page = reader_context.new_page()
+    reader_page.goto(login_url)
+    reader_page.get_by_role("button", name="Sign in and open my worklist").click()
+    reader_page.wait_for_url("**/reading/")
+    reader_context.close()
+
+    # Dashboard action: override an opening with a reason (audited).
+    page.get_by_label("Reason for the override of reader2 session 2").fill("holiday")
+    page.get_by_label("New opening of reader2 session 2 (UTC)").fill("2030-01-02T08:00")
+    page.get_by_label("Reason for the override of reader2 session 2").press("Enter")
+    page.wait_for_selector("#progress td:has-text('2030-01-02 08:00')")
+    assert AuditEvent.objects.filter(study=study, reason="holiday").exists()
+
+    # Closing: lock, then the exports and the unblinding key.
+    page.get_by_role("link", name="Close and export").click()
+    page.get_by_label("Reason (audited)").fill("reading complete")
+    page.get_by_role("button", name="Lock the study").click()
+    page.wait_for_selector("text=The study is locked")
+    for name, suffix in (("CSV", ".csv"), ("Excel (XLSX)", ".xlsx"), ("Parquet", ".parquet")):
+        with page.expect_download() as info:
+            page.get_by_role("link", name=name, exact=True).click()
+        path = tmp_path / info.value.suggested_filename
+        info.value.save_as(path)
+        assert path.suffix == suffix and path.stat().st_size > 0
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download it (CSV)").click()
+    key_path = tmp_path / "key.csv"
+    info.value.save_as(key_path)
+    assert "Standard" in key_path.read_text()
+    page.get_by_role("button", name="Show the unblinding key").click()
+    page.wait_for_selector(".ws-key table td:text-is('Fast')")
+    assert AuditEvent.objects.filter(study=study, object_type="studies.unblinding_key").count() == 2
