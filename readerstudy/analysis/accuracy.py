@@ -164,7 +164,12 @@ def gee_compare(y: np.ndarray, arm: np.ndarray, cluster: np.ndarray, confidence:
         out["difference"] = out["estimate_arm"] - out["estimate_reference"]
         return out
     with np.errstate(all="ignore"):
-        (b0, b1), cov, alpha, converged = _exchangeable_logit_gee(y.astype(float), arm.astype(float), cluster)
+        try:
+            (b0, b1), cov, alpha, converged = _exchangeable_logit_gee(y.astype(float), arm.astype(float), cluster)
+        except np.linalg.LinAlgError:
+            # e.g. a handful of cases whose units all agree within each case (working correlation 1)
+            out["note"] = "GEE could not be fitted: singular information matrix (too few cases or discordant units)"
+            return out
     if not converged or not np.all(np.isfinite([b0, b1])):
         out["note"] = "GEE did not converge"
         return out
