@@ -23,6 +23,7 @@ Physical Principles and Sequence Design, 1999, ch. 15).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass
@@ -194,17 +195,73 @@ def coil_sensitivities(geometry: Geometry, coils: list[Coil], k: int) -> np.ndar
 # Fourier transform, resolution, sampling
 
 
+@functools.lru_cache(maxsize=32)
+def _alternating(n: int, dtype: str) -> np.ndarray:
+    return np.where(np.arange(n) % 2 == 0, 1, -1).astype(dtype)
+
+
+def _centred(x: np.ndarray, axes: tuple[int, ...], inverse: bool) -> np.ndarray:
+    """fftshift(F(ifftshift(x))) over ``axes``, orthonormal. For even lengths the shifts are
+    done as a (-1)^n modulation before and after the transform (no copies for rolling)."""
+    f = scipy.fft.ifftn if inverse else scipy.fft.fftn
+    if any(x.shape[a] % 2 for a in axes) or not np.iscomplexobj(x):
+        return scipy.fft.fftshift(f(scipy.fft.ifftshift(x, axes=axes), axes=axes, norm="ortho", workers=FFT_WORKERS), axes=axes)
+    mod = None
+    sign = 1
+    for a in axes:
+        v = _alternating(x.shape[a], x.real.dtype.name)
+        shape = [1] * x.ndim
+        shape[a] = -1
+        v = v.reshape(shape)
+        mod = v if mod is None else mod * v
+        sign *= -1 if (x.shape[a] // 2) % 2 else 1
+    y = f(x * mod, axes=axes, norm="ortho", workers=FFT_WORKERS, overwrite_x=True)
+    y *= mod if sign == 1 else -mod
+    return y
+
+
 def fft2c(image: np.ndarray) -> np.ndarray:
     """Centred, orthonormal 2-D DFT over the last two axes (Parseval: noise SD is preserved)."""
-    return scipy.fft.fftshift(
-        scipy.fft.fft2(scipy.fft.ifftshift(image, axes=(-2, -1)), norm="ortho", workers=FFT_WORKERS), axes=(-2, -1)
-    )
+    return _centred(np.asarray(image), (-2, -1), inverse=False)
 
 
 def ifft2c(kspace: np.ndarray) -> np.ndarray:
-    return scipy.fft.fftshift(
-        scipy.fft.ifft2(scipy.fft.ifftshift(kspace, axes=(-2, -1)), norm="ortho", workers=FFT_WORKERS), axes=(-2, -1)
-    )
+    return _centred(np.asarray(kspace), (-2, -1), inverse=True)
+
+
+def _fftc_axis(x: np.ndarray, axis: int, inverse: bool) -> np.ndarray:
+    return _centred(np.asarray(x), (axis,), inverse=inverse)
+
+
+def band_of(mask: np.ndarray) -> tuple[slice, slice]:
+    """Bounding rows and columns of a (rows, cols) sampling mask."""
+    r = np.nonzero(mask.any(axis=1))[0]
+    c = np.nonzero(mask.any(axis=0))[0]
+    return slice(int(r[0]), int(r[-1]) + 1), slice(int(c[0]), int(c[-1]) + 1)
+
+
+def fft2c_band(image: np.ndarray, band: tuple[slice, slice]) -> np.ndarray:
+    """fft2c, computed only inside ``band`` (zero outside): the second 1-D pass runs over the
+    band's columns only. Same values as ``fft2c(image)`` inside the band."""
+    rows, cols = band
+    out = np.zeros(image.shape, dtype=np.result_type(image.dtype, np.complex64))
+    tmp = _fftc_axis(image, -1, inverse=False)[..., cols]
+    out[..., rows, cols] = _fftc_axis(tmp, -2, inverse=False)[..., rows, :]
+    return out
+
+
+def ifft2c_band(kspace: np.ndarray, band: tuple[slice, slice]) -> np.ndarray:
+    """ifft2c of k-space that is zero outside ``band``: the first 1-D pass runs over the
+    nonzero lines only. Same result as ``ifft2c(kspace)``."""
+    rows, cols = band
+    n_rows, n_cols = kspace.shape[-2:]
+    r, c = rows.stop - rows.start, cols.stop - cols.start
+    tmp = np.zeros(kspace.shape, dtype=kspace.dtype)
+    if r * n_cols <= c * n_rows:  # transform along columns first, only the band's rows
+        tmp[..., rows, :] = _fftc_axis(kspace[..., rows, :], -1, inverse=True)
+        return _fftc_axis(tmp, -2, inverse=True)
+    tmp[..., :, cols] = _fftc_axis(kspace[..., :, cols], -2, inverse=True)
+    return _fftc_axis(tmp, -1, inverse=True)
 
 
 def image_scale(protocol) -> float:
@@ -296,11 +353,11 @@ def add_noise(kspace: np.ndarray, sigma: float, rng: np.random.Generator, mask: 
     """Add circular complex Gaussian noise with E|n|^2 = sigma^2 (sigma/sqrt(2) per real
     component), independent across coils and samples, at the sampled positions only
     (``mask``, (rows, cols); all positions when None)."""
-    noisy = np.array(kspace, copy=True)
     if mask is None:
+        noisy = np.array(kspace, copy=True)
         mask = np.ones(kspace.shape[-2:], dtype=bool)
     else:
-        noisy *= mask
+        noisy = kspace * mask
     rows = np.nonzero(mask.any(axis=1))[0]
     cols = np.nonzero(mask.any(axis=0))[0]
     if rows.size == 0:
@@ -322,8 +379,7 @@ def add_noise(kspace: np.ndarray, sigma: float, rng: np.random.Generator, mask: 
 def acquire(clean_kspace: np.ndarray, mask: np.ndarray, sigma: float, rng: np.random.Generator, repetitions: int) -> list[np.ndarray]:
     """``repetitions`` independent acquisitions of the same object (NEX): each is the sampled
     clean k-space plus its own noise. Returned individually; average with :func:`average_nex`."""
-    sampled = clean_kspace * mask
-    return [add_noise(sampled, sigma, rng, mask) for _ in range(repetitions)]
+    return [add_noise(clean_kspace, sigma, rng, mask) for _ in range(repetitions)]
 
 
 def average_nex(acquisitions: list[np.ndarray]) -> np.ndarray:

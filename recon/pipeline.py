@@ -231,13 +231,14 @@ def simulate_case(
     rngs = {name: noise_rng(seed, protocol.name, f"arm:{name}:{repeat}") for name in arm_names}
     rng_nex1 = noise_rng(seed, protocol.name, f"nex1:{repeat}")
     sens_cache = None
+    band = acq.band_of(full_mask)  # every arm samples inside the acquired matrix
     for k in range(geometry.slices):
         sens = acq.coil_sensitivities(geometry, coil_set, k)
-        clean = acq.fft2c(sens * obj[k][None])
-        truth[k] = rec.rss(acq.ifft2c(clean * full_mask))
+        clean = acq.fft2c_band(sens * obj[k][None], band)
+        truth[k] = rec.rss(acq.ifft2c_band(clean * full_mask, band))
         # The NEX-1 acquisitions that Standard averages (and that the denoiser trains on).
         nex1_k = acq.acquire(clean, full_mask, sigma, rng_nex1, n_nex1)
-        nex1_img = [acq.ifft2c(a) for a in nex1_k]
+        nex1_img = [acq.ifft2c_band(a, band) for a in nex1_k]
         for i in range(2):
             nex1[i][k] = rec.rss(nex1_img[i])
         for name in arm_names:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .acquisition import fft2c, ifft2c
+from .acquisition import band_of, fft2c, ifft2c, ifft2c_band
 
 TWELVE_BIT_MAX = 4095
 # The noise-free image's 99.8th percentile lands here, leaving headroom for noise and ringing.
@@ -83,30 +83,31 @@ def homodyne_noise_gain(line_mask: np.ndarray, full_lines: int) -> float:
     return float(np.sum(w**2) / full_lines)
 
 
-def _phase_reference(kspace: np.ndarray, lowpass: np.ndarray, phase_axis: int, threshold: float):
-    low = ifft2c(kspace * _along(lowpass, phase_axis))
-    absl = np.abs(low)
-    mag = np.sqrt(np.sum(absl * absl, axis=0))
-    absl[absl == 0] = 1.0
-    phase = np.conj(low)
-    phase /= absl
-    # Where the low-resolution image holds no signal the phase is undefined (noise); taking the
-    # real part with phase 0 there keeps background noise Gaussian per channel.
-    phase[:, mag < threshold * mag.max()] = 1.0
-    return phase.astype(kspace.dtype, copy=False)
-
-
 def homodyne(kspace: np.ndarray, phase_axis: int, *, threshold: float = 0.05) -> np.ndarray:
     """Homodyne partial-Fourier reconstruction per coil [1], then RSS of the real parts.
 
     Each coil image is ``Re{IFFT(w K) exp(-i phi)}`` with ``phi`` from the low-resolution
     symmetric centre. Background pixels (low-resolution RSS below ``threshold`` of its
-    maximum) use phi = 0.
+    maximum) use phi = 0: there the phase is undefined (noise), and phase 0 keeps the
+    background noise Gaussian per channel.
     """
-    w, h = homodyne_weights(_lines(kspace, phase_axis))
-    ref = _phase_reference(kspace, h, phase_axis, threshold)
-    img = ifft2c(kspace * _along(w, phase_axis).astype(kspace.real.dtype))
-    real = img.real * ref.real - img.imag * ref.imag
+    sampled = np.any(kspace != 0, axis=tuple(range(kspace.ndim - 2)))
+    lines = sampled.any(axis=-1 if phase_axis == -2 else 0)
+    w, h = homodyne_weights(lines)
+    band = band_of(sampled)
+    low_lines = h > 0
+    low_band = (slice(band[0].start, band[0].stop), slice(band[1].start, band[1].stop))
+    idx = np.nonzero(low_lines)[0]
+    low_slice = slice(int(idx[0]), int(idx[-1]) + 1)
+    low_band = (low_slice, low_band[1]) if phase_axis == -2 else (low_band[0], low_slice)
+    low = ifft2c_band(kspace * _along(h.astype(kspace.real.dtype), phase_axis), low_band)
+    img = ifft2c_band(kspace * _along(w.astype(kspace.real.dtype), phase_axis), band)
+    absl = np.abs(low)
+    mag = np.sqrt(np.sum(absl * absl, axis=0))
+    absl[absl == 0] = 1.0
+    real = (img.real * low.real + img.imag * low.imag) / absl
+    background = mag < threshold * mag.max()
+    real[:, background] = img.real[:, background]
     return np.sqrt(np.sum(real * real, axis=0))
 
 
