@@ -141,10 +141,31 @@ def publish_checklist(study: Study) -> list[Problem]:
                                     f"({', '.join(m.user.username for m in withdrawn)}); write the schedule again",
                                     "schedule"))
 
+    problem = analysis_settings_problem(study)
+    if problem:
+        problems.append(Problem("analysis_invalid", problem, "analysis"))
     if not study.analysis_settings:
         problems.append(Problem("analysis", "no analysis settings: the defaults will be used (margins per kind, "
                                 "case-mean unit, Benjamini–Hochberg)", "analysis", severity="warning"))
     return problems
+
+
+def analysis_settings_problem(study: Study) -> str:
+    """The analysis engine's complaint about the study's settings (as the report would build them,
+    with every item answered), or "" when they parse."""
+    if not study.analysis_settings:
+        return ""
+    import pandas as pd
+
+    from readerstudy.analysis.config import parse_config
+    from readerstudy.reports.selectors import study_analysis_config
+
+    answers = pd.DataFrame({"item": list(study.items.values_list("key", flat=True))})
+    try:
+        parse_config(study_analysis_config(study, answers))
+    except (TypeError, ValueError, KeyError) as exc:
+        return f"the analysis settings are invalid: {exc}"
+    return ""
 
 
 def step_states(study: Study, problems: list[Problem]) -> list[dict[str, Any]]:

@@ -157,3 +157,12 @@ def test_schedule_endpoint_writes_sessions(coordinator, reader, other_reader, cl
     study.refresh_from_db()
     assert study.reading_design["kind"] == "independent"
     assert response.json()["sessions"] == study.sessions.count() == 2
+
+
+def test_invalid_analysis_settings_are_an_error(coordinator, reader, other_reader):
+    study = ready_draft(coordinator, [reader, other_reader])
+    services.study_update(study=study, analysis_settings={"unit": "case-mean", "fdr": "bh"})
+    assert "analysis_invalid" not in rules(study)
+    services.study_update(study=study, analysis_settings={"fdr": "sometimes"})
+    problems = [p for p in publish_checklist(study) if p.rule == "analysis_invalid"]
+    assert problems and "sometimes" in problems[0].message and problems[0].step == "analysis"
