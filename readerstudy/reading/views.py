@@ -54,7 +54,11 @@ def worklist_rows(user, now: dt.datetime | None = None) -> list[dict]:
 
 @login_required
 def worklist(request):
-    return render(request, "reading/worklist.html", {"rows": worklist_rows(request.user)})
+    finished = request.GET.get("finished", "")
+    return render(request, "reading/worklist.html", {
+        "rows": worklist_rows(request.user),
+        "finished": int(finished) if finished.isdigit() else None,
+    })
 
 
 @login_required

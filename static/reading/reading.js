@@ -6,7 +6,8 @@
 //
 // Keyboard: Tab moves between items; digits score the focused item; in the findings grid arrows
 // move, 1/0 set present/absent and Space toggles; Ctrl+Enter submits and opens the next read;
-// W/E/I/R pick window-level, ellipse ROI, invert and reset while the focus is not in a text field.
+// W/E/I/R pick window-level, ellipse ROI, invert and reset, and V puts the focus on the image,
+// while the focus is not in a text field.
 
 const state = JSON.parse(document.getElementById('rd-state').textContent);
 const form = document.getElementById('rd-form');
@@ -241,7 +242,7 @@ function focusItem(itemKey) {
 // --- submit -------------------------------------------------------------------------------------
 
 function nextUrl(nextRead) {
-  return nextRead ? `/reading/reads/${encodeURIComponent(nextRead)}/` : '/reading/';
+  return nextRead ? `/reading/reads/${encodeURIComponent(nextRead)}/` : `/reading/?finished=${state.session_number}`;
 }
 
 async function submit() {
@@ -432,7 +433,10 @@ document.addEventListener('keydown', (event) => {
   const viewer = window.readingPage.viewer;
   if (!viewer) return;
   const key = event.key.toLowerCase();
-  if (key === 'w') setTool('windowLevel');
+  if (key === 'v') {
+    event.preventDefault();
+    document.getElementById('rd-viewer-left').focus();
+  } else if (key === 'w') setTool('windowLevel');
   else if (key === 'e') setTool('roi');
   else if (key === 'i') viewer.invert();
   else if (key === 'r') viewer.reset();

@@ -181,8 +181,9 @@ def test_reader_reads_and_scores_by_keyboard_and_the_answers_are_stored_once(pag
                                         object_id__in=[str(pk) for pk in Answer.objects.filter(read=read).values_list("pk", flat=True)])
     assert creates.count() == 17
 
-    # A draft on the second read survives a reload.
-    page.focus(VIEWER)
+    # A draft on the second read survives a reload (V puts the focus on the image).
+    page.keyboard.press("v")
+    assert page.evaluate("() => document.activeElement.id") == "rd-viewer-left"
     page.keyboard.press("Tab")
     page.keyboard.press("2")
     page.wait_for_function("() => document.getElementById('rd-save').dataset.state === 'saved'")
@@ -244,8 +245,9 @@ def test_side_by_side_pair_scrolls_in_sync_and_preference_is_stored_corrected(pa
         page.keyboard.press("Tab")
         page.keyboard.press(key)
     page.keyboard.press("Control+Enter")
-    page.wait_for_url(f"{live_server.url}/reading/")  # the only read: back to the worklist, session done
+    page.wait_for_url(f"{live_server.url}/reading/?finished=1")  # the only read: the session is done
     assert "done" in page.inner_text(".rd-worklist")
+    assert "Session 1 is finished" in page.inner_text("main")
 
     left_is_reference = read.series.arm.is_reference
     stored = Answer.objects.filter(read=read, item__kind="preference")
