@@ -430,13 +430,15 @@ document.addEventListener('keydown', (event) => {
     return;
   }
   if (event.ctrlKey || event.altKey || event.metaKey || typing(event.target)) return;
-  const viewer = window.readingPage.viewer;
-  if (!viewer) return;
   const key = event.key.toLowerCase();
   if (key === 'v') {
     event.preventDefault();
     document.getElementById('rd-viewer-left').focus();
-  } else if (key === 'w') setTool('windowLevel');
+    return;
+  }
+  const viewer = window.readingPage.viewer;
+  if (!viewer) return;
+  if (key === 'w') setTool('windowLevel');
   else if (key === 'e') setTool('roi');
   else if (key === 'i') viewer.invert();
   else if (key === 'r') viewer.reset();
