@@ -1,5 +1,7 @@
-"""The README's first command, run in a fresh clone: it serves a page that a logged-in
-coordinator can open, showing the demo study with its cases and series."""
+"""The README's first command, run in a fresh clone (a smaller demo: 2 cases, 1 sequence, small
+matrix): it serves a page within the time budget while the recon worker makes the series, then
+finishes the study (schedule, simulated answers, report) and prints the URLs and logins, which
+work: the coordinator sees the study and its report, the person's reader sees an open session."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
+SMALL_DEMO = ["--cases", "2", "--sequences", "SAG T1", "--matrix", "64", "--slices", "4", "--spacing", "2.0"]
 
 
 def _free_port() -> int:
@@ -40,7 +43,34 @@ def _wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 300)
     raise AssertionError(f"{url} did not answer within {timeout} s:\n{log.read_text()[-4000:]}")
 
 
-def test_demo_command_serves_the_study_to_the_coordinator(tmp_path):
+def _wait_for_text(text: str, proc: subprocess.Popen, log: Path, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        output = log.read_text()
+        if text in output:
+            return output
+        if proc.poll() is not None:
+            raise AssertionError(f"./run demo exited with {proc.returncode}:\n{output[-4000:]}")
+        time.sleep(1)
+    raise AssertionError(f"{text!r} not printed within {timeout} s:\n{log.read_text()[-4000:]}")
+
+
+def _login(base: str, username: str, password: str):
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    login_page = opener.open(f"{base}/accounts/login/").read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page).group(1)
+    data = urllib.parse.urlencode({"username": username, "password": password, "csrfmiddlewaretoken": token, "next": "/"})
+    request = urllib.request.Request(f"{base}/accounts/login/", data=data.encode(), headers={"Referer": f"{base}/accounts/login/"})
+    home = opener.open(request).read().decode()
+    return opener, home
+
+
+def _printed_url(output: str, label: str) -> str:
+    return re.search(rf"^{label}:\s+(http://\S+)", output, re.M).group(1)
+
+
+def test_demo_command_serves_the_study_then_completes_it(tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     port = _free_port()
@@ -49,28 +79,35 @@ def test_demo_command_serves_the_study_to_the_coordinator(tmp_path):
     env.update({"PORT": str(port), "VENV": str(Path(sys.prefix))})
     log = tmp_path / "demo.log"
     with log.open("w") as out:
-        proc = subprocess.Popen(["./run", "demo"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(["./run", "demo", *SMALL_DEMO], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for(f"{base}/accounts/login/", proc, log)
         output = log.read_text()
-        assert "coordinator" in output and "reader1" in output and "reader2" in output
-        password = re.search(r"coordinator\s+coordinator\s+password: (\S+)", output).group(1)
+        logins = dict(re.findall(r"^\s+\w+\s+(\S+)\s+password: (\S+)", output, re.M))
+        assert {"coordinator", "sim-reader1", "sim-reader2", "reader3"} <= set(logins)
+        assert "simulated    sim-reader1" in output
 
-        jar = http.cookiejar.CookieJar()
-        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        login_page = opener.open(f"{base}/accounts/login/").read().decode()
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page).group(1)
-        data = urllib.parse.urlencode({"username": "coordinator", "password": password, "csrfmiddlewaretoken": token, "next": "/"})
-        request = urllib.request.Request(f"{base}/accounts/login/", data=data.encode(), headers={"Referer": f"{base}/accounts/login/"})
-        home = opener.open(request).read().decode()
+        # Served while the worker builds: the coordinator already sees the study.
+        opener, home = _login(base, "coordinator", logins["coordinator"])
         assert "Demo: accelerated lumbar spine MRI" in home
-        study_url = re.search(r'href="(/studies/\d+/)"', home).group(1)
-        page = opener.open(base + study_url).read().decode()
-        assert "C001" in page and "SAG T2 FS" in page and "Standard" in page and "Fast" in page
-        assert "missing" not in page
-        # The worker runs beside the server.
         assert (clone / "var" / "worker.log").exists()
+
+        output = _wait_for_text("is complete", proc, log, timeout=900)
+        assert "recon: cases imported" in output and "simulated readers" in output
+        study_url = _printed_url(output, "Study page")
+        page = opener.open(study_url).read().decode()
+        assert "C001" in page and "SAG T1" in page and "Standard" in page and "Fast" in page
+        assert "missing" not in page
+        report_page = opener.open(_printed_url(output, "Report")).read().decode()
+        assert 'data-state="succeeded"' in report_page and "Download PDF" in report_page
+
+        reader, _ = _login(base, "reader3", logins["reader3"])
+        worklist = reader.open(_printed_url(output, "Reading worklist")).read().decode()
+        assert "Session 1" in worklist and "Start reading" in worklist
+        simulated, _ = _login(base, "sim-reader1", logins["sim-reader1"])
+        assert "Start reading" not in simulated.open(f"{base}/reading/").read().decode()  # all read already
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -49,17 +49,17 @@ import numpy as np
 
 #: Points (of a five-point scale) lost when the SNR halves, and per 10 % loss of edge transfer.
 ITEM_WEIGHTS: dict[str, tuple[float, float]] = {
-    "apparent_snr": (1.2, 0.2),
-    "anatomy_discernment": (0.6, 0.8),
-    "diagnostic_confidence": (0.5, 0.6),
-    "overall_quality": (0.9, 0.6),
-    "sharpness": (0.3, 1.0),
-    "noise": (1.2, 0.0),
-    "artifacts_4pt": (0.4, 0.3),
-    "overall_quality_4pt": (0.9, 0.6),
-    "diagnostic_confidence_4pt": (0.5, 0.6),
+    "apparent_snr": (0.9, 0.2),
+    "anatomy_discernment": (0.45, 0.8),
+    "diagnostic_confidence": (0.35, 0.6),
+    "overall_quality": (0.6, 0.6),
+    "sharpness": (0.25, 1.0),
+    "noise": (0.9, 0.0),
+    "artifacts_4pt": (0.3, 0.3),
+    "overall_quality_4pt": (0.6, 0.6),
+    "diagnostic_confidence_4pt": (0.35, 0.6),
 }
-DEFAULT_WEIGHTS = (0.8, 0.6)
+DEFAULT_WEIGHTS = (0.6, 0.6)
 
 #: Probability of reporting a present finding, per arm (assumption, see the module docstring).
 SENSITIVITY: dict[str, float] = {"Standard": 0.85, "Fast": 0.78, "Fast-DL25": 0.80, "Fast-DL50": 0.82, "Fast-DL75": 0.81}

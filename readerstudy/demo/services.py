@@ -77,13 +77,14 @@ COORDINATOR_MODELS = ["study", "membership", "sequence", "arm", "case", "series"
 @dataclass(frozen=True)
 class DemoConfig:
     """The size of the demo: ``cases`` phantom cases, ``sequences`` of the neuro protocol set;
-    ``matrix``/``slices`` shrink the protocols (tests); ``seed`` is the recon run's seed (anatomy,
+    ``matrix``/``slices`` shrink the protocols and ``spacing_mm`` coarsens the phantom (tests); ``seed`` is the recon run's seed (anatomy,
     findings and noise of every case), ``study_seed`` the schedule's."""
 
     cases: int = 18
     sequences: tuple[str, ...] = DEMO_SEQUENCES
     matrix: int | None = None
     slices: int | None = None
+    spacing_mm: float = 0.8
     seed: int = 2026
     study_seed: int = 7
     model_seed: int = 11
@@ -197,9 +198,9 @@ def demo_recon_queue(*, study: Study, config: DemoConfig, actor, enqueue: bool =
                 job = recon_job_create(
                     study=study, actor=actor, cases=1, seed=config.seed, first_case=i,
                     sequences=list(config.sequences), arms=arms, recon_matrix=config.matrix, slices=config.slices,
-                    enqueue=enqueue,
+                    spacing_mm=config.spacing_mm, enqueue=enqueue,
                 )
-                log.info("queued recon job %s for case %s", job.pk, case_label(i))
+                log.debug("queued recon job %s for case %s", job.pk, case_label(i))
             jobs.append(job)
     return jobs
 

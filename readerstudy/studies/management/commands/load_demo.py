@@ -57,15 +57,16 @@ class Command(BaseCommand):
         parser.add_argument("--sequences", nargs="+", default=list(demo.DEMO_SEQUENCES), help="sequences of the neuro protocol set")
         parser.add_argument("--matrix", type=int, default=None, help="shrink the recon matrix (default: the protocol's, e.g. 384)")
         parser.add_argument("--slices", type=int, default=None, help="shrink the number of slices (default: the protocol's)")
+        parser.add_argument("--spacing", type=float, default=0.8, help="phantom voxel size in mm (default 0.8; coarser is faster)")
         parser.add_argument("--no-wait", action="store_true", help="set up and queue the recon jobs, then return")
         parser.add_argument("--inline", action="store_true", help="run recon jobs and the report in this process (no worker)")
         parser.add_argument("--timeout", type=float, default=None, help="give up waiting for the worker after this many seconds")
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
 
-    def handle(self, *args, cases, sequences, matrix, slices, no_wait, inline, timeout, port, **options):
+    def handle(self, *args, cases, sequences, matrix, slices, spacing, no_wait, inline, timeout, port, **options):
         if cases < 1:
             raise CommandError("--cases must be at least 1")
-        config = demo.DemoConfig(cases=cases, sequences=tuple(sequences), matrix=matrix, slices=slices)
+        config = demo.DemoConfig(cases=cases, sequences=tuple(sequences), matrix=matrix, slices=slices, spacing_mm=spacing)
         self.base = f"http://127.0.0.1:{port}"
         users = demo.demo_users_ensure(config=config)
         coordinator = users["coordinator"]
@@ -79,7 +80,7 @@ class Command(BaseCommand):
             if known and known != cases:
                 self.stdout.write(f"The demo study exists with {known} cases; reusing it as it is.")
             config = demo.DemoConfig(cases=known or cases, sequences=tuple(study.sequences.order_by("order", "name").values_list("name", flat=True)),
-                                     matrix=matrix, slices=slices)
+                                     matrix=matrix, slices=slices, spacing_mm=spacing)
         jobs = demo.demo_recon_queue(study=study, config=config, actor=coordinator, enqueue=not inline)
         if no_wait:
             self._print_logins(study, complete=False)
@@ -114,7 +115,7 @@ class Command(BaseCommand):
                 recon_bar.close()
                 raise CommandError("recon failed: " + "; ".join(state.failed)
                                    + "\nRun the command again to retry the failed cases.")
-            note = state.running[0] if state.running else ("waiting for the worker" if state.done < state.cases else "done")
+            note = "; ".join(sorted(state.running)) if state.running else ("waiting for the worker" if state.done < state.cases else "done")
             recon_bar(state.done, state.cases, note)
             todo = [c for c in Case.objects.filter(study=study).order_by("label") if c.label not in measured
                     and c.series.count() == study.sequences.count() * study.arms.count()]
