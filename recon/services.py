@@ -31,6 +31,9 @@ from recon.protocols import DEFAULT_PROTOCOL_SET, protocol_set as load_protocol_
 
 log = logging.getLogger(__name__)
 
+# A running job whose heartbeat is older than this is considered lost (its worker died).
+STALE_SECONDS = float(os.environ.get("RECON_STALE_SECONDS", "900"))
+
 _PARAMETER_KEYS = {"cases", "seed", "first_case", "protocol_set", "sequences", "arms", "recon_matrix", "slices", "spacing_mm"}
 
 
@@ -114,7 +117,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def recon_jobs_recover(*, stale_seconds: float = 900.0) -> list[int]:
+def recon_jobs_recover(*, stale_seconds: float | None = None) -> list[int]:
     """Re-enqueue jobs whose worker is gone: RUNNING jobs whose process on this host is dead or
     whose heartbeat is older than ``stale_seconds``, and QUEUED jobs never started after that
     long (a lost message). Brokers without redelivery of unacknowledged messages (the embedded
@@ -123,7 +126,7 @@ def recon_jobs_recover(*, stale_seconds: float = 900.0) -> list[int]:
     from recon.tasks import recon_job_task
 
     now = timezone.now()
-    old = now - timedelta(seconds=stale_seconds)
+    old = now - timedelta(seconds=STALE_SECONDS if stale_seconds is None else stale_seconds)
     host = socket.gethostname()
     requeued = []
     with transaction.atomic():
@@ -136,9 +139,12 @@ def recon_jobs_recover(*, stale_seconds: float = 900.0) -> list[int]:
             else:
                 dead = job.created_at < old
             if dead:
+                # Back to QUEUED: whichever delivery comes first claims it, later ones see it
+                # running with a fresh heartbeat (or finished) and leave it alone.
+                job.state = ReconJob.State.QUEUED
                 job.heartbeat_at = now
                 job.message = "requeued after its worker was lost"
-                job.save(update_fields=["heartbeat_at", "message"])
+                job.save(update_fields=["state", "heartbeat_at", "message"])
                 requeued.append(job.pk)
         for pk in requeued:
             transaction.on_commit(lambda pk=pk: recon_job_task.delay(pk))
@@ -177,6 +183,10 @@ def recon_job_run(job_id: int) -> ReconJob:
         job = ReconJob.objects.select_for_update().get(pk=job_id)
         if job.state in (ReconJob.State.SUCCEEDED, ReconJob.State.FAILED):
             return job
+        fresh = job.heartbeat_at and job.heartbeat_at > timezone.now() - timedelta(seconds=STALE_SECONDS)
+        if job.state == ReconJob.State.RUNNING and fresh and job.worker_host != _worker_id():
+            # Another live worker is on it (a duplicate delivery): leave it alone.
+            return job
         job.state = ReconJob.State.RUNNING
         job.attempts += 1
         job.started_at = job.started_at or timezone.now()
@@ -207,11 +217,16 @@ def recon_job_run(job_id: int) -> ReconJob:
                 )
                 export.write_manifest(case_dir, rows)
                 _update(job.pk, message=f"case {label}: importing")
-                result = import_dicom(
-                    study=study, source=case_dir, mapping=case_dir / "manifest.csv", actor=job.created_by,
-                    series_source="phantom",
-                )
-                created += [s.public_id for s in result.series]
+                try:
+                    result = import_dicom(
+                        study=study, source=case_dir, mapping=case_dir / "manifest.csv", actor=job.created_by,
+                        series_source="phantom",
+                    )
+                    created += [s.public_id for s in result.series]
+                except DicomImportError:
+                    # A concurrent run of the same job may have imported this case meanwhile.
+                    if not _case_done(study, label, p["sequences"], p["arms"]):
+                        raise
                 shutil.rmtree(case_dir, ignore_errors=True)
             else:
                 from recon.phantom import case_findings

@@ -153,3 +153,13 @@ def test_a_starting_worker_requeues_jobs_whose_worker_died(study, coordinator, d
     job.refresh_from_db()
     assert job.state == ReconJob.State.SUCCEEDED and Series.objects.filter(case__study=study).count() == 2
     assert recon_jobs_recover() == []  # nothing left to recover
+
+
+@pytest.mark.django_db
+def test_a_duplicate_delivery_leaves_a_job_that_another_live_worker_runs_alone(study, coordinator):
+    from django.utils import timezone
+
+    job = _job(study, coordinator, cases=1, sequences=["SAG T1"], enqueue=False)
+    ReconJob.objects.filter(pk=job.pk).update(state=ReconJob.State.RUNNING, worker_host="other-host:1", heartbeat_at=timezone.now())
+    assert recon_job_run(job.pk).state == ReconJob.State.RUNNING
+    assert not Series.objects.filter(case__study=study).exists()
