@@ -171,6 +171,9 @@ def analysis_settings_problem(study: Study) -> str:
 def step_states(study: Study, problems: list[Problem]) -> list[dict[str, Any]]:
     errors = Counter(p.step for p in problems if p.severity == "error")
     warnings = Counter(p.step for p in problems if p.severity == "warning")
+    # The last step gathers everything: it is done only when the whole study is.
+    errors["publish"] = sum(errors.values())
+    warnings["publish"] = sum(warnings.values())
     return [
         {"slug": slug, "title": title, "errors": errors[slug], "warnings": warnings[slug],
          "url": reverse("workspace:setup", kwargs={"pk": study.pk, "step": slug})}
@@ -286,11 +289,15 @@ def audit_events(study: Study, *, reader: str = "", case: str = "", limit: int =
         sessions = list(Session.objects.filter(study=study, reader__username=reader).values_list("pk", flat=True))
         reads = list(Read.objects.filter(session_id__in=sessions).values_list("pk", flat=True))
         memberships = list(Membership.objects.filter(study=study, user__username=reader).values_list("pk", flat=True))
+        from readerstudy.reading.models import Answer
+
+        answers = list(Answer.objects.filter(read_id__in=reads).values_list("pk", flat=True))
         events = events.filter(
             Q(actor__username=reader)
             | Q(object_type="reading.session", object_id__in=[str(p) for p in sessions])
             | Q(object_type="reading.read", object_id__in=[str(p) for p in reads])
             | Q(object_type="studies.membership", object_id__in=[str(p) for p in memberships])
+            | Q(object_type="reading.answer", object_id__in=[str(p) for p in answers])
         )
     if case:
         series = list(Series.objects.filter(case__study=study, case__label=case).values_list("pk", flat=True))

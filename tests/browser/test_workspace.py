@@ -4,6 +4,7 @@ pages, then locks it and downloads the exports and the unblinding key."""
 
 from __future__ import annotations
 
+import os
 import time
 import zipfile
 from pathlib import Path
@@ -19,6 +20,12 @@ from tests.browser.conftest import CHROMIUM, launch_chromium
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "correct-horse-battery"
+SHOTS = os.environ.get("WORKSPACE_SCREENSHOTS", "")  # a folder: save a screenshot of each page
+
+
+def shot(page, name: str) -> None:
+    if SHOTS:
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture
@@ -83,6 +90,7 @@ def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, 
     page.get_by_label("New arm").fill("Fast")
     page.get_by_role("button", name="Add arm").click()
     page.wait_for_selector("#arms li:has-text('Fast')")
+    shot(page, "design")
     # A mistake shows an error in place, nothing changes.
     page.get_by_label("New arm").fill("Fast")
     page.get_by_role("button", name="Add arm").click()
@@ -98,15 +106,18 @@ def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, 
     page.wait_for_selector("#cases table.ws-grid")
     assert Series.objects.filter(case__study=study).count() == 4
     assert "missing" not in page.inner_text("#cases")
+    shot(page, "cases")
 
     # 4. Questionnaire from a template, and the reader's preview.
     page.get_by_role("link", name="4. Questionnaire").click()
     page.get_by_role("button", name="Use seed000").click()
     page.wait_for_selector("#items details.ws-item")
     assert study.items.count() > 0
+    shot(page, "questionnaire")
     page.goto(f"{url}/workspace/studies/{study.pk}/preview/")
     assert page.locator("fieldset.rd-item").count() > 0
     assert "Standard" not in page.inner_text("form.rd-form")
+    shot(page, "preview")
     page.go_back()
 
     # 6. Readers with one-time login links.
@@ -120,6 +131,7 @@ def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, 
     link.wait_for()
     login_url = link.input_value()
     assert "/workspace/login/" in login_url
+    shot(page, "readers")
 
     # 7. Reading design: crossover with washout, preview per reader, then write.
     page.get_by_role("link", name="7. Reading design").click()
@@ -129,12 +141,14 @@ def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, 
     page.wait_for_selector(".ws-preview h3:has-text('reader1: 2 sessions')")
     assert "14 days after session 1 is finished" in page.inner_text(".ws-preview")
     assert Session.objects.filter(study=study).count() == 0
+    shot(page, "schedule")
     page.get_by_role("button", name="Write schedule").click()
     page.wait_for_selector("text=4 sessions written")
 
     # Check and publish: the checklist links each warning to its step.
     page.get_by_role("link", name="9. Check and publish").click()
     assert page.get_by_role("link", name="Analysis settings").count() >= 1
+    shot(page, "publish")
     page.get_by_role("button", name="Publish the study").click()
     page.wait_for_url("**/dashboard/")
     study.refresh_from_db()
@@ -155,6 +169,7 @@ def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, 
     page.get_by_label("Reason for the override of reader2 session 2").press("Enter")
     page.wait_for_selector("#progress td:has-text('2030-01-02 08:00')")
     assert AuditEvent.objects.filter(study=study, reason="holiday").exists()
+    shot(page, "dashboard")
 
     # Closing: lock, then the exports and the unblinding key.
     page.get_by_role("link", name="Close and export").click()
@@ -174,4 +189,5 @@ def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, 
     assert "Standard" in key_path.read_text()
     page.get_by_role("button", name="Show the unblinding key").click()
     page.wait_for_selector(".ws-key table td:text-is('Fast')")
+    shot(page, "close")
     assert AuditEvent.objects.filter(study=study, object_type="studies.unblinding_key").count() == 2

@@ -159,3 +159,32 @@ def test_no_login_link_for_a_coordinator_account(published, coordinator, client_
     response = client_for(coordinator).post(
         f"/api/studies/{study.pk}/workspace/login-link/", {"membership": membership.pk}, format="json")
     assert response.status_code == 400 and "coordinates a study" in str(response.json())
+
+
+def test_dashboard_shows_progress_time_per_read_and_filters_the_audit_log(published, coordinator, reader, other_reader):
+    from readerstudy.workspace.selectors import audit_events, dashboard
+
+    study, _, sessions = published
+    submit_all(sessions[0], reader)
+    first = sessions[1].reads.order_by("position").first()
+    reading.read_start(read=first, reader=other_reader)
+    data = dashboard(study)
+    rows = {r["username"]: r for r in data["readers"]}
+    assert rows["reader1"]["done"] == rows["reader1"]["total"] == 4
+    assert rows["reader1"]["rows"][0]["seconds_per_read"] is not None
+    assert rows["reader2"]["done"] == 0
+    assert [r.pk for r in data["in_progress"]] == [first.pk]
+
+    mine = audit_events(study, reader="reader1")
+    assert mine and any(e.object_type == "reading.answer" for e in mine)
+    answer_ids = set(reading.Answer.objects.filter(read__session=sessions[0]).values_list("pk", flat=True))
+    theirs = audit_events(study, reader="reader2")
+    assert not any(e.object_type == "reading.answer" and int(e.object_id) in answer_ids for e in theirs)
+    by_case = audit_events(study, case="C001")
+    assert by_case and all(e.object_type in {"studies.case", "studies.series", "reading.read", "reading.answer"} for e in by_case)
+    assert any(e.object_type == "reading.answer" for e in by_case)
+
+    client = Client()
+    client.force_login(coordinator)
+    page = client.get(f"/workspace/studies/{study.pk}/dashboard/?reader=reader1").content.decode()
+    assert "Reads in progress" in page and "reader2, session 1, read 1" in page
