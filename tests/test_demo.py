@@ -92,10 +92,10 @@ def test_demo_command_serves_the_study_then_completes_it(tmp_path):
         # Served while the worker builds: the coordinator already sees the study.
         opener, home = _login(base, "coordinator", logins["coordinator"])
         assert "Demo: accelerated lumbar spine MRI" in home
-        assert (clone / "var" / "worker.log").exists()
 
         output = _wait_for_text("is complete", proc, log, timeout=900)
         assert "recon: cases imported" in output and "simulated readers" in output
+        assert (clone / "var" / "worker.log").exists()  # the series came from the worker beside the server
         study_url = _printed_url(output, "Study page")
         page = opener.open(study_url).read().decode()
         assert "C001" in page and "SAG T1" in page and "Standard" in page and "Fast" in page

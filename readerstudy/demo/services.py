@@ -146,7 +146,9 @@ def demo_study_ensure(*, config: DemoConfig, users: dict) -> tuple[Study, bool]:
         f"SIMULATED DATA: the answers of {' and '.join(simulated)} were made by the demo's simulated reader model "
         "(readerstudy/demo/reader_model.py: Likert scores follow each series' SNR and sharpness measured against the "
         "phantom's Truth, plus a per-reader bias and noise; detections follow the phantom's reference standard with a "
-        f"per-arm sensitivity and specificity). Only {', '.join(people) or 'no reader'}'s answers, if any, are a person's."
+        f"per-arm sensitivity and specificity). Only {', '.join(people) or 'no reader'}'s answers, if any, are a person's. "
+        f"The image-integrity table compares each arm with the phantom's noise-free {TRUTH_ARM} (and each Fast-DL arm "
+        f"with Fast), on the central {MEASURED_SLICES} slices of every series."
     )
     with audit.acting_as(coordinator, reason="demo setup"), transaction.atomic():
         study = services.study_create(
