@@ -134,6 +134,9 @@ def publish_checklist(study: Study) -> list[Problem]:
         if without:
             problems.append(Problem("schedule_readers", f"readers without sessions: {', '.join(without)}; write the "
                                     "schedule again", "schedule"))
+        stale = schedule_stale(study)
+        if stale:
+            problems.append(Problem("schedule_stale", stale, "schedule"))
         withdrawn = Membership.objects.filter(study=study, role=Membership.Role.READER, active=False,
                                               user_id__in=scheduled)
         if withdrawn.exists() and study.status == Study.Status.DRAFT:
@@ -148,6 +151,25 @@ def publish_checklist(study: Study) -> list[Problem]:
         problems.append(Problem("analysis", "no analysis settings: the defaults will be used (margins per kind, "
                                 "case-mean unit, Benjamini–Hochberg)", "analysis", severity="warning"))
     return problems
+
+
+def schedule_stale(study: Study) -> str:
+    """Why the written schedule no longer matches the study (cases, series, arms or readers changed
+    since it was written), or "" when writing it again would give the same sessions."""
+    from readerstudy.reading import services as reading_services
+
+    design = study.reading_design or {}
+    existing = list(Session.objects.filter(study=study).prefetch_related("reads").order_by("reader_id", "index"))
+    if not design or not existing:
+        return ""
+    try:
+        wanted = reading_services._series_rows(study, reading_services._schedule_for(study, reading_services._as_design(design)))
+    except reading_services.ScheduleError as exc:
+        return f"the written schedule cannot be rebuilt: {'; '.join(exc.messages)}"
+    key = lambda row: (row[0], row[1])  # noqa: E731
+    if sorted(reading_services._existing_rows(existing), key=key) != sorted(wanted, key=key):
+        return "the study changed since the schedule was written (cases, series, arms or readers); write it again"
+    return ""
 
 
 def analysis_settings_problem(study: Study) -> str:

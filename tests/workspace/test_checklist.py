@@ -166,3 +166,14 @@ def test_invalid_analysis_settings_are_an_error(coordinator, reader, other_reade
     services.study_update(study=study, analysis_settings={"fdr": "sometimes"})
     problems = [p for p in publish_checklist(study) if p.rule == "analysis_invalid"]
     assert problems and "sometimes" in problems[0].message and problems[0].step == "analysis"
+
+
+def test_schedule_written_before_a_case_was_added_is_stale(coordinator, reader, other_reader):
+    study = ready_draft(coordinator, [reader, other_reader])
+    assert "schedule_stale" not in rules(study)
+    case = services.case_create(study=study, label="C3")
+    for arm in study.arms.all():
+        series_row(case=case, sequence=study.sequences.get(), arm=arm)
+    assert "schedule_stale" in rules(study)
+    schedule_materialize(study=study, design=study.reading_design, actor=coordinator)
+    assert "schedule_stale" not in rules(study)
