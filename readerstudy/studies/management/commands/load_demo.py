@@ -33,12 +33,13 @@ class Progress:
         self.tty = hasattr(out, "isatty") and out.isatty()
         self.last = None
 
-    def __call__(self, done: int, total: int, note: str = "") -> None:
+    def __call__(self, done: int, total: int, note: str = "", detail: str = "") -> None:
+        """``detail`` (e.g. a running clock) is shown on a terminal only, so logs get a line per step."""
         total = max(total, 1)
         filled = int(self.width * min(done, total) / total)
-        line = f"{self.label:<22} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {note}"[:120]
+        line = f"{self.label:<22} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {note}"
         if self.tty:
-            self.out.write("\r" + line.ljust(120), ending="")
+            self.out.write("\r" + (line + detail)[:150].ljust(150), ending="")
             self.out.flush()
         elif (done, total, note) != self.last:
             self.out.write(line)
@@ -116,7 +117,7 @@ class Command(BaseCommand):
                 raise CommandError("recon failed: " + "; ".join(state.failed)
                                    + "\nRun the command again to retry the failed cases.")
             note = "; ".join(sorted(state.running)) if state.running else ("waiting for the worker" if state.done < state.cases else "done")
-            recon_bar(state.done, state.cases, note)
+            recon_bar(state.done, state.cases, note, f"  [{time.monotonic() - started:.0f} s]")
             todo = [c for c in Case.objects.filter(study=study).order_by("label") if c.label not in measured
                     and c.series.count() == study.sequences.count() * study.arms.count()]
             for case in todo[:1]:
