@@ -191,3 +191,43 @@ def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, 
     page.wait_for_selector(".ws-key table td:text-is('Fast')")
     shot(page, "close")
     assert AuditEvent.objects.filter(study=study, object_type="studies.unblinding_key").count() == 2
+
+
+def test_bad_zip_lists_problems_per_file_and_phantom_generation_shows_progress(page, live_server, make_user, tmp_path):
+    from readerstudy.studies import services
+
+    coordinator = make_user("coord", password=PASSWORD)
+    study = services.study_create(name="Phantom study", created_by=coordinator)
+    services.sequence_create(study=study, name="SAG T1")
+    services.arm_create(study=study, name="Standard", is_reference=True)
+    services.arm_create(study=study, name="Fast")
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("P1/S1/IM_0001.dcm", b"not a dicom file")
+    mapping = tmp_path / "mapping.csv"
+    mapping.write_text("case,sequence,arm,path\nC001,SAG T1,Standard,P1/S1\n")
+
+    url = live_server.url
+    page.goto(f"{url}/accounts/login/?next=/workspace/studies/{study.pk}/setup/cases/")
+    page.fill("input[name=username]", "coord")
+    page.fill("input[name=password]", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/setup/cases/")
+    assert "No cases yet" in page.inner_text("#cases")
+
+    page.set_input_files("#f-archive", str(bad))
+    page.set_input_files("#f-mapping", str(mapping))
+    page.get_by_role("button", name="Upload and import").click()
+    page.wait_for_selector("#import .ws-file-errors li")
+    assert "IM_0001.dcm" in page.inner_text("#import .ws-file-errors")
+    assert Series.objects.filter(case__study=study).count() == 0
+    shot(page, "import-errors")
+
+    page.get_by_label("Cases").fill("1")
+    page.get_by_label("Matrix (px; blank: full size, 96 for a quick try)").fill("64")
+    page.get_by_label("Slices").fill("2")
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_selector("#cases table.ws-grid", timeout=120_000)
+    assert Series.objects.filter(case__study=study).count() == 2
+    assert "succeeded" in page.inner_text("#recon")
+    shot(page, "recon")
