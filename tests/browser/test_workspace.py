@@ -114,6 +114,15 @@ def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, 
     page.wait_for_selector("#items details.ws-item")
     assert study.items.count() > 0
     shot(page, "questionnaire")
+    # Edit an item: its label changes, its anchors survive the round trip through the form.
+    item = study.items.get(key="overall_quality")
+    anchors = dict(item.anchors)
+    page.click("#item-overall_quality summary")
+    page.locator("#item-overall_quality input[name=label]").fill("Overall quality")
+    page.locator("#item-overall_quality").get_by_role("button", name="Save item").click()
+    page.wait_for_selector("#item-overall_quality .ws-status:text-is('Saved.')")
+    item.refresh_from_db()
+    assert item.label == "Overall quality" and item.anchors == anchors
     page.goto(f"{url}/workspace/studies/{study.pk}/preview/")
     assert page.locator("fieldset.rd-item").count() > 0
     assert "Standard" not in page.inner_text("form.rd-form")
