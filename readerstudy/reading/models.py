@@ -64,6 +64,9 @@ class Read(models.Model):
             models.CheckConstraint(condition=Q(active_seconds__gte=0), name="read_active_seconds_nonnegative"),
         ]
 
+    def __str__(self) -> str:
+        return f"read {self.position + 1} of {self.session}"
+
 
 class Answer(models.Model):
     """A reader's response to one item (and level) in one read. Changes are audited, never silent."""
@@ -79,3 +82,7 @@ class Answer(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["read", "item", "level"], name="answer_unique_read_item_level")]
+
+    def __str__(self) -> str:
+        level = f" at {self.level}" if self.level else ""
+        return f"answer to item {self.item_id}{level} in {self.read}"
