@@ -124,7 +124,7 @@ function status(form, text) {
 
 // --- long-running jobs: import and recon ---------------------------------------------------------
 
-async function follow(form, url, describe) {
+async function follow(form, url, describe, onDone = null) {
   const box = form.querySelector(".ws-job");
   const bar = box.querySelector("progress");
   const text = box.querySelector(".ws-job-text");
@@ -135,7 +135,12 @@ async function follow(form, url, describe) {
     if (!ok) { showErrors(form, data); return; }
     bar.value = data.progress || 0;
     text.textContent = describe(data);
-    if (data.state === "succeeded") { text.textContent += " Reloading…"; setTimeout(() => location.reload(), 400); return; }
+    if (data.state === "succeeded") {
+      if (onDone) { onDone(data); return; }
+      text.textContent += " Reloading…";
+      setTimeout(() => location.reload(), 400);
+      return;
+    }
     if (data.state === "failed") {
       if (fileErrors) {
         fileErrors.replaceChildren();
@@ -214,6 +219,24 @@ async function submit(form, overrideUrl = null) {
     if (button) button.disabled = true;
     follow(form, `/api/studies/${root.dataset.study}/workspace/recon-jobs/?job=${data.public_id}`,
       (job) => `${job.state}, ${job.progress}%${job.message ? `: ${job.message}` : ""}.`);
+  } else if (then === "report") {
+    if (button) button.disabled = true;
+    follow(form, `/api/studies/${root.dataset.study}/reports/${data.public_id}/`,
+      (job) => `${job.state}, ${job.progress}%${job.message ? `: ${job.message}` : ""}.`,
+      (job) => {
+        const list = form.querySelector(".ws-downloads");
+        list.replaceChildren();
+        for (const [fmt, href] of Object.entries(job.downloads || {})) {
+          const li = document.createElement("li");
+          const a = document.createElement("a");
+          a.href = href;
+          a.textContent = `Report (${fmt.toUpperCase()})`;
+          a.setAttribute("download", "");
+          li.append(a);
+          list.append(li);
+        }
+        if (button) button.disabled = false;
+      });
   } else if (then === "preview") {
     renderPreview(data);
     document.getElementById("preview").scrollIntoView({ block: "start" });

@@ -16,6 +16,7 @@ from fixtures.make_fixture_dicom import make_fixture_dicom
 from readerstudy.reading.models import Session
 from readerstudy.studies.models import AuditEvent, Series, Study
 from tests.browser.conftest import CHROMIUM, launch_chromium
+from tests.workspace.helpers import submit_all
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -172,6 +173,13 @@ def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, 
     reader_page.wait_for_url("**/reading/")
     reader_context.close()
 
+    # Both readers read their first session (through the reading service; the reading page has
+    # its own browser tests), so the exports and the report have answers.
+    for session in Session.objects.filter(study=study, index=0):
+        submit_all(session, session.reader)
+    page.reload()
+    assert "2 / 2" in page.inner_text("#progress")
+
     # Dashboard action: override an opening with a reason (audited).
     page.get_by_label("Reason for the override of reader2 session 2").fill("holiday")
     page.get_by_label("New opening of reader2 session 2 (UTC)").fill("2030-01-02T08:00")
@@ -191,6 +199,13 @@ def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, 
         path = tmp_path / info.value.suggested_filename
         info.value.save_as(path)
         assert path.suffix == suffix and path.stat().st_size > 0
+        if suffix == ".csv":
+            assert len(path.read_text().splitlines()) > 1  # a header and the answers
+    page.get_by_role("button", name="Build the report").click()
+    page.wait_for_selector("#report .ws-downloads a", timeout=180_000)
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Report (PDF)").click()
+    assert info.value.suggested_filename.endswith(".pdf")
     with page.expect_download() as info:
         page.get_by_role("link", name="Download it (CSV)").click()
     key_path = tmp_path / "key.csv"

@@ -15,24 +15,9 @@ from readerstudy.reading import answers as reading
 from readerstudy.reading.models import Read
 from readerstudy.studies import services
 from readerstudy.studies.models import AuditEvent
+from tests.workspace.helpers import submit_all
 
 pytestmark = pytest.mark.django_db
-
-
-def submit_all(session, reader):
-    """Answer and submit every read of ``session`` through the reading service."""
-    for read in session.reads.order_by("position"):
-        items = reading.applicable_items(read)
-        answers = []
-        for item in items:
-            if item.kind == "likert":
-                answers.append({"item": item.key, "level": "", "value": item.scale_max, "payload": {}})
-            elif item.kind in ("binary",):
-                answers.append({"item": item.key, "level": "", "value": 0, "payload": {}})
-            elif item.kind == "checklist":
-                answers += [{"item": item.key, "level": lv, "value": 0, "payload": {}} for lv in item.levels]
-        reading.read_submit(read=read, reader=reader, submission_id=f"submit-{read.pk:06d}", answers=answers, comment="",
-                            active_seconds=12.0)
 
 
 def test_reopen_a_read_is_audited_and_lets_the_reader_revise(published, coordinator, reader, client_for):
