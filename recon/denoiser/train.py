@@ -43,11 +43,12 @@ class TrainingConfig:
     n_res_blocks: int = 2
     patch: int = 64
     batch_size: int = 16
-    steps: int = 2000
+    steps: int = 3000
     learning_rate: float = 1e-3
     min_learning_rate: float = 2e-5
     threads: int = 1  # one thread beats two on a shared 2-core machine
     synthetic_levels: tuple[float, ...] = (0.02, 0.04, 0.07, 0.11)
+    synthetic_per_case: int = 3  # synthetic-noise copies of each training case's Truth
     # Fraction of batches drawn from Noise2Noise pairs. Off by default: on RSS magnitude images
     # the expectation of the second NEX-1 acquisition carries the noise-floor bias, so Noise2Noise
     # teaches the network to keep that bias, against the supervised pairs (measured: with 0.15 the
@@ -254,7 +255,9 @@ def run(spec: RunSpec, config: TrainingConfig, *, log: Callable[[str], None] = p
     train_cases = cases_for("training", spec.train_seeds, data.NOISE_SCALES)
     validation_cases = cases_for("validation", spec.validation_seeds, (1.0,))
     simulated = time.perf_counter() - started
-    supervised, n2n = data.training_pairs(train_cases, seed=config.seed, synthetic_levels=config.synthetic_levels)
+    supervised, n2n = data.training_pairs(
+        train_cases, seed=config.seed, synthetic_levels=config.synthetic_levels, synthetic_per_case=config.synthetic_per_case
+    )
     log(f"Training pairs: {len(supervised)} supervised slices, {len(n2n)} Noise2Noise slices; simulation {simulated:.0f} s")
     model, seconds = train_network(supervised, n2n, config, log=log)
     meta = {

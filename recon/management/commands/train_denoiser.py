@@ -37,6 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--patch", type=int, default=c.patch, help="patch size (multiple of 8)")
         parser.add_argument("--lr", type=float, default=c.learning_rate)
         parser.add_argument("--n2n-weight", type=float, default=c.n2n_weight, help="fraction of Noise2Noise batches (0 = supervised only)")
+        parser.add_argument("--synthetic-per-case", type=int, default=c.synthetic_per_case, help="synthetic Rician copies of each case's Truth")
         parser.add_argument("--threads", type=int, default=c.threads, help="torch threads (at most 2 on a shared machine)")
         parser.add_argument("--train-seeds", default=f"{s.train_seeds[0]}-{s.train_seeds[-1]}", help='phantom case seeds, e.g. "1001-1010"')
         parser.add_argument("--validation-seeds", default=",".join(map(str, s.validation_seeds)))
@@ -58,6 +59,7 @@ class Command(BaseCommand):
         config = TrainingConfig(
             seed=opts["seed"], steps=opts["steps"], width=opts["width"], batch_size=opts["batch_size"],
             patch=opts["patch"], learning_rate=opts["lr"], threads=opts["threads"], n2n_weight=opts["n2n_weight"],
+            synthetic_per_case=opts["synthetic_per_case"],
         )
         spec = RunSpec(
             train_seeds=_seeds(opts["train_seeds"]), validation_seeds=_seeds(opts["validation_seeds"]),
