@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connections
 
 from fixtures.make_fixture_dicom import make_fixture_dicom
@@ -21,6 +22,7 @@ from tests.workspace.helpers import submit_all
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "correct-horse-battery"
+User = get_user_model()
 SHOTS = os.environ.get("WORKSPACE_SCREENSHOTS", "")  # a folder: save a screenshot of each page
 
 
@@ -187,6 +189,13 @@ def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, 
     page.wait_for_selector("#progress td:has-text('2030-01-02 08:00')")
     assert AuditEvent.objects.filter(study=study, reason="holiday").exists()
     shot(page, "dashboard")
+
+    # Reopen a submitted read for revision, with a reason (audited); the reader's session is open again.
+    page.get_by_label("Reason to reopen read 1 of reader1").fill("wrong level marked")
+    page.get_by_label("Reason to reopen read 1 of reader1").press("Enter")
+    page.wait_for_selector("#progress td:has-text('1 / 2')")
+    assert AuditEvent.objects.filter(study=study, reason="wrong level marked", object_type="reading.read").exists()
+    submit_all(Session.objects.get(study=study, reader__username="reader1", index=0), User.objects.get(username="reader1"))
 
     # Closing: lock, then the exports and the unblinding key.
     page.get_by_role("link", name="Close and export").click()

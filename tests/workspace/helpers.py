@@ -6,8 +6,8 @@ from readerstudy.reading import answers as reading
 
 
 def submit_all(session, reader):
-    """Answer and submit every read of ``session`` through the reading service."""
-    for read in session.reads.order_by("position"):
+    """Answer and submit every unsubmitted read of ``session`` through the reading service."""
+    for read in session.reads.filter(submitted_at__isnull=True).order_by("position"):
         items = reading.applicable_items(read)
         answers = []
         for item in items:
