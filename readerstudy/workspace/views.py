@@ -101,8 +101,13 @@ def setup(request, pk: int, step: str):
         context["design"] = study.reading_design or {}
         context["sessions_written"] = study.sessions.count()
     elif step == "analysis":
-        context["items"] = list(study.items.all())
         context["analysis"] = study.analysis_settings or {}
+        given = context["analysis"].get("items") or {}
+        context["items"] = [
+            {"item": it, "margin": (given.get(it.key) or {}).get("margin"),
+             "direction": (given.get(it.key) or {}).get("direction", "")}
+            for it in study.items.all()
+        ]
     elif step == "publish":
         context["problems"] = [p.as_dict(study) for p in problems]
         context["ready"] = not any(p.severity == "error" for p in problems)

@@ -99,13 +99,35 @@ function jsonBody(form) {
     if (value === undefined || value === "") continue;
     setPath(body, input.name, value);
   }
-  // Analysis settings: drop item entries left at their defaults.
-  if (body.items && typeof body.items === "object") {
-    for (const [key, entry] of Object.entries(body.items)) if (!Object.keys(entry).length) delete body.items[key];
-  }
+  if (form.dataset.merge) return mergeSettings(form, body);
   if (form.dataset.wrap === "rows") return { rows: [body] };
   if (form.dataset.wrap) return { [form.dataset.wrap]: body };
   return body;
+}
+
+// Analysis settings: the form edits some keys (unit, fdr, alpha, each item's margin and direction);
+// every other key already stored (report options, derived quantities, an item's kind...) is kept.
+// A field left empty removes that key, so its default applies again.
+function mergeSettings(form, body) {
+  const stored = JSON.parse(document.getElementById(form.dataset.merge).textContent || "{}") || {};
+  const merged = structuredClone(stored);
+  for (const input of form.querySelectorAll("[name]")) {
+    const parts = input.name.split(".");
+    if (parts[0] === "items") {
+      const [, key, field] = parts;
+      merged.items = merged.items || {};
+      const entry = { ...(merged.items[key] || {}) };
+      const value = body.items && body.items[key] ? body.items[key][field] : undefined;
+      if (value === undefined || value === "") delete entry[field]; else entry[field] = value;
+      if (Object.keys(entry).length) merged.items[key] = entry; else delete merged.items[key];
+    } else if (body[input.name] === undefined) {
+      delete merged[input.name];
+    } else {
+      merged[input.name] = body[input.name];
+    }
+  }
+  if (merged.items && !Object.keys(merged.items).length) delete merged.items;
+  return { [form.dataset.wrap]: merged };
 }
 
 function multipartBody(form) {

@@ -157,6 +157,25 @@ def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, 
     page.get_by_role("button", name="Write schedule").click()
     page.wait_for_selector("text=4 sessions written")
 
+    # 8. Analysis settings: a margin and direction for one item; keys set elsewhere are kept.
+    from readerstudy.studies import services
+
+    study.refresh_from_db()  # study_update saves every field: do not write back a stale reading design
+    services.study_update(study=study, analysis_settings={"report": {"title": "Pilot"}})
+    page.get_by_role("link", name="8. Analysis settings").click()
+    page.get_by_label("Unit of analysis").select_option("reader")
+    page.get_by_label("Margin for overall_quality").fill("-0.4")
+    page.get_by_label("Direction for overall_quality").select_option("greater")
+    page.get_by_role("button", name="Save analysis settings").click()
+    page.wait_for_selector(".ws-status:text-is('Saved.')")
+    study.refresh_from_db()
+    assert study.analysis_settings["report"] == {"title": "Pilot"}
+    assert study.analysis_settings["unit"] == "reader"
+    assert study.analysis_settings["items"] == {"overall_quality": {"margin": -0.4, "direction": "greater"}}
+    page.reload()
+    assert page.get_by_label("Margin for overall_quality").input_value() == "-0.4"
+    shot(page, "analysis")
+
     # Check and publish: the checklist links each warning to its step.
     page.get_by_role("link", name="9. Check and publish").click()
     assert page.get_by_role("link", name="Analysis settings").count() >= 1
