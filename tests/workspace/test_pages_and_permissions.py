@@ -82,3 +82,21 @@ def test_nobody_else_reaches_pages_or_endpoints(locked, who, request, other_coor
     for url in posts:
         assert client.post(url, {}, content_type="application/json").status_code in expected | {401}, url
     assert not study.audit_events.filter(object_type="studies.unblinding_key").exists()
+
+
+def test_item_form_offers_the_sequences_and_the_api_takes_them(coordinator, client_for):
+    study = services.study_create(name="Two sequences", created_by=coordinator)
+    services.sequence_create(study=study, name="SAG T2 FS")
+    services.sequence_create(study=study, name="SAG T1")
+    services.questionnaire_apply_template(study=study, template="seed000")
+    client = Client()
+    client.force_login(coordinator)
+    page = client.get(f"/workspace/studies/{study.pk}/setup/questionnaire/").content.decode()
+    assert 'name="sequences" value="SAG T1"' in page
+    item = study.items.first()
+    # What the page's script sends for one ticked sequence.
+    response = client_for(coordinator).patch(f"/api/studies/{study.pk}/items/{item.pk}/", {"sequences": ["SAG T1"]}, format="json")
+    assert response.status_code == 200, response.json()
+    assert list(item.sequences.values_list("name", flat=True)) == ["SAG T1"]
+    page = client.get(f"/workspace/studies/{study.pk}/setup/questionnaire/").content.decode()
+    assert 'value="SAG T1" data-type="list" checked' in page
