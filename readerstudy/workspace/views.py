@@ -8,6 +8,7 @@ coordinate the study, the same as for a study that does not exist.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -85,6 +86,7 @@ def setup(request, pk: int, step: str):
             for c in study.cases.all()
         ]
         context["imports"] = ImportJob.objects.filter(study=study).order_by("-created_at")[:5]
+        context["import_roots"] = [str(r) for r in getattr(settings, "IMPORT_FOLDER_ROOTS", [])]
         recon = _recon_info()
         context["recon"] = recon
         context["recon_jobs"] = recon["job_model"].objects.filter(study=study)[:5] if recon else []

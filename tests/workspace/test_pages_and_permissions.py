@@ -100,3 +100,24 @@ def test_item_form_offers_the_sequences_and_the_api_takes_them(coordinator, clie
     assert list(item.sequences.values_list("name", flat=True)) == ["SAG T1"]
     page = client.get(f"/workspace/studies/{study.pk}/setup/questionnaire/").content.decode()
     assert 'value="SAG T1" data-type="list" checked' in page
+
+
+def test_import_from_a_server_folder_as_the_cases_page_sends_it(coordinator, client_for, settings, tmp_path,
+                                                                 django_capture_on_commit_callbacks):
+    from fixtures.make_fixture_dicom import make_fixture_dicom
+
+    fixture = make_fixture_dicom(tmp_path / "incoming", cases=1, sequences=("SAG T1",), slices=2, size=16)
+    settings.IMPORT_FOLDER_ROOTS = [str(tmp_path)]
+    study = services.study_create(name="Folder", created_by=coordinator)
+    services.sequence_create(study=study, name="SAG T1")
+    services.arm_create(study=study, name="Standard", is_reference=True)
+    services.arm_create(study=study, name="Fast")
+    client = Client()
+    client.force_login(coordinator)
+    assert str(tmp_path) in client.get(f"/workspace/studies/{study.pk}/setup/cases/").content.decode()
+    with open(fixture.mapping_csv, "rb") as mapping, django_capture_on_commit_callbacks(execute=True):
+        response = client_for(coordinator).post(
+            f"/api/studies/{study.pk}/imports/", {"folder": str(fixture.root), "mapping": mapping}, format="multipart")
+    assert response.status_code == 202, response.json()
+    job = client_for(coordinator).get(f"/api/studies/{study.pk}/imports/{response.json()['public_id']}/").json()
+    assert job["state"] == "succeeded" and job["series_created"] == 2
