@@ -126,6 +126,12 @@ def publish_checklist(study: Study) -> list[Problem]:
     elif len(readers) < 2:
         problems.append(Problem("readers", "one reader: agreement between readers needs two or more", "readers",
                                 severity="warning"))
+    coordinators = set(Membership.objects.filter(study=study, role=Membership.Role.COORDINATOR, active=True)
+                       .values_list("user_id", flat=True))
+    both = sorted(m.user.username for m in readers if m.user_id in coordinators)
+    if both:
+        problems.append(Problem("reader_is_coordinator", f"{', '.join(both)} also coordinates this study and would read "
+                                "it unblinded; withdraw them as a reader or add a separate reader account", "readers"))
     if not design:
         problems.append(Problem("schedule", "no reading design: choose one, preview it and write the schedule", "schedule"))
     else:

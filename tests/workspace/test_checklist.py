@@ -177,3 +177,10 @@ def test_schedule_written_before_a_case_was_added_is_stale(coordinator, reader, 
     assert "schedule_stale" in rules(study)
     schedule_materialize(study=study, design=study.reading_design, actor=coordinator)
     assert "schedule_stale" not in rules(study)
+
+
+def test_a_coordinator_cannot_also_be_a_reader(coordinator, reader, other_reader):
+    study = ready_draft(coordinator, [reader, other_reader])
+    services.membership_add(study=study, user=coordinator, role=Membership.Role.READER)
+    problems = [p for p in publish_checklist(study) if p.rule == "reader_is_coordinator"]
+    assert problems and "coord" in problems[0].message and problems[0].step == "readers"
