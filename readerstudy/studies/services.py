@@ -67,7 +67,11 @@ def study_update(*, study: Study, **fields: Any) -> Study:
         _require_draft(study, "change the seed")
     for key, value in fields.items():
         setattr(study, key, value)
-    return _save(study)
+    study.full_clean()
+    # Only the fields asked for: a caller holding an older copy of the study must not write back
+    # columns that others changed since (the reading design, the status).
+    study.save(update_fields=list(fields) or None)
+    return study
 
 
 @transaction.atomic
@@ -108,11 +112,11 @@ def study_publish_problems(*, study: Study) -> list[str]:
     missing = expected - present
     if missing:
         problems.append(f"{len(missing)} series missing (case x sequence x arm)")
-    problems.extend(_geometry_mismatches(study))
+    problems.extend(geometry_mismatches(study))
     return problems
 
 
-def _geometry_mismatches(study: Study) -> list[str]:
+def geometry_mismatches(study: Study) -> list[str]:
     """Arms of one case and sequence must share the matrix, spacing, orientation and slice count:
     a reader would otherwise tell the arms apart by their geometry."""
     groups: dict[tuple[str, str], dict[tuple, list[str]]] = {}

@@ -89,7 +89,7 @@ def publish_checklist(study: Study) -> list[Problem]:
             problems.append(Problem(
                 "series_missing", f"case {case.label} is missing {len(missing)} series: {', '.join(missing)}",
                 "cases", anchor=f"case-{case.pk}"))
-    for message in study_services._geometry_mismatches(study):
+    for message in study_services.geometry_mismatches(study):
         problems.append(Problem("geometry", message, "cases"))
 
     # The questionnaire is complete.

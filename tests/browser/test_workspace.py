@@ -160,7 +160,6 @@ def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, 
     # 8. Analysis settings: a margin and direction for one item; keys set elsewhere are kept.
     from readerstudy.studies import services
 
-    study.refresh_from_db()  # study_update saves every field: do not write back a stale reading design
     services.study_update(study=study, analysis_settings={"report": {"title": "Pilot"}})
     page.get_by_role("link", name="8. Analysis settings").click()
     page.get_by_label("Unit of analysis").select_option("reader")

@@ -127,3 +127,13 @@ def test_publish_refuses_arms_whose_geometry_differs(coordinator, reader):
     fast.save()
     with pytest.raises(ValidationError, match=r"case C002, SAG T2 FS: the arms differ in geometry"):
         services.study_set_status(study=study, status="published")
+
+
+def test_study_update_writes_only_the_fields_it_is_given(coordinator):
+    study = services.study_create(name="Stale", created_by=coordinator)
+    stale = Study.objects.get(pk=study.pk)
+    Study.objects.filter(pk=study.pk).update(reading_design={"kind": "independent"})
+    services.study_update(study=stale, description="changed")
+    study.refresh_from_db()
+    assert study.description == "changed"
+    assert study.reading_design == {"kind": "independent"}
