@@ -20,6 +20,7 @@ router.register(f"{study}/members", apis.MembershipViewSet, basename="study-memb
 router.register(f"{study}/reference-standard", apis.ReferenceStandardViewSet, basename="study-reference")
 router.register(f"{study}/imports", apis.ImportJobViewSet, basename="study-import")
 router.register(f"{study}/audit", apis.AuditEventViewSet, basename="study-audit")
+router.register(f"{study}/sessions", reading_apis.CoordinatorSessionViewSet, basename="study-session")
 router.register(f"{study}/reports", reports_apis.ReportViewSet, basename="study-report")
 router.register(f"{study}/workspace", workspace_apis.WorkspaceViewSet, basename="study-workspace")
 router.register("questionnaire-templates", apis.QuestionnaireTemplateViewSet, basename="questionnaire-template")

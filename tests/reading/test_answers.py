@@ -445,18 +445,6 @@ def test_hot_reader_endpoints_have_pinned_query_counts(world, reader, django_ass
     assert client.get(url(other)).json()["progress"]["done"] == 1
 
 
-# The coordinator's session endpoint, mounted here as the API would mount it under /api/studies/.
-from django.urls import include, path  # noqa: E402
-from rest_framework.routers import SimpleRouter  # noqa: E402
-
-from readerstudy.reading.apis import CoordinatorSessionViewSet  # noqa: E402
-
-_router = SimpleRouter()
-_router.register(r"studies/(?P<study_pk>\d+)/sessions", CoordinatorSessionViewSet, basename="study-session")
-urlpatterns = [path("api/", include(_router.urls))]
-
-
-@pytest.mark.urls(__name__)
 def test_coordinator_session_api_lists_progress_and_overrides_with_reason(coordinator, reader, other_reader):
     study, _, sessions = small_study(coordinator=coordinator, readers=[reader], open_session=False)
     base = f"/api/studies/{study.pk}/sessions/"
