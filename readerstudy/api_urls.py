@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from readerstudy.reading import apis as reading_apis
 from readerstudy.reports import apis as reports_apis
 from readerstudy.studies import apis
+from recon import apis as recon_apis
 from readerstudy.workspace import apis as workspace_apis
 
 router = DefaultRouter()
@@ -21,6 +22,7 @@ router.register(f"{study}/reference-standard", apis.ReferenceStandardViewSet, ba
 router.register(f"{study}/imports", apis.ImportJobViewSet, basename="study-import")
 router.register(f"{study}/audit", apis.AuditEventViewSet, basename="study-audit")
 router.register(f"{study}/sessions", reading_apis.CoordinatorSessionViewSet, basename="study-session")
+router.register(f"{study}/recon-jobs", recon_apis.ReconJobViewSet, basename="study-recon-job")
 router.register(f"{study}/reports", reports_apis.ReportViewSet, basename="study-report")
 router.register(f"{study}/workspace", workspace_apis.WorkspaceViewSet, basename="study-workspace")
 router.register("questionnaire-templates", apis.QuestionnaireTemplateViewSet, basename="questionnaire-template")

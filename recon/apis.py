@@ -1,22 +1,17 @@
-"""REST API of the recon worker: a coordinator starts phantom jobs for a study and follows their
-state and progress. Thin: parse, check permission, call :mod:`recon.services`, serialize.
-
-Wire-up (in ``readerstudy/api_urls.py``)::
-
-    router.register(f"{study}/recon-jobs", recon.apis.ReconJobViewSet, basename="study-recon-job")
-"""
+"""REST API of the recon worker, at ``/api/studies/<id>/recon-jobs/``: a coordinator starts phantom
+jobs for a study and follows their state and progress. Thin: parse, check permission, call
+:mod:`recon.services`, serialize."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.shortcuts import get_object_or_404
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from readerstudy.studies import selectors
+from readerstudy.studies.apis import StudyChildMixin
 from recon.models import ReconJob
 from recon.protocols import DEFAULT_PROTOCOL_SET
 from recon.services import recon_job_create
@@ -43,23 +38,24 @@ class ReconJobCreateSerializer(serializers.Serializer):
     slices = serializers.IntegerField(min_value=1, max_value=200, required=False)
 
 
-class ReconJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+class ReconJobViewSet(
+    StudyChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
     """Recon jobs of one study the user coordinates (others answer 404)."""
 
     permission_classes = [IsAuthenticated]
+    queryset = ReconJob.objects.none()
     serializer_class = ReconJobSerializer
+    lookup_field = "public_id"
 
-    def _study(self):
-        return get_object_or_404(selectors.studies_coordinated_by(self.request.user), pk=self.kwargs["study_pk"])
-
-    def get_queryset(self):
-        return ReconJob.objects.filter(study=self._study())
+    def scoped_queryset(self, study):
+        return ReconJob.objects.filter(study=study)
 
     def get_serializer_class(self):
         return ReconJobCreateSerializer if self.action == "create" else ReconJobSerializer
 
     def create(self, request, *args, **kwargs):
-        study = self._study()
+        study = self.get_study()
         data = ReconJobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:

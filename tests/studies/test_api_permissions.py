@@ -56,7 +56,7 @@ def _kwargs_for(name: str, groups: set[str], world) -> dict:
     if "public_id" in groups:
         if name.startswith("study-series"):
             kwargs["public_id"] = world["series"][0].public_id
-        elif name.startswith(("study-import", "study-report")):
+        elif name.startswith(("study-import", "study-report", "study-recon-job")):
             kwargs["public_id"] = "nonexistent"
         elif name.startswith(("reader-session", "study-session")):
             kwargs["public_id"] = world["sessions"][0].public_id
