@@ -77,7 +77,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Created the demo study: {cases} cases x {len(sequences)} sequences x {len(arms)} arms ({', '.join(arms)}), "
                               f"plus {demo.TRUTH_ARM} for the measurements.")
         else:
-            known = study.recon_jobs.count()
+            known = demo.demo_recon_progress(study).cases  # distinct cases (a retried case has two jobs)
             if known and known != cases:
                 self.stdout.write(f"The demo study exists with {known} cases; reusing it as it is.")
             config = demo.DemoConfig(cases=known or cases, sequences=tuple(study.sequences.order_by("order", "name").values_list("name", flat=True)),
