@@ -1,7 +1,7 @@
 """The README's first command, run in a fresh clone (a smaller demo: 2 cases, 1 sequence, small
 matrix): it serves a page within the time budget while the recon worker makes the series, then
 finishes the study (schedule, simulated answers, report) and prints the URLs and logins, which
-work: the coordinator sees the study and its report, the person's reader sees an open session."""
+work: the coordinator sees the study and its report, the person's reader opens a blinded read."""
 
 from __future__ import annotations
 
@@ -106,6 +106,10 @@ def test_demo_command_serves_the_study_then_completes_it(tmp_path):
         reader, _ = _login(base, "reader3", logins["reader3"])
         worklist = reader.open(_printed_url(output, "Reading worklist")).read().decode()
         assert "Session 1" in worklist and "Start reading" in worklist
+        session_url = re.search(r'href="(/reading/sessions/[^"]+)"', worklist).group(1)
+        read_page = reader.open(base + session_url).read().decode()  # redirected to its first read
+        assert "csrfmiddlewaretoken" in read_page
+        assert not any(arm in read_page for arm in ("Standard", "Fast", "Truth", "DL"))  # blinded
         simulated, _ = _login(base, "sim-reader1", logins["sim-reader1"])
         assert "Start reading" not in simulated.open(f"{base}/reading/").read().decode()  # all read already
     finally:
