@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.utils import InterfaceError, OperationalError
 from django.db import transaction
 from django.utils import timezone
 
@@ -247,6 +248,15 @@ def recon_job_run(job_id: int) -> ReconJob:
         log.warning("recon job %s failed: %s", job.pk, detail)
         ReconJob.objects.filter(pk=job.pk).update(
             state=ReconJob.State.FAILED, finished_at=timezone.now(), error=str(detail)[:10000],
+            result={"series_created": created},
+        )
+    except (OperationalError, InterfaceError, ConnectionError):
+        raise  # the task retries these; the job resumes with the cases not yet imported
+    except Exception as exc:  # noqa: BLE001 - any other error must not leave the job "running" forever
+        log.exception("recon job %s failed with an internal error", job.pk)
+        ReconJob.objects.filter(pk=job.pk).update(
+            state=ReconJob.State.FAILED, finished_at=timezone.now(),
+            error=f"internal error ({type(exc).__name__}: {exc}); the cases imported before it are complete"[:10000],
             result={"series_created": created},
         )
     finally:

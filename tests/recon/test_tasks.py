@@ -159,3 +159,18 @@ def test_a_duplicate_delivery_leaves_a_job_that_another_live_worker_runs_alone(s
     ReconJob.objects.filter(pk=job.pk).update(state=ReconJob.State.RUNNING, worker_host="other-host:1", heartbeat_at=timezone.now())
     assert recon_job_run(job.pk).state == ReconJob.State.RUNNING
     assert not Series.objects.filter(case__study=study).exists()
+
+
+@pytest.mark.django_db
+def test_an_unexpected_error_fails_the_job_with_its_name_instead_of_leaving_it_running(study, coordinator, monkeypatch):
+    job = _job(study, coordinator, cases=1, sequences=["SAG T1"], enqueue=False)
+
+    def broken(*args, **kwargs):
+        raise ImportError("PyWavelets is not installed")
+
+    monkeypatch.setattr(recon_services.export, "export_case", broken)
+    recon_job_run(job.pk)
+    job.refresh_from_db()
+    assert job.state == ReconJob.State.FAILED
+    assert "internal error (ImportError: PyWavelets is not installed)" in job.error
+    assert Series.objects.filter(case__study=study).count() == 0
