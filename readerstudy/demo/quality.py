@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
+from recon.denoiser.integrity import as_volume, compare_volumes
+
 HIGH_PASS_SIGMA_PX = 1.5
 
 
@@ -44,17 +46,6 @@ class SeriesQuality:
         return asdict(self)
 
 
-def _volume(name: str, array) -> np.ndarray:
-    volume = np.asarray(array, dtype=np.float64)
-    if volume.ndim == 2:
-        volume = volume[None]
-    if volume.ndim != 3:
-        raise ValueError(f"{name} must be (rows, cols) or (slices, rows, cols); got shape {np.shape(array)}")
-    if not np.all(np.isfinite(volume)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return volume
-
-
 def regions(truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(flat interior, edges) of the object in ``truth``, as boolean volumes.
 
@@ -62,7 +53,7 @@ def regions(truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     2 px where Truth's in-plane gradient is below its 60th percentile inside the object; the
     edges are where the gradient is above its 80th percentile.
     """
-    truth = _volume("truth", truth)
+    truth = as_volume("truth", truth)
     top = float(np.percentile(truth, 99))
     if not top > 0:
         raise ValueError("truth is empty (no signal)")
@@ -88,10 +79,9 @@ def measure_series(truth, image) -> SeriesQuality:
     ValueError
         Shapes differ, a volume is not finite, or Truth holds no signal.
     """
-    from recon.denoiser.integrity import compare_volumes
 
-    t = _volume("truth", truth)
-    x = _volume("image", image)
+    t = as_volume("truth", truth)
+    x = as_volume("image", image)
     if t.shape != x.shape:
         raise ValueError(f"truth and image differ in shape: {t.shape} vs {x.shape}")
     flat, edges = regions(t)

@@ -30,7 +30,9 @@ from skimage.metrics import normalized_root_mse, peak_signal_noise_ratio, struct
 METRIC_COLUMNS = ["ssim", "l1", "l1_rel", "psnr", "nmse", "data_range"]
 
 
-def _as_volume(name: str, array: np.ndarray) -> np.ndarray:
+def as_volume(name: str, array: np.ndarray) -> np.ndarray:
+    """``array`` as a float64 (slices, rows, columns) volume; a 2-D slice becomes one slice.
+    Raises ValueError naming ``name`` for another shape or non-finite values."""
     volume = np.asarray(array, dtype=np.float64)
     if volume.ndim == 2:
         volume = volume[None]
@@ -56,8 +58,8 @@ def compare_volumes(reference: np.ndarray, test: np.ndarray, *, data_range: floa
     dict
         ``ssim``, ``l1``, ``l1_rel``, ``psnr`` (dB), ``nmse``, ``data_range``.
     """
-    ref = _as_volume("reference", reference)
-    tst = _as_volume("test", test)
+    ref = as_volume("reference", reference)
+    tst = as_volume("test", test)
     if ref.shape != tst.shape:
         raise ValueError(f"reference and test differ in shape: {ref.shape} vs {tst.shape}.")
     if data_range is None:
