@@ -42,8 +42,8 @@ def _forget_cached_broker_state() -> None:
     """Celery caches the connection pool (with the transport options it was made with) and the
     queue/router objects on first use, and even an eager ``apply_async`` acquires a producer.
     Drop them so the options set below are the ones used."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    # Not force_close_all(): kombu's global pool registry would hand the closed pool out again
+    # when the broker URL is unchanged (Redis).
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
     for name in ("queues", "router", "default_queue", "default_exchange"):

@@ -65,7 +65,7 @@ class ReopenSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=1000, allow_blank=True)
 
 
-class OverrideSerializer(serializers.Serializer):
+class WorkspaceOverrideSerializer(serializers.Serializer):
     session = serializers.CharField(max_length=32)
     opens_at = serializers.DateTimeField(allow_null=True, help_text="Timezone-aware; null removes the override")
     reason = serializers.CharField(max_length=1000, allow_blank=True)
@@ -240,13 +240,13 @@ class WorkspaceViewSet(StudyChildMixin, viewsets.GenericViewSet):
             raise _as_400(exc) from exc
         return Response(CoordinatorReadSerializer(read).data)
 
-    @extend_schema(request=OverrideSerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=WorkspaceOverrideSerializer, responses={200: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["post"])
     def override(self, request, study_pk=None):
         from readerstudy.reading import answers as reading_answers
         from readerstudy.reading.models import Session
 
-        data = OverrideSerializer(data=request.data)
+        data = WorkspaceOverrideSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         session = get_object_or_404(Session, public_id=data.validated_data["session"], study=self.get_study())
         try:
