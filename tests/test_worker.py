@@ -61,8 +61,9 @@ def worker(tmp_path, settings):
         for key in ("data_folder_in", "data_folder_out"):
             options[key] = str(broker_dir / "queue")
         options["processed_folder"] = str(broker_dir / "processed")
-        (broker_dir / "queue").mkdir(parents=True)
-        (broker_dir / "processed").mkdir(parents=True)
+        options["control_folder"] = str(broker_dir / "control")
+        for folder in ("queue", "processed", "control"):
+            (broker_dir / folder).mkdir(parents=True)
     celery_app.conf.update(task_default_queue=queue, broker_transport_options=options, task_always_eager=False)
     _forget_cached_broker_state()
     env = {
