@@ -503,15 +503,19 @@ function imageIds(urls) {
 (async () => {
   const RV = await readerViewer();
   const left = document.getElementById('rd-viewer-left');
+  // Open mid-stack: the first slice is the edge of the volume; the middle one is the midline of a
+  // sagittal spine and the centre of an axial block, where a radiologist starts.
+  const initialIndex = Math.floor((state.instances.length - 1) / 2);
   let viewer;
   if (state.layout === 'pair') {
     viewer = RV.createSideBySide(left, document.getElementById('rd-viewer-right'), {
       leftIds: imageIds(state.instances),
       rightIds: imageIds(state.instances_right),
+      initialIndex,
       onRoi,
     });
   } else {
-    viewer = RV.createStackViewer(left, { imageIds: imageIds(state.instances), onRoi: (roi) => onRoi(roi, 'left') });
+    viewer = RV.createStackViewer(left, { imageIds: imageIds(state.instances), initialIndex, onRoi: (roi) => onRoi(roi, 'left') });
   }
   window.readingPage.viewer = viewer;
   try {

@@ -136,11 +136,11 @@ def test_reader_reads_and_scores_by_keyboard_and_the_answers_are_stored_once(pag
     # The image renders; the wheel changes the slice.
     wait_for_image(page)
     first = digest(page)
-    assert overlay(page) == "1/8"
+    assert overlay(page) == "4/8"  # opens mid-stack
     box = page.locator(VIEWER).bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.wheel(0, 120)
-    page.wait_for_function(f"() => document.querySelector('{VIEWER} .rv-overlay').textContent === '2/8'")
+    page.wait_for_function(f"() => document.querySelector('{VIEWER} .rv-overlay').textContent === '5/8'")
     page.wait_for_function(f"(old) => ({DIGEST_JS})('{VIEWER}')?.hash !== old", arg=first["hash"])
 
     # The whole form by keyboard: from the image, Tab to each item and type its score.
@@ -236,8 +236,8 @@ def test_side_by_side_pair_scrolls_in_sync_and_preference_is_stored_corrected(pa
     box = page.locator(VIEWER).bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.wheel(0, 120)
-    page.wait_for_function("() => document.querySelector('#rd-viewer-right .rv-overlay').textContent === '2/8'")
-    assert overlay(page) == "2/8"
+    page.wait_for_function("() => document.querySelector('#rd-viewer-right .rv-overlay').textContent === '5/8'")
+    assert overlay(page) == "5/8"
 
     # Eight preferences and the integrity item by keyboard, from the right-hand image.
     page.focus("#rd-viewer-right")
@@ -295,4 +295,4 @@ def test_an_ellipse_drawn_on_the_image_fills_the_roi_item(page, live_server, set
     answer = Answer.objects.get(read=read, item__key="roi_cord")
     payload = answer.payload
     assert answer.value == payload["mean"] > 0 and payload["sd"] > 0
-    assert payload["slice"] == 1 and payload["side"] == "left" and payload["area_mm2"] > 0
+    assert payload["slice"] == 4 and payload["side"] == "left" and payload["area_mm2"] > 0
