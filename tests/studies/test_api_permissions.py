@@ -184,3 +184,23 @@ def test_api_docs_page_loads_its_assets_from_this_server(coordinator):
     page = client.get("/api/docs/").content.decode()
     assert "swagger-ui" in page
     assert "cdn." not in page and "jsdelivr" not in page
+
+
+def test_folder_import_refuses_folders_outside_the_allowed_roots(coordinator, settings, tmp_path):
+    from readerstudy.studies import services as study_services
+    from readerstudy.studies.models import ImportJob
+
+    allowed = tmp_path / "incoming"
+    allowed.mkdir()
+    settings.IMPORT_FOLDER_ROOTS = [str(allowed)]
+    study = study_services.study_create(name="Folder", created_by=coordinator)
+    client = APIClient()
+    client.force_authenticate(coordinator)
+    rules = {"case": {"field": "PatientID", "pseudonymize": "C{:03d}"},
+             "sequence": {"field": "SeriesDescription", "regex": [["(?i)sag t1", "SAG T1"]]},
+             "arm": {"field": "ProtocolName", "regex": [["(?i)fast", "Fast"]]}}
+    for folder in ("/etc", str(allowed / ".." / "elsewhere"), str(tmp_path)):
+        response = client.post(f"/api/studies/{study.pk}/imports/", {"folder": folder, "rules": rules}, format="json")
+        assert response.status_code == 400, (folder, response.content)
+        assert "outside the import folders" in response.content.decode()
+    assert not ImportJob.objects.exists()
