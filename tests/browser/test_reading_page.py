@@ -19,33 +19,18 @@ from readerstudy.studies import services
 from readerstudy.studies.dicom_import import import_dicom
 from readerstudy.studies.models import AuditEvent, Membership
 from tests.browser.conftest import CHROMIUM, launch_chromium
+from tests.browser.viewer_harness import DIGEST_JS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "reading-page-test-2026"
 GRID_ITEMS = ("spinal_stenosis", "disc_herniation")
 
-# A hash and spread of the viewer's visible canvas: tells a drawn image from a blank one.
-DIGEST_JS = """
-(selector) => {
-  const source = document.querySelector(selector + ' canvas');
-  if (!source || !source.width) return null;
-  const copy = document.createElement('canvas');
-  copy.width = source.width; copy.height = source.height;
-  const ctx = copy.getContext('2d', { willReadFrequently: true });
-  ctx.drawImage(source, 0, 0);
-  const d = ctx.getImageData(0, 0, copy.width, copy.height).data;
-  let hash = 2166136261; const levels = new Set();
-  for (let i = 0; i < d.length; i += 4) { hash = Math.imul(hash ^ d[i], 16777619); levels.add(d[i]); }
-  return { hash: hash >>> 0, levels: levels.size };
-}
-"""
 VIEWER = "#rd-viewer-left"
 
 
 @pytest.fixture
-def reading_study(settings, tmp_path, make_user):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def reading_study(tmp_path, make_user):
     coordinator = make_user("coord")
     reader = make_user("reader1", password=PASSWORD)
     fixture = make_fixture_dicom(tmp_path / "dicom", cases=2, sequences=("SAG T2 FS",), slices=8, size=64)
@@ -201,8 +186,7 @@ def test_reader_reads_and_scores_by_keyboard_and_the_answers_are_stored_once(pag
 
 
 @pytest.fixture
-def pair_study(settings, tmp_path, make_user):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def pair_study(tmp_path, make_user):
     coordinator = make_user("coord")
     reader = make_user("reader1", password=PASSWORD)
     fixture = make_fixture_dicom(tmp_path / "dicom", cases=1, sequences=("SAG T2 FS",), slices=8, size=64)
@@ -258,8 +242,7 @@ def test_side_by_side_pair_scrolls_in_sync_and_preference_is_stored_corrected(pa
         assert answer.value == (2 if left_is_reference else 4)
 
 
-def test_an_ellipse_drawn_on_the_image_fills_the_roi_item(page, live_server, settings, tmp_path, make_user):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def test_an_ellipse_drawn_on_the_image_fills_the_roi_item(page, live_server, tmp_path, make_user):
     coordinator = make_user("coord")
     reader = make_user("reader1", password=PASSWORD)
     fixture = make_fixture_dicom(tmp_path / "dicom", cases=1, sequences=("SAG T2 FS",), slices=8, size=64)

@@ -12,7 +12,7 @@ import pytest
 
 from pydicom.uid import RLELossless
 
-from tests.browser.viewer_harness import BLOCK_MEAN, BLOCK_SD, BUNDLE_DIR, ViewerServer, make_series
+from tests.browser.viewer_harness import BLOCK_MEAN, BLOCK_SD, BUNDLE_DIR, DIGEST_JS, ViewerServer, make_series
 
 pytestmark = pytest.mark.browser
 
@@ -21,30 +21,6 @@ PRESETS = [
     {"name": "Soft", "windowCenter": 900, "windowWidth": 600},
     {"name": "Wide", "windowCenter": 1200, "windowWidth": 3000},
 ]
-
-# Reads the viewer's visible canvas back: a hash of the pixels and enough statistics to tell a
-# drawn image from a blank one. drawImage copies whatever context the canvas has (2D or WebGL).
-DIGEST_JS = """
-(selector) => {
-  const source = document.querySelector(selector + ' canvas');
-  if (!source || !source.width) return null;
-  const copy = document.createElement('canvas');
-  copy.width = source.width; copy.height = source.height;
-  const ctx = copy.getContext('2d', { willReadFrequently: true });
-  ctx.drawImage(source, 0, 0);
-  const d = ctx.getImageData(0, 0, copy.width, copy.height).data;
-  let hash = 2166136261, sum = 0, sum2 = 0, n = 0;
-  const levels = new Set();
-  for (let i = 0; i < d.length; i += 4) {
-    const v = d[i];
-    hash = Math.imul(hash ^ v, 16777619);
-    sum += v; sum2 += v * v; n += 1;
-    levels.add(v);
-  }
-  const mean = sum / n;
-  return { hash: hash >>> 0, mean, sd: Math.sqrt(Math.max(0, sum2 / n - mean * mean)), levels: levels.size };
-}
-"""
 
 
 @pytest.fixture(scope="module")

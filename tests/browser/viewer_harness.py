@@ -210,3 +210,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, body, "application/dicom")
         else:
             self._send(404, b"not found", "text/plain")
+
+
+# Reads the viewer's visible canvas back: a hash of the pixels and enough statistics to tell a
+# drawn image from a blank one. drawImage copies whatever context the canvas has (2D or WebGL).
+DIGEST_JS = """
+(selector) => {
+  const source = document.querySelector(selector + ' canvas');
+  if (!source || !source.width) return null;
+  const copy = document.createElement('canvas');
+  copy.width = source.width; copy.height = source.height;
+  const ctx = copy.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(source, 0, 0);
+  const d = ctx.getImageData(0, 0, copy.width, copy.height).data;
+  let hash = 2166136261, sum = 0, sum2 = 0, n = 0;
+  const levels = new Set();
+  for (let i = 0; i < d.length; i += 4) {
+    const v = d[i];
+    hash = Math.imul(hash ^ v, 16777619);
+    sum += v; sum2 += v * v; n += 1;
+    levels.add(v);
+  }
+  const mean = sum / n;
+  return { hash: hash >>> 0, mean, sd: Math.sqrt(Math.max(0, sum2 / n - mean * mean)), levels: levels.size };
+}
+"""
