@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from readerstudy.studies.models import Study, new_public_id
+from readerstudy.studies.models import JobState, Study, new_public_id
 
 
 class ReconJob(models.Model):
@@ -17,11 +17,7 @@ class ReconJob(models.Model):
     produced (series created, cases done).
     """
 
-    class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    State = JobState
 
     class Kind(models.TextChoices):
         PHANTOM = "phantom", "Phantom cases"

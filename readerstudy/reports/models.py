@@ -11,15 +11,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from readerstudy.studies.models import Study, new_public_id
+from readerstudy.studies.models import JobState, Study, new_public_id
 
 
 class Report(models.Model):
-    class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    State = JobState
 
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reports")

@@ -317,14 +317,19 @@ class AuditEvent(models.Model):
         raise PermissionError("audit events are append-only")
 
 
+class JobState(models.TextChoices):
+    """The life of a worker job (imports, recon jobs, reports)."""
+
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
 class ImportJob(models.Model):
     """A DICOM import (zip upload or server folder) run by the worker; all-or-nothing."""
 
-    class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    State = JobState
 
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="import_jobs")
