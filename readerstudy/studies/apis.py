@@ -53,7 +53,7 @@ class AuditedViewSetMixin:
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        audit._actor.set(request.user if request.user.is_authenticated else None)
+        audit.set_actor(request.user)
 
 
 # --- studies ------------------------------------------------------------------------------------

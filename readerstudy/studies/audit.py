@@ -48,6 +48,22 @@ def acting_as(user, reason: str = "") -> Iterator[None]:
         _reason.reset(token_reason)
 
 
+@contextlib.contextmanager
+def with_reason(reason: str) -> Iterator[None]:
+    """Record ``reason`` on the changes made inside the block, keeping the current actor."""
+    token = _reason.set(reason)
+    try:
+        yield
+    finally:
+        _reason.reset(token)
+
+
+def set_actor(user) -> None:
+    """Attribute the rest of this request's changes to ``user`` (for authentication that
+    happens after the middleware, such as DRF's token authentication)."""
+    _actor.set(user if user is not None and getattr(user, "is_authenticated", False) else None)
+
+
 class AuditActorMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response

@@ -85,7 +85,7 @@ def study_set_status(*, study: Study, status: str, reason: str = "") -> Study:
         problems = study_publish_problems(study=study)
         if problems:
             raise ValidationError(["cannot publish: " + p for p in problems])
-    with audit.acting_as(audit._actor.get(), reason=reason):
+    with audit.with_reason(reason):
         study.status = status
         return _save(study)
 
@@ -152,7 +152,7 @@ def membership_add(*, study: Study, user, role: str) -> Membership:
 def membership_withdraw(*, membership: Membership, reason: str) -> Membership:
     if not reason.strip():
         raise ValidationError("withdrawing a member needs a reason")
-    with audit.acting_as(audit._actor.get(), reason=reason):
+    with audit.with_reason(reason):
         membership.active = False
         return _save(membership)
 
