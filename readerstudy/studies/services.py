@@ -139,12 +139,12 @@ def geometry_mismatches(study: Study) -> list[str]:
 
 @transaction.atomic
 def membership_add(*, study: Study, user, role: str) -> Membership:
-    membership, created = Membership.objects.get_or_create(study=study, user=user, role=role)
-    if not created and not membership.active:
+    membership = Membership.objects.filter(study=study, user=user, role=role).first()
+    if membership is None:
+        return _save(Membership(study=study, user=user, role=role))
+    if not membership.active:
         membership.active = True
         _save(membership)
-    elif created:
-        membership.full_clean()
     return membership
 
 
