@@ -53,3 +53,16 @@ def reader(make_user):
 @pytest.fixture
 def other_reader(make_user):
     return make_user("reader2")
+
+
+@pytest.fixture
+def client_for():
+    """client_for(user): an API client logged in as ``user`` (session auth, like the browser)."""
+    from rest_framework.test import APIClient
+
+    def _client(user):
+        client = APIClient()
+        client.force_login(user)
+        return client
+
+    return _client

@@ -6,7 +6,8 @@ import secrets
 
 from django.utils import timezone
 
-from readerstudy.reading.models import Read, Session
+from readerstudy.reading.models import Session
+from readerstudy.reading.services import schedule_materialize
 from readerstudy.studies import services
 from readerstudy.studies.models import Instance, Membership, Series
 
@@ -32,7 +33,8 @@ def series_row(*, case, sequence, arm, n_instances: int = 2) -> Series:
 
 def small_study(*, coordinator, readers=(), name="Study A", publish=True, open_session=True):
     """A study with 2 cases x 1 sequence x 2 arms, the seed 000 questionnaire, a reference
-    standard, and one session per reader holding every series (open now, if ``open_session``)."""
+    standard, and the independent design's schedule (no training session) written by the scheduler: one session per
+    reader holding every series (open now, or in three days without ``open_session``)."""
     study = services.study_create(name=name, created_by=coordinator, seed=1234)
     seq = services.sequence_create(study=study, name="SAG T2 FS")
     standard = services.arm_create(study=study, name="Standard", is_reference=True)
@@ -45,15 +47,36 @@ def small_study(*, coordinator, readers=(), name="Study A", publish=True, open_s
     )
     for reader in readers:
         services.membership_add(study=study, user=reader, role=Membership.Role.READER)
+    sessions = []
+    if readers:
+        now = timezone.now()
+        start = now - timezone.timedelta(hours=1) if open_session else now + timezone.timedelta(days=3)
+        written = schedule_materialize(study=study, design={"kind": "independent", "training": False}, actor=coordinator,
+                                       start=start)
+        by_reader = {s.reader_id: s for s in written}
+        sessions = [by_reader[r.pk] for r in readers]
     if publish:
         services.study_set_status(study=study, status="published")
-    sessions = []
-    for reader in readers:
-        session = Session.objects.create(
-            study=study, reader=reader, index=0,
-            opens_at=timezone.now() - timezone.timedelta(hours=1) if open_session else timezone.now() + timezone.timedelta(days=3),
-        )
-        for position, series in enumerate(all_series):
-            Read.objects.create(session=session, position=position, series=series)
-        sessions.append(session)
+    sessions = list(Session.objects.filter(pk__in=[s.pk for s in sessions]).select_related("reader"))
+    sessions.sort(key=lambda s: [r.pk for r in readers].index(s.reader_id))
+    for session in sessions:
+        session.study = study  # the caller's study: publishing it later is seen through every session
     return study, all_series, sessions
+
+
+def ready_draft(coordinator, readers, skip=None):
+    """A draft that passes every rule: 2 cases x 1 sequence x 2 arms, seed000 items, a schedule."""
+    study = services.study_create(name="Draft", created_by=coordinator, seed=7)
+    seq = services.sequence_create(study=study, name="SAG T2 FS")
+    arms = [services.arm_create(study=study, name="Standard", is_reference=True), services.arm_create(study=study, name="Fast")]
+    cases = [services.case_create(study=study, label=f"C{i}") for i in (1, 2)]
+    for case in cases:
+        for arm in arms:
+            if (case.label, arm.name) != skip:
+                series_row(case=case, sequence=seq, arm=arm)
+    services.questionnaire_apply_template(study=study, template="seed000")
+    for r in readers:
+        services.membership_add(study=study, user=r, role=Membership.Role.READER)
+    if skip is None:
+        schedule_materialize(study=study, design={"kind": "crossover", "washout_days": 14}, actor=coordinator)
+    return study

@@ -186,6 +186,18 @@ class ItemViewSet(StudyChildMixin, viewsets.ModelViewSet):
         return Response(s.ItemSerializer(items, many=True).data, status=status.HTTP_201_CREATED)
 
 
+class ChecklistViewSet(StudyChildMixin, viewsets.ViewSet):
+    """``GET /api/studies/<id>/checklist/``: the publish checklist, every problem with the part of
+    the study that fixes it (``step``). Errors make ``status/`` refuse to publish; warnings do not."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def list(self, request, study_pk=None):
+        study = self.get_study()
+        problems = [p.as_dict() for p in selectors.publish_checklist(study)]
+        return Response({"status": study.status, "ready": not any(p["severity"] == "error" for p in problems),
+                         "problems": problems})
+
+
 class QuestionnaireTemplateViewSet(viewsets.ViewSet):
     permission_classes = [IsAuthenticated]
     """The shipped questionnaire templates, for coordinators to preview and apply."""

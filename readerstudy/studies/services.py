@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from . import audit
+from .selectors import CHECKLIST_STEP_TITLES, publish_errors
 from .models import Arm, Case, Item, Membership, ReferenceStandard, Sequence, Series, Study
 
 User = get_user_model()
@@ -91,49 +92,10 @@ def study_set_status(*, study: Study, status: str, reason: str = "") -> Study:
 
 
 def study_publish_problems(*, study: Study) -> list[str]:
-    """What must be fixed before a study can be published (empty list: ready)."""
-    problems = []
-    if not study.sequences.exists():
-        problems.append("no sequences")
-    if not study.arms.exists():
-        problems.append("no arms")
-    elif not study.arms.filter(is_reference=True).exists():
-        problems.append("no reference arm")
-    if not study.cases.exists():
-        problems.append("no cases")
-    if not study.items.exists():
-        problems.append("no questionnaire items")
-    if not study.memberships.filter(role=Membership.Role.READER, active=True).exists():
-        problems.append("no readers")
-    expected = {(c, s, a) for c in study.cases.values_list("pk", flat=True)
-                for s in study.sequences.values_list("pk", flat=True)
-                for a in study.arms.values_list("pk", flat=True)}
-    present = set(Series.objects.filter(case__study=study).values_list("case_id", "sequence_id", "arm_id"))
-    missing = expected - present
-    if missing:
-        problems.append(f"{len(missing)} series missing (case x sequence x arm)")
-    problems.extend(geometry_mismatches(study))
-    return problems
-
-
-def geometry_mismatches(study: Study) -> list[str]:
-    """Arms of one case and sequence must share the matrix, spacing, orientation and slice count:
-    a reader would otherwise tell the arms apart by their geometry."""
-    groups: dict[tuple[str, str], dict[tuple, list[str]]] = {}
-    for series in Series.objects.filter(case__study=study).select_related("case", "sequence", "arm"):
-        geometry = (
-            series.rows, series.columns, tuple(round(v, 4) for v in series.pixel_spacing_mm),
-            tuple(round(v, 4) for v in series.image_orientation), series.num_instances,
-        )
-        groups.setdefault((series.case.label, series.sequence.name), {}).setdefault(geometry, []).append(series.arm.name)
-    problems = []
-    for (case, sequence), by_geometry in sorted(groups.items()):
-        if len(by_geometry) > 1:
-            described = "; ".join(
-                f"{', '.join(sorted(arms))}: {g[0]}x{g[1]}, spacing {list(g[2])} mm, {g[4]} slices"
-                for g, arms in by_geometry.items()
-            )
-            problems.append(f"case {case}, {sequence}: the arms differ in geometry ({described})")
+    """What must be fixed before the study can be published (empty list: ready): the errors of
+    the one publish checklist, ``selectors.publish_checklist``, each with the part of the study
+    where it is fixed."""
+    problems = [f"{p.message} ({CHECKLIST_STEP_TITLES[p.step]})" for p in publish_errors(study)]
     return problems
 
 

@@ -2,8 +2,6 @@
 permission (the study is resolved first: a non-coordinator gets 404 for everything), call one
 service or selector, serialize. Mounted under ``/api/studies/<study_pk>/workspace/``:
 
-``GET  checklist/``                       the publish checklist (problems with links to the step)
-``POST publish/``        ``{reason}``      publish when the checklist has no errors
 ``POST schedule-preview/`` ``{design}``    the schedule per reader, not written
 ``POST schedule/``       ``{design}``      write the schedule (``reading.services.schedule_materialize``)
 ``POST login-link/``     ``{membership}``  a one-time login link for a reader (audited)
@@ -41,7 +39,6 @@ from readerstudy.reading import services as reading_services
 from readerstudy.reading.export import answers_tidy
 from readerstudy.reading.models import Read
 from readerstudy.reading.selectors import session_opening_time
-from readerstudy.studies import services as study_services
 from readerstudy.studies.apis import StudyChildMixin
 from readerstudy.studies.models import Membership, Study
 
@@ -101,31 +98,6 @@ class WorkspaceViewSet(StudyChildMixin, viewsets.GenericViewSet):
 
     def scoped_queryset(self, study):
         return Study.objects.filter(pk=study.pk)
-
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
-    @action(detail=False, methods=["get"])
-    def checklist(self, request, study_pk=None):
-        study = self.get_study()
-        problems = [p.as_dict(study) for p in selectors.publish_checklist(study)]
-        return Response({"status": study.status, "ready": not any(p["severity"] == "error" for p in problems),
-                         "problems": problems})
-
-    @extend_schema(request=ReasonSerializer, responses={200: OpenApiTypes.OBJECT})
-    @action(detail=False, methods=["post"])
-    def publish(self, request, study_pk=None):
-        study = self.get_study()
-        data = ReasonSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        if study.status != Study.Status.DRAFT:
-            return Response({"detail": f"the study is already {study.status}"}, status=status.HTTP_409_CONFLICT)
-        problems = [p.as_dict(study) for p in selectors.publish_checklist(study)]
-        errors = [p for p in problems if p["severity"] == "error"]
-        if errors:
-            return Response({"detail": "the study cannot be published yet", "problems": errors},
-                            status=status.HTTP_400_BAD_REQUEST)
-        study = study_services.study_set_status(study=study, status=Study.Status.PUBLISHED,
-                                                reason=data.validated_data["reason"] or "published from the workspace")
-        return Response({"status": study.status})
 
     @extend_schema(request=DesignSerializer, responses={200: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["post"], url_path="schedule-preview")

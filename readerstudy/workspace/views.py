@@ -20,7 +20,7 @@ from readerstudy.reading.apis import form_definition
 from readerstudy.reading.views import _form_layout
 from readerstudy.studies import services as study_services
 from readerstudy.studies.models import ImportJob, Item, Membership, ReferenceStandard, Series, Study
-from readerstudy.studies.selectors import studies_coordinated_by
+from readerstudy.studies.selectors import publish_checklist, studies_coordinated_by
 
 from . import selectors, services
 
@@ -67,14 +67,14 @@ def setup(request, pk: int, step: str):
     study = _study(request, pk)
     if step not in selectors.STEP_TITLES:
         raise Http404("no such step")
-    problems = selectors.publish_checklist(study)
+    problems = publish_checklist(study)
     steps = selectors.step_states(study, problems)
     index = [s["slug"] for s in steps].index(step)
     context = {
         "study": study, "section": "setup", "step": step, "step_title": selectors.STEP_TITLES[step], "steps": steps,
         "previous": steps[index - 1] if index else None, "next": steps[index + 1] if index + 1 < len(steps) else None,
         "editable": study.status == Study.Status.DRAFT,
-        "step_problems": [p.as_dict(study) for p in problems if p.step == step],
+        "step_problems": [selectors.problem_as_dict(p, study) for p in problems if p.step == step],
         "sequences": list(study.sequences.all()), "arms": list(study.arms.all()),
     }
     if step == "cases":
@@ -111,7 +111,7 @@ def setup(request, pk: int, step: str):
             for it in study.items.all()
         ]
     elif step == "publish":
-        context["problems"] = [p.as_dict(study) for p in problems]
+        context["problems"] = [selectors.problem_as_dict(p, study) for p in problems]
         context["ready"] = not any(p.severity == "error" for p in problems)
     return render(request, "workspace/setup.html", context)
 

@@ -4,19 +4,8 @@ and a published study built through the services (tests/factories.small_study)."
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from tests.factories import small_study
-
-
-@pytest.fixture
-def client_for():
-    def _client(user):
-        client = APIClient()
-        client.force_login(user)
-        return client
-
-    return _client
 
 
 @pytest.fixture

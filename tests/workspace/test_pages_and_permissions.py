@@ -21,10 +21,10 @@ def page_urls(study):
 
 def api_urls(study, read_id):
     base = f"/api/studies/{study.pk}"
-    gets = [f"{base}/workspace/checklist/", f"{base}/workspace/unblinding-key/", f"{base}/workspace/unblinding-key/?file=csv",
+    gets = [f"{base}/checklist/", f"{base}/workspace/unblinding-key/", f"{base}/workspace/unblinding-key/?file=csv",
             f"{base}/workspace/answers/?file=csv", f"{base}/workspace/answers/?file=xlsx",
             f"{base}/workspace/answers/?file=parquet", f"{base}/workspace/reads/", f"{base}/workspace/recon-jobs/"]
-    posts = [f"{base}/workspace/publish/", f"{base}/workspace/schedule-preview/", f"{base}/workspace/schedule/",
+    posts = [f"{base}/status/", f"{base}/workspace/schedule-preview/", f"{base}/workspace/schedule/",
              f"{base}/workspace/login-link/", f"{base}/workspace/reopen/", f"{base}/workspace/override/",
              f"{base}/workspace/recon-jobs/"]
     return gets, posts

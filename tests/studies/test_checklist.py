@@ -1,38 +1,25 @@
-"""Each publish rule of the workspace checklist, and the publish endpoint that enforces it."""
+"""Each rule of the one publish checklist (``studies.selectors.publish_checklist``, with the rules
+reading and reports register), and the one service that enforces it: every way to publish a study
+(``POST /api/studies/<id>/status/``, the workspace's publish button, which calls it, a service call)
+refuses the same studies."""
 
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from readerstudy.reading.services import schedule_materialize
 from readerstudy.studies import services
 from readerstudy.studies.models import Membership, Series
-from readerstudy.workspace.selectors import publish_checklist
-from tests.factories import series_row
+from readerstudy.studies.selectors import publish_checklist
+from readerstudy.workspace.selectors import problem_as_dict
+from tests.factories import ready_draft, series_row
 
 pytestmark = pytest.mark.django_db
 
 
 def rules(study, severity="error"):
     return {p.rule for p in publish_checklist(study) if p.severity == severity}
-
-
-def ready_draft(coordinator, readers, skip=None):
-    """A draft that passes every rule: 2 cases x 1 sequence x 2 arms, seed000 items, a schedule."""
-    study = services.study_create(name="Draft", created_by=coordinator, seed=7)
-    seq = services.sequence_create(study=study, name="SAG T2 FS")
-    arms = [services.arm_create(study=study, name="Standard", is_reference=True), services.arm_create(study=study, name="Fast")]
-    cases = [services.case_create(study=study, label=f"C{i}") for i in (1, 2)]
-    for case in cases:
-        for arm in arms:
-            if (case.label, arm.name) != skip:
-                series_row(case=case, sequence=seq, arm=arm)
-    services.questionnaire_apply_template(study=study, template="seed000")
-    for r in readers:
-        services.membership_add(study=study, user=r, role=Membership.Role.READER)
-    if skip is None:
-        schedule_materialize(study=study, design={"kind": "crossover", "washout_days": 14}, actor=coordinator)
-    return study
 
 
 def test_empty_study_lists_every_missing_part_with_its_step(coordinator):
@@ -43,7 +30,7 @@ def test_empty_study_lists_every_missing_part_with_its_step(coordinator):
     assert problems["cases"].step == "cases"
     assert problems["items"].step == "questionnaire"
     assert problems["readers"].step == "readers"
-    assert problems["schedule"].as_dict(study)["url"] == f"/workspace/studies/{study.pk}/setup/schedule/"
+    assert problem_as_dict(problems["schedule"], study)["url"] == f"/workspace/studies/{study.pk}/setup/schedule/"
 
 
 def test_ready_draft_has_no_errors(coordinator, reader, other_reader):
@@ -63,7 +50,7 @@ def test_missing_series_names_case_and_links_to_it(coordinator, reader, other_re
     problems = [p for p in publish_checklist(study) if p.rule == "series_missing"]
     assert len(problems) == 1
     assert "case C2" in problems[0].message and "SAG T2 FS / Fast" in problems[0].message
-    assert problems[0].as_dict(study)["url"].endswith(f"#case-{case.pk}")
+    assert problem_as_dict(problems[0], study)["url"].endswith(f"#case-{case.pk}")
 
 
 def test_empty_series_is_an_error(coordinator, reader, other_reader):
@@ -114,49 +101,70 @@ def test_single_reader_and_missing_reference_standard_are_warnings(coordinator, 
     assert {"readers", "reference", "analysis"} <= rules(study, "warning")
 
 
-def test_publish_endpoint_refuses_with_the_list_then_publishes(coordinator, reader, other_reader, client_for):
+def publish(client, study, reason=""):
+    return client.post(f"/api/studies/{study.pk}/status/", {"status": "published", "reason": reason}, format="json")
+
+
+def test_status_endpoint_refuses_with_the_checklist_then_publishes(coordinator, reader, other_reader, client_for):
     study = services.study_create(name="Not ready", created_by=coordinator)
     client = client_for(coordinator)
-    response = client.post(f"/api/studies/{study.pk}/workspace/publish/", {}, format="json")
+    response = publish(client, study)
     assert response.status_code == 400
-    assert {p["rule"] for p in response.json()["problems"]} >= {"sequences", "cases"}
+    text = " ".join(response.json()["detail"])
+    assert "no sequences" in text and "(Sequences and arms)" in text and "no cases" in text
     study.refresh_from_db()
     assert study.status == "draft"
 
     ready = ready_draft(coordinator, [reader, other_reader])
-    response = client.post(f"/api/studies/{ready.pk}/workspace/publish/", {"reason": "go"}, format="json")
+    response = publish(client, ready, reason="go")
     assert response.status_code == 200, response.json()
     ready.refresh_from_db()
     assert ready.status == "published"
     assert ready.audit_events.filter(reason="go").exists()
-    assert client.post(f"/api/studies/{ready.pk}/workspace/publish/", {}, format="json").status_code == 409
 
 
-def test_schedule_preview_writes_nothing_and_matches_the_written_schedule(coordinator, reader, other_reader, client_for):
-    study = ready_draft(coordinator, [reader, other_reader])
-    client = client_for(coordinator)
-    design = {"kind": "crossover", "washout_days": 14}
-    response = client.post(f"/api/studies/{study.pk}/workspace/schedule-preview/", {"design": design}, format="json")
-    assert response.status_code == 200
-    data = response.json()
-    assert [r["reader"] for r in data["readers"]] == ["reader1", "reader2"]
-    first = data["readers"][0]["sessions"]
-    assert len(first) == 2 and first[1]["opens"] == "14 days after session 1 is finished"
-    assert sum(first[0]["per_arm"].values()) == 2
-    written = study.sessions.filter(reader=reader).order_by("index")
-    assert [s.reads.count() for s in written] == [s["reads"] for s in first]
-    bad = client.post(f"/api/studies/{study.pk}/workspace/schedule-preview/", {"design": {"kind": "nope"}}, format="json")
-    assert bad.status_code == 400 and "invalid reading design" in str(bad.json())
+def test_one_arm_and_no_reading_design_is_refused_by_every_entry_point(coordinator, reader, other_reader, client_for):
+    """The bug: the workspace refused this study, ``POST /api/studies/<id>/status/`` published it."""
+    study = services.study_create(name="One arm", created_by=coordinator)
+    seq = services.sequence_create(study=study, name="SAG T2 FS")
+    arm = services.arm_create(study=study, name="Standard", is_reference=True)
+    case = services.case_create(study=study, label="C1")
+    series_row(case=case, sequence=seq, arm=arm)
+    services.questionnaire_apply_template(study=study, template="seed000")
+    for r in (reader, other_reader):
+        services.membership_add(study=study, user=r, role=Membership.Role.READER)
+    assert {"arms", "schedule"} <= rules(study)
 
-
-def test_schedule_endpoint_writes_sessions(coordinator, reader, other_reader, client_for):
-    study = ready_draft(coordinator, [reader, other_reader])
-    response = client_for(coordinator).post(
-        f"/api/studies/{study.pk}/workspace/schedule/", {"design": {"kind": "independent"}}, format="json")
-    assert response.status_code == 200, response.json()
+    response = publish(client_for(coordinator), study)
+    assert response.status_code == 400
+    text = " ".join(response.json()["detail"])
+    assert "only one arm" in text and "no reading design" in text
+    with pytest.raises(ValidationError, match="only one arm"):
+        services.study_set_status(study=study, status="published")
+    checklist = client_for(coordinator).get(f"/api/studies/{study.pk}/checklist/").json()
+    assert checklist["ready"] is False
+    assert {"arms", "schedule"} <= {p["rule"] for p in checklist["problems"] if p["severity"] == "error"}
+    page = client_for(coordinator).get(f"/workspace/studies/{study.pk}/setup/publish/").content.decode()
+    assert "only one arm" in page and "Publish the study" not in page
     study.refresh_from_db()
-    assert study.reading_design["kind"] == "independent"
-    assert response.json()["sessions"] == study.sessions.count() == 2
+    assert study.status == "draft"
+
+
+def test_rules_of_reading_and_reports_are_enforced_by_the_status_service(coordinator, reader, other_reader):
+    study = ready_draft(coordinator, [reader, other_reader])
+    services.study_update(study=study, analysis_settings={"fdr": "sometimes"})
+    with pytest.raises(ValidationError, match="analysis settings are invalid"):
+        services.study_set_status(study=study, status="published")
+    services.study_update(study=study, analysis_settings={})
+    services.reader_create(study=study, username="late")
+    with pytest.raises(ValidationError, match="readers without sessions: late"):
+        services.study_set_status(study=study, status="published")
+
+
+def test_warnings_do_not_block_publishing(coordinator, reader):
+    study = ready_draft(coordinator, [reader])
+    assert {"readers", "analysis"} <= rules(study, "warning")
+    assert services.study_set_status(study=study, status="published").status == "published"
 
 
 def test_invalid_analysis_settings_are_an_error(coordinator, reader, other_reader):
