@@ -146,8 +146,9 @@ class Command(BaseCommand):
 
         quality = demo.demo_quality_measure(study=study, progress=Progress(self.stdout, "measuring vs Truth"))
         report_integrity_set(study=study, integrity=demo.integrity_table(quality))
-        demo.demo_publish(study=study, actor=coordinator)
+        # The schedule is part of what the publish checklist checks, so it is written first.
         sessions = demo.demo_schedule(study=study, actor=coordinator)
+        demo.demo_publish(study=study, actor=coordinator)
         self.stdout.write(f"Schedule: {len(sessions)} sessions (crossover, {demo.WASHOUT_DAYS}-day washout).")
         bar = Progress(self.stdout, "simulated readers")
         model = ReaderModel(seed=demo.DemoConfig().model_seed, reference_arm=demo.REFERENCE_ARM)
