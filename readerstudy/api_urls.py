@@ -3,11 +3,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from readerstudy.reading import apis as reading_apis
+from readerstudy.reading import apis as reading_apis, coordinator_apis as reading_coordinator_apis
 from readerstudy.reports import apis as reports_apis
 from readerstudy.studies import apis
 from recon import apis as recon_apis
-from readerstudy.workspace import apis as workspace_apis
 
 router = DefaultRouter()
 router.register("studies", apis.StudyViewSet, basename="study")
@@ -25,7 +24,11 @@ router.register(f"{study}/audit", apis.AuditEventViewSet, basename="study-audit"
 router.register(f"{study}/sessions", reading_apis.CoordinatorSessionViewSet, basename="study-session")
 router.register(f"{study}/recon-jobs", recon_apis.ReconJobViewSet, basename="study-recon-job")
 router.register(f"{study}/reports", reports_apis.ReportViewSet, basename="study-report")
-router.register(f"{study}/workspace", workspace_apis.WorkspaceViewSet, basename="study-workspace")
+router.register(f"{study}/reads", reading_coordinator_apis.CoordinatorReadViewSet, basename="study-read")
+router.register(f"{study}/answers", reading_coordinator_apis.AnswersExportViewSet, basename="study-answers")
+router.register(f"{study}/schedule", reading_coordinator_apis.ScheduleViewSet, basename="study-schedule")
+router.register(f"{study}/unblinding-key", apis.UnblindingKeyViewSet, basename="study-unblinding-key")
+router.register(f"{study}/login-links", apis.LoginLinkViewSet, basename="study-login-link")
 router.register("questionnaire-templates", apis.QuestionnaireTemplateViewSet, basename="questionnaire-template")
 router.register("reader/sessions", reading_apis.ReaderSessionViewSet, basename="reader-session")
 router.register("reader/reads", reading_apis.ReaderReadViewSet, basename="reader-read")

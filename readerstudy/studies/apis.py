@@ -8,13 +8,17 @@ never the arm, sequence-protocol details or case label.
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Count, ProtectedError
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -24,7 +28,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import audit, selectors, services
+from . import audit, login_links, selectors, services
 from .models import Arm, AuditEvent, Case, ImportJob, Item, Membership, ReferenceStandard, Sequence, Series, Study
 from .permissions import IsStudyCoordinator
 from . import serializers as s
@@ -196,6 +200,46 @@ class ChecklistViewSet(StudyChildMixin, viewsets.ViewSet):
         problems = [p.as_dict() for p in selectors.publish_checklist(study)]
         return Response({"status": study.status, "ready": not any(p["severity"] == "error" for p in problems),
                          "problems": problems})
+
+
+class UnblindingKeyViewSet(StudyChildMixin, viewsets.ViewSet):
+    """``GET /api/studies/<id>/unblinding-key/[?file=csv]``: which blinded series was which arm.
+    Before the study is locked: ``available: false`` and nothing else; every access after is audited."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def list(self, request, study_pk=None):
+        study = self.get_study()
+        if study.status != Study.Status.LOCKED:
+            return Response({"available": False, "detail": "the unblinding key is shown only after the study is locked",
+                             "series": []})
+        fmt = "csv" if request.query_params.get("file") == "csv" else "json"
+        rows = services.study_unblinding_key(study=study, actor=request.user, fmt=fmt)
+        if fmt == "csv":
+            out = io.StringIO()
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["series_public_id"])
+            writer.writeheader()
+            writer.writerows(rows)
+            response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="unblinding-key-study-{study.pk}.csv"'
+        else:
+            response = Response({"available": True, "series": rows})
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+class LoginLinkViewSet(StudyChildMixin, viewsets.ViewSet):
+    """``POST /api/studies/<id>/login-links/`` ``{membership}``: a one-time login link for an
+    active reader of the study (audited; the token is never stored)."""
+
+    @extend_schema(request=s.LoginLinkSerializer, responses={201: OpenApiTypes.OBJECT})
+    def create(self, request, study_pk=None):
+        data = s.LoginLinkSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = get_object_or_404(Membership.objects.select_related("user", "study"),
+                                       pk=data.validated_data["membership"], study=self.get_study())
+        uidb64, token = login_links.login_link_issue(membership=membership, actor=request.user)
+        url = request.build_absolute_uri(reverse("workspace:login-link", kwargs={"uidb64": uidb64, "token": token}))
+        return Response({"username": membership.user.username, "url": url}, status=status.HTTP_201_CREATED)
 
 
 class QuestionnaireTemplateViewSet(viewsets.ViewSet):

@@ -161,3 +161,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
         model = AuditEvent
         fields = ["id", "timestamp", "actor", "action", "object_type", "object_id", "summary", "changes", "reason"]
         read_only_fields = fields
+
+
+class LoginLinkSerializer(serializers.Serializer):
+    membership = serializers.IntegerField()

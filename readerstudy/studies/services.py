@@ -343,3 +343,56 @@ def reference_standard_import(*, study: Study, rows: list[dict[str, Any]], sourc
         obj.source = row.get("source") or source
         _save(obj)
     return len(rows)
+
+
+# --- unblinding key -----------------------------------------------------------------------------
+
+
+def study_unblinding_key(*, study: Study, actor, fmt: str = "json") -> list[dict]:
+    """Which blinded series was which arm, for a locked study's coordinator; every access audited.
+
+    One row per series: blinded ids (public id, SeriesInstanceUID) and what they hide (case,
+    sequence, arm, original SeriesInstanceUID), with the reads that showed it (through the
+    ``reads``/``reads_right`` relations the reading area's ``Read`` puts on ``Series``).
+    """
+    from .selectors import is_coordinator
+
+    if not is_coordinator(actor, study):
+        raise StudyStateError("only a coordinator of the study can see the unblinding key")
+    if study.status != Study.Status.LOCKED:
+        raise StudyStateError("the unblinding key is shown only after the study is locked")
+    series = list(
+        Series.objects.filter(case__study=study).select_related("case", "sequence", "arm")
+        .prefetch_related("reads__session__reader", "reads_right__session__reader")
+        .order_by("case__label", "sequence__order", "arm__order")
+    )
+
+    def shown(series_obj) -> str:
+        labelled = []
+        for side, reads in (("left", series_obj.reads.all()), ("right", series_obj.reads_right.all())):
+            for read in reads:
+                session = read.session
+                label = f"{session.reader.username} s{session.index + 1} #{read.position + 1}"
+                if side == "right":
+                    label += " (right)"
+                elif read.series_right_id:
+                    label += " (left)"
+                labelled.append(((session.reader.username, session.index, read.position, side), label))
+        return "; ".join(label for _, label in sorted(labelled))
+
+    rows = [
+        {
+            "series_public_id": s.public_id,
+            "blinded_series_instance_uid": s.series_instance_uid,
+            "case": s.case.label,
+            "sequence": s.sequence.name,
+            "arm": s.arm.name,
+            "reference_arm": s.arm.is_reference,
+            "original_series_instance_uid": s.original_series_instance_uid,
+            "reads": shown(s),
+        }
+        for s in series
+    ]
+    audit.record(action="access", obj=study, object_type="studies.unblinding_key", object_id=str(study.pk),
+                 summary=f"unblinding key viewed ({fmt}, {len(rows)} series)", actor=actor)
+    return rows

@@ -18,11 +18,11 @@ from django.views.decorators.debug import sensitive_variables
 
 from readerstudy.reading.apis import form_definition
 from readerstudy.reading.views import _form_layout
-from readerstudy.studies import services as study_services
+from readerstudy.studies import login_links, services as study_services
 from readerstudy.studies.models import ImportJob, Item, Membership, ReferenceStandard, Series, Study
 from readerstudy.studies.selectors import publish_checklist, studies_coordinated_by
 
-from . import selectors, services
+from . import selectors
 
 
 def _study(request, pk: int) -> Study:
@@ -156,11 +156,11 @@ def close(request, pk: int):
 def login_link(request, uidb64: str, token: str):
     """A reader's one-time link. GET only asks (link previews and scanners must not spend it);
     the POST logs the reader in and spends the link."""
-    user = services.login_link_user(uidb64=uidb64, token=token)
+    user = login_links.login_link_user(uidb64=uidb64, token=token)
     if user is None:
         return render(request, "workspace/login_link.html", {"invalid": True}, status=404)
     if request.method == "POST":
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        services.login_link_redeemed(user=user)
+        login_links.login_link_redeemed(user=user)
         return redirect("reading-worklist")
     return render(request, "workspace/login_link.html", {"username": user.username})

@@ -239,7 +239,7 @@ async function submit(form, overrideUrl = null) {
       (job) => `${job.state}, ${job.progress}%${job.series_created ? `, ${job.series_created} series` : ""}.`);
   } else if (then === "recon") {
     if (button) button.disabled = true;
-    follow(form, `/api/studies/${root.dataset.study}/workspace/recon-jobs/?job=${data.public_id}`,
+    follow(form, `/api/studies/${root.dataset.study}/recon-jobs/${data.public_id}/`,
       (job) => `${job.state}, ${job.progress}%${job.message ? `: ${job.message}` : ""}.`);
   } else if (then === "report") {
     if (button) button.disabled = true;

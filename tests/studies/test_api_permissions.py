@@ -60,7 +60,7 @@ def _kwargs_for(name: str, groups: set[str], world) -> dict:
             kwargs["public_id"] = "nonexistent"
         elif name.startswith(("reader-session", "study-session")):
             kwargs["public_id"] = world["sessions"][0].public_id
-        elif name.startswith("reader-read"):
+        elif name.startswith(("reader-read", "study-read-")):
             kwargs["public_id"] = Read.objects.filter(session=world["sessions"][0]).first().public_id
     return kwargs
 

@@ -1,5 +1,6 @@
-"""The workspace's audited actions: reopen a read, override an opening, withdraw a reader, lock,
-the unblinding key, one-time login links, and the answers exports."""
+"""The workspace's audited actions, through the owning apps' APIs its pages call: reopen a read and
+override an opening (reading), withdraw a reader, lock, the unblinding key and one-time login links
+(studies), and the answers exports (reading)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,10 @@ def test_reopen_a_read_is_audited_and_lets_the_reader_revise(published, coordina
     assert sessions[0].completed_at is not None
     read = sessions[0].reads.order_by("position").first()
     client = client_for(coordinator)
-    url = f"/api/studies/{study.pk}/workspace/reopen/"
-    refused = client.post(url, {"read": read.public_id, "reason": " "}, format="json")
+    url = f"/api/studies/{study.pk}/reads/{read.public_id}/reopen/"
+    refused = client.post(url, {"reason": " "}, format="json")
     assert refused.status_code == 400 and "needs a reason" in str(refused.json())
-    response = client.post(url, {"read": read.public_id, "reason": "reader asked: wrong level"}, format="json")
+    response = client.post(url, {"reason": "reader asked: wrong level"}, format="json")
     assert response.status_code == 200, response.json()
     read.refresh_from_db()
     sessions[0].refresh_from_db()
@@ -39,23 +40,23 @@ def test_reopen_a_read_is_audited_and_lets_the_reader_revise(published, coordina
     event = AuditEvent.objects.get(object_type="reading.read", object_id=str(read.pk), action="event")
     assert event.reason == "reader asked: wrong level" and event.actor == coordinator
     reading.check_read_access(read, reader)  # the reader can open it again
-    again = client.post(url, {"read": read.public_id, "reason": "twice"}, format="json")
+    again = client.post(url, {"reason": "twice"}, format="json")
     assert again.status_code == 400 and "not submitted" in str(again.json())
 
 
-def test_override_opening_through_the_workspace_is_audited(published, coordinator, client_for):
+def test_override_opening_is_audited(published, coordinator, client_for):
     study, _, sessions = published
     when = timezone.now() + dt.timedelta(days=2)
     response = client_for(coordinator).post(
-        f"/api/studies/{study.pk}/workspace/override/",
-        {"session": sessions[0].public_id, "opens_at": when.isoformat(), "reason": "reader on holiday"}, format="json")
+        f"/api/studies/{study.pk}/sessions/{sessions[0].public_id}/override/",
+        {"opens_at": when.isoformat(), "reason": "reader on holiday"}, format="json")
     assert response.status_code == 200, response.json()
     sessions[0].refresh_from_db()
     assert sessions[0].opens_at_override == when
     assert study.audit_events.filter(reason="reader on holiday", object_type="reading.session").exists()
     missing = client_for(coordinator).post(
-        f"/api/studies/{study.pk}/workspace/override/",
-        {"session": sessions[0].public_id, "opens_at": None, "reason": ""}, format="json")
+        f"/api/studies/{study.pk}/sessions/{sessions[0].public_id}/override/",
+        {"opens_at": None, "reason": ""}, format="json")
     assert missing.status_code == 400
 
 
@@ -74,25 +75,25 @@ def test_withdraw_a_reader_is_audited(published, coordinator, reader, client_for
 def test_lock_then_unblinding_key_is_shown_and_every_access_audited(published, coordinator, client_for):
     study, series, _ = published
     client = client_for(coordinator)
-    before = client.get(f"/api/studies/{study.pk}/workspace/unblinding-key/").json()
+    before = client.get(f"/api/studies/{study.pk}/unblinding-key/").json()
     assert before["available"] is False and before["series"] == []
     assert not study.audit_events.filter(object_type="studies.unblinding_key").exists()
     response = client.post(f"/api/studies/{study.pk}/status/", {"status": "locked", "reason": "reading complete"}, format="json")
     assert response.status_code == 200
     assert study.audit_events.filter(reason="reading complete").exists()
-    key = client.get(f"/api/studies/{study.pk}/workspace/unblinding-key/").json()
+    key = client.get(f"/api/studies/{study.pk}/unblinding-key/").json()
     assert key["available"] is True
     by_id = {row["series_public_id"]: row for row in key["series"]}
     assert {by_id[s.public_id]["arm"] for s in series} == {"Standard", "Fast"}
     assert all(by_id[s.public_id]["arm"] == s.arm.name for s in series)
     assert "reader1 s1" in by_id[series[0].public_id]["reads"]
-    csv_response = client.get(f"/api/studies/{study.pk}/workspace/unblinding-key/?file=csv")
+    csv_response = client.get(f"/api/studies/{study.pk}/unblinding-key/?file=csv")
     assert csv_response["Content-Type"].startswith("text/csv") and b"Standard" in csv_response.content
     events = study.audit_events.filter(object_type="studies.unblinding_key", action="access")
     assert events.count() == 2 and all(e.actor == coordinator for e in events)
     # Locked: no more answers, no reopening.
     read = Read.objects.filter(session__study=study).first()
-    assert client.post(f"/api/studies/{study.pk}/workspace/reopen/", {"read": read.public_id, "reason": "x"},
+    assert client.post(f"/api/studies/{study.pk}/reads/{read.public_id}/reopen/", {"reason": "x"},
                        format="json").status_code == 400
 
 
@@ -102,7 +103,7 @@ def test_answers_export_in_three_formats(published, coordinator, reader, client_
     client = client_for(coordinator)
     frames = {}
     for fmt in ("csv", "xlsx", "parquet"):
-        response = client.get(f"/api/studies/{study.pk}/workspace/answers/?file={fmt}")
+        response = client.get(f"/api/studies/{study.pk}/answers/?file={fmt}")
         assert response.status_code == 200, fmt
         assert f'answers-study-{study.pk}.{fmt}' in response["Content-Disposition"]
         raw = io.BytesIO(response.content)
@@ -111,14 +112,14 @@ def test_answers_export_in_three_formats(published, coordinator, reader, client_
     for fmt in ("xlsx", "parquet"):
         assert list(frames[fmt].columns) == list(frames["csv"].columns)
         assert len(frames[fmt]) == len(frames["csv"])
-    assert client.get(f"/api/studies/{study.pk}/workspace/answers/?file=sav").status_code == 400
+    assert client.get(f"/api/studies/{study.pk}/answers/?file=sav").status_code == 400
 
 
 def test_one_time_login_link(published, coordinator, reader, client_for):
     study, _, _ = published
     membership = study.memberships.get(user=reader, role="reader")
     response = client_for(coordinator).post(
-        f"/api/studies/{study.pk}/workspace/login-link/", {"membership": membership.pk}, format="json")
+        f"/api/studies/{study.pk}/login-links/", {"membership": membership.pk}, format="json")
     assert response.status_code == 201
     url = response.json()["url"]
     path = url.split("testserver", 1)[1]
@@ -142,7 +143,7 @@ def test_no_login_link_for_a_coordinator_account(published, coordinator, client_
     services.membership_add(study=study, user=other, role="reader")
     membership = study.memberships.get(user=other, role="reader")
     response = client_for(coordinator).post(
-        f"/api/studies/{study.pk}/workspace/login-link/", {"membership": membership.pk}, format="json")
+        f"/api/studies/{study.pk}/login-links/", {"membership": membership.pk}, format="json")
     assert response.status_code == 400 and "coordinates a study" in str(response.json())
 
 

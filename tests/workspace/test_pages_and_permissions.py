@@ -19,14 +19,14 @@ def page_urls(study):
         f"/workspace/studies/{study.pk}/preview/?layout=pair", f"/workspace/studies/{study.pk}/"]
 
 
-def api_urls(study, read_id):
+def api_urls(study, read_id, session_id):
+    """Every endpoint the workspace's pages call."""
     base = f"/api/studies/{study.pk}"
-    gets = [f"{base}/checklist/", f"{base}/workspace/unblinding-key/", f"{base}/workspace/unblinding-key/?file=csv",
-            f"{base}/workspace/answers/?file=csv", f"{base}/workspace/answers/?file=xlsx",
-            f"{base}/workspace/answers/?file=parquet", f"{base}/workspace/reads/", f"{base}/workspace/recon-jobs/"]
-    posts = [f"{base}/status/", f"{base}/workspace/schedule-preview/", f"{base}/workspace/schedule/",
-             f"{base}/workspace/login-link/", f"{base}/workspace/reopen/", f"{base}/workspace/override/",
-             f"{base}/workspace/recon-jobs/"]
+    gets = [f"{base}/checklist/", f"{base}/unblinding-key/", f"{base}/unblinding-key/?file=csv",
+            f"{base}/answers/?file=csv", f"{base}/answers/?file=xlsx", f"{base}/answers/?file=parquet",
+            f"{base}/reads/", f"{base}/recon-jobs/", f"{base}/sessions/"]
+    posts = [f"{base}/status/", f"{base}/schedule/preview/", f"{base}/schedule/", f"{base}/login-links/",
+             f"{base}/reads/{read_id}/reopen/", f"{base}/sessions/{session_id}/override/", f"{base}/recon-jobs/"]
     return gets, posts
 
 
@@ -75,7 +75,7 @@ def test_nobody_else_reaches_pages_or_endpoints(locked, who, request, other_coor
         else:
             assert response.status_code == 404, url
     read_id = sessions[0].reads.first().public_id
-    gets, posts = api_urls(study, read_id)
+    gets, posts = api_urls(study, read_id, sessions[0].public_id)
     expected = {403} if who == "anonymous" else {404}
     for url in gets:
         assert client.get(url).status_code in expected | ({401} if who == "anonymous" else set()), url
