@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "readerstudy.analysis",
     "readerstudy.reports",
     "recon",
+    "readerstudy.demo",
 ]
 
 MIDDLEWARE = [

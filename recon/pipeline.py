@@ -93,21 +93,6 @@ def unregister_arm_step(name: str) -> None:
     ARM_STEPS.pop(name, None)
 
 
-def load_plugin_arms() -> list[str]:
-    """Register the Fast-DL arms of :mod:`recon.denoiser` when it and its ONNX model are present
-    (called from ``ReconConfig.ready``). Returns the names registered (empty if unavailable)."""
-    from pathlib import Path
-
-    try:
-        import recon.denoiser as denoiser
-        from recon.denoiser.arms import register_fast_dl_arms
-    except ImportError:
-        return []
-    if not (Path(denoiser.__file__).parent / "model" / "fastdl.onnx").exists():
-        return []
-    return register_fast_dl_arms()
-
-
 def available_arms(protocol: Protocol) -> list[str]:
     """Truth, the protocol's acquisition arms, then registered post-processing arms."""
     return [TRUTH_ARM, *protocol.arms, *ARM_STEPS]

@@ -182,9 +182,9 @@ class Command(BaseCommand):
         for spec in demo.DEMO_USERS:
             role = "simulated" if spec.simulated else spec.role
             self.stdout.write(f"  {role:<12} {spec.username:<12} password: {spec.password}")
-        self.stdout.write(f"Coordinator dashboard: {b}/")
-        self.stdout.write(f"Study page:            {b}/studies/{study.pk}/")
-        self.stdout.write(f"Reading progress:      {b}/reading/studies/{study.pk}/progress/")
+        self.stdout.write(f"Coordinator workspace: {b}/workspace/")
+        self.stdout.write(f"Study page:            {b}/workspace/studies/{study.pk}/setup/cases/")
+        self.stdout.write(f"Reading progress:      {b}/workspace/studies/{study.pk}/dashboard/")
         self.stdout.write(f"Report:                {b}/reports/studies/{study.pk}/")
         self.stdout.write(f"Reading worklist:      {b}/reading/   (as reader3; sim-reader1 and sim-reader2 are simulated)")
         self.stdout.write(f"API:                   {b}/api/\n")
