@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -66,3 +68,39 @@ def client_for():
         return client
 
     return _client
+
+
+# --- combined fixtures (built through the services: tests/factories.py) --------------------------
+
+
+@dataclass
+class StudyWorld:
+    """A published study, its coordinator and readers, its series (case x arm order) and each
+    reader's session (in the order of ``readers``)."""
+
+    study: object
+    series: list
+    sessions: list
+    coordinator: object
+    readers: list
+
+
+@pytest.fixture
+def scheduled_study(coordinator, reader, other_reader) -> StudyWorld:
+    """A published study with two readers and the scheduler's schedule: 2 cases x 1 sequence x
+    2 arms, the seed 000 questionnaire, a reference standard, one open session per reader."""
+    from tests.factories import small_study
+
+    study, series, sessions = small_study(coordinator=coordinator, readers=[reader, other_reader])
+    return StudyWorld(study, series, sessions, coordinator, [reader, other_reader])
+
+
+@pytest.fixture
+def answered_study(scheduled_study) -> StudyWorld:
+    """``scheduled_study`` after the first reader answered and submitted their whole session
+    through the answer service (the second reader has not started)."""
+    from tests.factories import reads_submit_all
+
+    reads_submit_all(scheduled_study.sessions[0], scheduled_study.readers[0])
+    scheduled_study.sessions[0].refresh_from_db()
+    return scheduled_study

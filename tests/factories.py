@@ -1,4 +1,14 @@
-"""Builders that go through the real services (STYLE.md: set up data through the services)."""
+"""Test data, built through the real services (STYLE.md: set up data through the services).
+
+The combined fixtures in ``tests/conftest.py`` (``scheduled_study``, ``answered_study``) use these:
+
+* :func:`small_study` — a study with readers and the scheduler's schedule (published by default);
+* :func:`ready_draft` — a draft that passes every rule of the publish checklist;
+* :func:`reads_submit_all` — a reader answers and submits a whole session through the answer service;
+* :func:`series_row` — the one builder that writes rows directly: a Series with instance rows but
+  no files, where a test needs the design but not the pixels (the real path, DICOM import, is
+  exercised by the import tests).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +16,7 @@ import secrets
 
 from django.utils import timezone
 
+from readerstudy.reading import answers as reading_answers
 from readerstudy.reading.models import Session
 from readerstudy.reading.services import schedule_materialize
 from readerstudy.studies import services
@@ -80,3 +91,24 @@ def ready_draft(coordinator, readers, skip=None):
     if skip is None:
         schedule_materialize(study=study, design={"kind": "crossover", "washout_days": 14}, actor=coordinator)
     return study
+
+
+def reads_submit_all(session, reader) -> int:
+    """Answer and submit every unsubmitted read of ``session`` through the reading service (the
+    answers vary with the read, every required item answered). Returns the number submitted."""
+    submitted = 0
+    for read in session.reads.filter(submitted_at__isnull=True).order_by("position"):
+        items = reading_answers.applicable_items(read)
+        answers = []
+        for item in items:
+            if item.kind == "likert":
+                answers.append({"item": item.key, "level": "", "value": item.scale_min + (read.pk + len(answers)) % (item.scale_max - item.scale_min + 1),
+                                "payload": {}})
+            elif item.kind in ("binary",):
+                answers.append({"item": item.key, "level": "", "value": read.pk % 2, "payload": {}})
+            elif item.kind == "checklist":
+                answers += [{"item": item.key, "level": lv, "value": 0, "payload": {}} for lv in item.levels]
+        reading_answers.read_submit(read=read, reader=reader, submission_id=f"submit-{read.pk:06d}", answers=answers, comment="",
+                            active_seconds=12.0)
+        submitted += 1
+    return submitted

@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from fixtures.make_fixture_dicom import FixtureSet, make_fixture_dicom
-from readerstudy.studies.models import Arm, AuditEvent, Case, Instance, Membership, Sequence, Series, Study, UIDMapping
+from readerstudy.studies.models import AuditEvent, Case, Instance, Membership, Series, Study, UIDMapping
 
 
 # 2 cases × 2 sequences × 2 arms × SLICES images: small, because most tests import it whole.
@@ -56,12 +56,14 @@ def dicom_source(fixture_dicom, tmp_path) -> Source:
 
 @pytest.fixture
 def study(db, coordinator) -> Study:
-    study = Study.objects.create(name="Lumbar spine fast protocol", created_by=coordinator)
-    Membership.objects.create(study=study, user=coordinator, role=Membership.Role.COORDINATOR)
-    for order, name in enumerate(["SAG T2 FS", "SAG T1"]):
-        Sequence.objects.create(study=study, name=name, order=order)
-    Arm.objects.create(study=study, name="Standard", is_reference=True, order=0)
-    Arm.objects.create(study=study, name="Fast", order=1)
+    """A draft study to import into: two sequences, Standard (the reference) and Fast."""
+    from readerstudy.studies import services
+
+    study = services.study_create(name="Lumbar spine fast protocol", created_by=coordinator)
+    for name in ("SAG T2 FS", "SAG T1"):
+        services.sequence_create(study=study, name=name)
+    services.arm_create(study=study, name="Standard", is_reference=True)
+    services.arm_create(study=study, name="Fast")
     return study
 
 

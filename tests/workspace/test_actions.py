@@ -16,15 +16,12 @@ from readerstudy.reading import answers as reading
 from readerstudy.reading.models import Read
 from readerstudy.studies import services
 from readerstudy.studies.models import AuditEvent
-from tests.workspace.helpers import submit_all
 
 pytestmark = pytest.mark.django_db
 
 
-def test_reopen_a_read_is_audited_and_lets_the_reader_revise(published, coordinator, reader, client_for):
-    study, _, sessions = published
-    submit_all(sessions[0], reader)
-    sessions[0].refresh_from_db()
+def test_reopen_a_read_is_audited_and_lets_the_reader_revise(answered_study, coordinator, reader, client_for):
+    study, sessions = answered_study.study, answered_study.sessions
     assert sessions[0].completed_at is not None
     read = sessions[0].reads.order_by("position").first()
     client = client_for(coordinator)
@@ -44,8 +41,8 @@ def test_reopen_a_read_is_audited_and_lets_the_reader_revise(published, coordina
     assert again.status_code == 400 and "not submitted" in str(again.json())
 
 
-def test_override_opening_is_audited(published, coordinator, client_for):
-    study, _, sessions = published
+def test_override_opening_is_audited(scheduled_study, coordinator, client_for):
+    study, sessions = scheduled_study.study, scheduled_study.sessions
     when = timezone.now() + dt.timedelta(days=2)
     response = client_for(coordinator).post(
         f"/api/studies/{study.pk}/sessions/{sessions[0].public_id}/override/",
@@ -60,8 +57,8 @@ def test_override_opening_is_audited(published, coordinator, client_for):
     assert missing.status_code == 400
 
 
-def test_withdraw_a_reader_is_audited(published, coordinator, reader, client_for):
-    study, _, _ = published
+def test_withdraw_a_reader_is_audited(scheduled_study, coordinator, reader, client_for):
+    study = scheduled_study.study
     membership = study.memberships.get(user=reader, role="reader")
     client = client_for(coordinator)
     assert client.post(f"/api/studies/{study.pk}/members/{membership.pk}/withdraw/", {"reason": ""}, format="json").status_code == 400
@@ -72,8 +69,8 @@ def test_withdraw_a_reader_is_audited(published, coordinator, reader, client_for
     assert study.audit_events.filter(object_type="studies.membership", reason="left the hospital").exists()
 
 
-def test_lock_then_unblinding_key_is_shown_and_every_access_audited(published, coordinator, client_for):
-    study, series, _ = published
+def test_lock_then_unblinding_key_is_shown_and_every_access_audited(scheduled_study, coordinator, client_for):
+    study, series = scheduled_study.study, scheduled_study.series
     client = client_for(coordinator)
     before = client.get(f"/api/studies/{study.pk}/unblinding-key/").json()
     assert before["available"] is False and before["series"] == []
@@ -97,9 +94,8 @@ def test_lock_then_unblinding_key_is_shown_and_every_access_audited(published, c
                        format="json").status_code == 400
 
 
-def test_answers_export_in_three_formats(published, coordinator, reader, client_for):
-    study, _, sessions = published
-    submit_all(sessions[0], reader)
+def test_answers_export_in_three_formats(answered_study, coordinator, client_for):
+    study = answered_study.study
     client = client_for(coordinator)
     frames = {}
     for fmt in ("csv", "xlsx", "parquet"):
@@ -115,8 +111,8 @@ def test_answers_export_in_three_formats(published, coordinator, reader, client_
     assert client.get(f"/api/studies/{study.pk}/answers/?file=sav").status_code == 400
 
 
-def test_one_time_login_link(published, coordinator, reader, client_for):
-    study, _, _ = published
+def test_one_time_login_link(scheduled_study, coordinator, reader, client_for):
+    study = scheduled_study.study
     membership = study.memberships.get(user=reader, role="reader")
     response = client_for(coordinator).post(
         f"/api/studies/{study.pk}/login-links/", {"membership": membership.pk}, format="json")
@@ -136,8 +132,8 @@ def test_one_time_login_link(published, coordinator, reader, client_for):
     assert spent.post(path).status_code == 404
 
 
-def test_no_login_link_for_a_coordinator_account(published, coordinator, client_for, make_user):
-    study, _, _ = published
+def test_no_login_link_for_a_coordinator_account(scheduled_study, coordinator, client_for, make_user):
+    study = scheduled_study.study
     other = make_user("coord-elsewhere")
     services.study_create(name="Elsewhere", created_by=other)
     services.membership_add(study=study, user=other, role="reader")
@@ -147,11 +143,10 @@ def test_no_login_link_for_a_coordinator_account(published, coordinator, client_
     assert response.status_code == 400 and "coordinates a study" in str(response.json())
 
 
-def test_dashboard_shows_progress_time_per_read_and_filters_the_audit_log(published, coordinator, reader, other_reader):
+def test_dashboard_shows_progress_time_per_read_and_filters_the_audit_log(answered_study, coordinator, other_reader):
     from readerstudy.workspace.selectors import audit_events, dashboard
 
-    study, _, sessions = published
-    submit_all(sessions[0], reader)
+    study, sessions = answered_study.study, answered_study.sessions
     first = sessions[1].reads.order_by("position").first()
     reading.read_start(read=first, reader=other_reader)
     data = dashboard(study)

@@ -31,14 +31,14 @@ def api_urls(study, read_id, session_id):
 
 
 @pytest.fixture
-def locked(published, coordinator):
-    study, series, sessions = published
+def locked(scheduled_study):
+    study, sessions = scheduled_study.study, scheduled_study.sessions
     services.study_set_status(study=study, status="locked", reason="done")
     return study, sessions
 
 
-def test_coordinator_sees_every_page(published, coordinator):
-    study, _, _ = published
+def test_coordinator_sees_every_page(scheduled_study, coordinator):
+    study = scheduled_study.study
     client = Client()
     client.force_login(coordinator)
     for url in page_urls(study):
