@@ -1,6 +1,6 @@
 """Acquisition protocols as data (``protocols.toml``), so a coordinator adds one without code.
 
-A :class:`Protocol` is one sequence of one protocol set (e.g. neuro ``SAG T1``); it holds the
+A :class:`Protocol` is one sequence of one protocol set (e.g. lumbar ``SAG T1``); it holds the
 contrast and geometry parameters and, per arm (``Standard``, ``Fast``, ...), the
 :class:`ArmAcquisition` that says how that arm samples k-space (NEX, partial Fourier, parallel
 imaging).
@@ -15,7 +15,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_PROTOCOLS_PATH = Path(__file__).with_name("protocols.toml")
-DEFAULT_PROTOCOL_SET = "neuro"
+DEFAULT_PROTOCOL_SET = "lumbar"
+#: Former names of protocol sets, still accepted (recon jobs and commands written before a rename).
+PROTOCOL_SET_ALIASES = {"neuro": "lumbar"}
 DEFAULT_PARTIAL_FOURIER = 0.5625  # "NEX 0.5": half of ky plus 1/16 overscan for phase estimation
 
 _REQUIRED = (
@@ -195,6 +197,7 @@ def load_protocols(*paths: str | os.PathLike) -> dict[tuple[str, str], Protocol]
 
 
 def get_protocol(name: str, protocol_set: str = DEFAULT_PROTOCOL_SET, *extra_paths) -> Protocol:
+    protocol_set = PROTOCOL_SET_ALIASES.get(protocol_set, protocol_set)
     protocols = load_protocols(*extra_paths)
     try:
         return protocols[(protocol_set, name)]
@@ -205,6 +208,7 @@ def get_protocol(name: str, protocol_set: str = DEFAULT_PROTOCOL_SET, *extra_pat
 
 def protocol_set(protocol_set: str = DEFAULT_PROTOCOL_SET, *extra_paths) -> list[Protocol]:
     """The sequences of one protocol set, in file order."""
+    protocol_set = PROTOCOL_SET_ALIASES.get(protocol_set, protocol_set)
     found = [p for (s, _), p in load_protocols(*extra_paths).items() if s == protocol_set]
     if not found:
         raise ValueError(f"unknown protocol set {protocol_set!r}")

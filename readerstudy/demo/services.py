@@ -76,7 +76,7 @@ COORDINATOR_MODELS = ["study", "membership", "sequence", "arm", "case", "series"
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """The size of the demo: ``cases`` phantom cases, ``sequences`` of the neuro protocol set;
+    """The size of the demo: ``cases`` phantom cases, ``sequences`` of the lumbar protocol set;
     ``matrix``/``slices`` shrink the protocols and ``spacing_mm`` coarsens the phantom (tests); ``seed`` is the recon run's seed (anatomy,
     findings and noise of every case), ``study_seed`` the schedule's."""
 
@@ -120,9 +120,9 @@ def demo_users_ensure(*, config: DemoConfig = DemoConfig()) -> dict[str, object]
 def reading_arms() -> list[str]:
     """The arms the recon worker can make now (Standard, Fast, registered Fast-DL arms), no Truth."""
     from recon.pipeline import available_arms
-    from recon.protocols import protocol_set
+    from recon.protocols import DEFAULT_PROTOCOL_SET, protocol_set
 
-    return [a for a in available_arms(protocol_set("neuro")[0]) if a != TRUTH_ARM]
+    return [a for a in available_arms(protocol_set(DEFAULT_PROTOCOL_SET)[0]) if a != TRUTH_ARM]
 
 
 def study_reading_arms(study: Study) -> list[str]:

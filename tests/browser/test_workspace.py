@@ -5,7 +5,6 @@ pages, then locks it and downloads the exports and the unblinding key."""
 from __future__ import annotations
 
 import os
-import time
 import zipfile
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from fixtures.make_fixture_dicom import make_fixture_dicom
 from readerstudy.reading.models import Session
 from readerstudy.studies.models import AuditEvent, Series, Study
 from tests.browser.conftest import CHROMIUM, launch_chromium
-from tests.workspace.helpers import submit_all
+from tests.factories import reads_submit_all as submit_all
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -48,10 +47,13 @@ def page(monkeypatch, live_server):
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.browser_ = browser
         yield page
+        # Let every request the pages started finish on the live server before the database is
+        # torn down (instead of a fixed sleep).
+        for open_page in context.pages:
+            open_page.wait_for_load_state("networkidle")
         context.close()
         browser.close()
         connections.close_all()
-    time.sleep(0.5)
     assert not errors, errors
 
 

@@ -26,7 +26,7 @@ def test_a_coordinator_adds_a_protocol_without_code(tmp_path, monkeypatch):
     monkeypatch.setenv("RECON_PROTOCOLS", str(extra))
     p = get_protocol("SAG STIR", "site")
     assert p.arm("Fast-R2").acceleration == 2
-    assert ("neuro", "SAG T1") in load_protocols()
+    assert ("lumbar", "SAG T1") in load_protocols()
 
 
 @pytest.mark.parametrize(

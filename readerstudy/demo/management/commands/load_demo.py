@@ -55,7 +55,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--cases", type=int, default=18, help="phantom cases (default 18)")
-        parser.add_argument("--sequences", nargs="+", default=list(demo.DEMO_SEQUENCES), help="sequences of the neuro protocol set")
+        parser.add_argument("--sequences", nargs="+", default=list(demo.DEMO_SEQUENCES), help="sequences of the lumbar protocol set")
         parser.add_argument("--matrix", type=int, default=None, help="shrink the recon matrix (default: the protocol's, e.g. 384)")
         parser.add_argument("--slices", type=int, default=None, help="shrink the number of slices (default: the protocol's)")
         parser.add_argument("--spacing", type=float, default=0.8, help="phantom voxel size in mm (default 0.8; coarser is faster)")
