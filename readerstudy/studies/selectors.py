@@ -41,7 +41,7 @@ def studies_read_by(user) -> QuerySet[Study]:
 
 
 def study_overview(study: Study) -> dict:
-    """Counts shown on the coordinator's study page."""
+    """Counts of a study (the API's ``overview``)."""
     return {
         "cases": study.cases.count(),
         "sequences": list(study.sequences.values_list("name", flat=True)),
