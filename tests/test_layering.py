@@ -5,7 +5,8 @@ including those inside functions), so a lazy import that climbs the flow fails t
 Levels, bottom to top::
 
     studies (the base: the study design, the audit log, blinded serving)
-    imports, recon            (import → recon: series enter the study)
+    imports                   (import: DICOM in, validated and blinded)
+    recon                     (recon: the worker makes series and hands them to import)
     reading                   (schedule → read)
     analysis                  (analyse; pure, imports no app at all)
     reports                   (report)
@@ -25,12 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 LEVELS = {
     "readerstudy.studies": 0,
     "readerstudy.imports": 1,
-    "recon": 1,
-    "readerstudy.reading": 2,
-    "readerstudy.analysis": 3,
-    "readerstudy.reports": 4,
-    "readerstudy.workspace": 5,
-    "readerstudy.demo": 5,
+    "recon": 2,
+    "readerstudy.reading": 3,
+    "readerstudy.analysis": 4,
+    "readerstudy.reports": 5,
+    "readerstudy.workspace": 6,
+    "readerstudy.demo": 6,
 }
 PROJECT = {"readerstudy", "readerstudy.settings", "readerstudy.urls", "readerstudy.api_urls", "readerstudy.celery",
            "readerstudy.asgi", "readerstudy.wsgi"}
