@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from readerstudy.reading import apis as reading_apis, coordinator_apis as reading_coordinator_apis
 from readerstudy.reports import apis as reports_apis
 from readerstudy.studies import apis
+from readerstudy.workspace import views as workspace_views
 from recon import apis as recon_apis
 
 router = DefaultRouter()
@@ -35,6 +36,7 @@ router.register("reader/reads", reading_apis.ReaderReadViewSet, basename="reader
 
 urlpatterns = [
     path("", include(router.urls)),
+    path("studies/<int:study_pk>/workspace/<slug:endpoint>/", workspace_views.former_api, name="workspace-former-api"),
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
+from django.http.response import HttpResponseRedirectBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
@@ -164,3 +165,32 @@ def login_link(request, uidb64: str, token: str):
         login_links.login_link_redeemed(user=user)
         return redirect("reading-worklist")
     return render(request, "workspace/login_link.html", {"username": user.username})
+
+
+#: The workspace's former API (``/api/studies/<id>/workspace/<old>/``) and where each moved.
+#: Publish, reopen and override moved too, but their bodies changed (the status, or the id in the
+#: path), so they are not redirected.
+FORMER_API = {
+    "checklist": "checklist/",
+    "answers": "answers/",
+    "unblinding-key": "unblinding-key/",
+    "reads": "reads/",
+    "recon-jobs": "recon-jobs/",
+    "schedule": "schedule/",
+    "schedule-preview": "schedule/preview/",
+    "login-link": "login-links/",
+}
+
+
+def former_api(request, study_pk: int, endpoint: str):
+    """A permanent redirect (308: the method and body are kept) from the workspace's former API to
+    the owning app's endpoint, for bookmarks and scripts. The target checks permission."""
+    if endpoint not in FORMER_API:
+        raise Http404("no such endpoint")
+    query = request.META.get("QUERY_STRING", "")
+    target = f"/api/studies/{int(study_pk)}/{FORMER_API[endpoint]}" + (f"?{query}" if query else "")
+    return HttpResponsePermanentRedirect308(target)
+
+
+class HttpResponsePermanentRedirect308(HttpResponseRedirectBase):
+    status_code = 308

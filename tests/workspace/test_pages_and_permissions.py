@@ -121,3 +121,15 @@ def test_import_from_a_server_folder_as_the_cases_page_sends_it(coordinator, cli
     assert response.status_code == 202, response.json()
     job = client_for(coordinator).get(f"/api/studies/{study.pk}/imports/{response.json()['public_id']}/").json()
     assert job["state"] == "succeeded" and job["series_created"] == 2
+
+
+def test_the_former_workspace_api_redirects_to_the_owning_endpoints(scheduled_study, coordinator, client_for):
+    study = scheduled_study.study
+    client = client_for(coordinator)
+    response = client.get(f"/api/studies/{study.pk}/workspace/answers/?file=xlsx")
+    assert response.status_code == 308 and response["Location"] == f"/api/studies/{study.pk}/answers/?file=xlsx"
+    moved = client.post(f"/api/studies/{study.pk}/workspace/schedule-preview/", {"design": {"kind": "independent"}},
+                        format="json", follow=True)
+    assert moved.status_code == 200 and moved.json()["design"]["kind"] == "independent"
+    assert client.get(f"/api/studies/{study.pk}/workspace/checklist/", follow=True).json()["status"] == "published"
+    assert client.post(f"/api/studies/{study.pk}/workspace/publish/", {}, format="json").status_code == 404
