@@ -1,7 +1,7 @@
 """``python manage.py import_dicom STUDY_NAME PATH (--mapping CSV | --rules FILE) [--as USERNAME]``
 
 Imports a zip or a folder of MR series into a study as blinded copies, synchronously, all or
-nothing (see ``readerstudy.studies.dicom_import`` and docs/import.md). Every problem is printed
+nothing (see ``readerstudy.imports.services`` and docs/import.md). Every problem is printed
 as ``file: problem``; the command then fails and nothing is stored.
 """
 
@@ -12,7 +12,9 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from readerstudy.studies.dicom_import import DicomImportError, import_dicom, load_mapping_csv, load_rules
+from readerstudy.imports.errors import DicomImportError
+from readerstudy.imports.mapping import load_mapping_csv, load_rules
+from readerstudy.imports.services import import_dicom
 from readerstudy.studies.models import Study
 
 

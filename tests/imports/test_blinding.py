@@ -10,7 +10,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from readerstudy.studies import blinding
+from readerstudy.imports import blinding
 from readerstudy.studies.models import Instance, Series, UIDMapping
 
 from .conftest import N_INSTANCES, N_SERIES, SLICES
