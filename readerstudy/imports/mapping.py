@@ -20,6 +20,7 @@ from readerstudy.studies.models import Study
 
 from .archive import SourceFile
 from .errors import Problems, fail
+from .frames import Frame
 
 
 CSV_REQUIRED = ("case", "sequence", "arm")
@@ -297,7 +298,8 @@ class PlannedSeries:
     files: list[SourceFile]
     expected_slices: int | None = None
     headers: list[pydicom.Dataset] = field(default_factory=list)
-    order: list[int] = field(default_factory=list)  # indices into files, sorted along the normal
+    # (index into files, frame), sorted along the slice normal: the images of the series
+    frames: list[tuple[int, Frame]] = field(default_factory=list)
     geometry: dict[str, Any] = field(default_factory=dict)
 
 

@@ -92,7 +92,7 @@ from .mapping import (
     rules_from_dict,
     strip_common_top,
 )
-from .staging import ImportResult, StagedSeries, commit_staged, make_staging_dir, remove_staging, stage_series
+from .staging import ImportResult, StagedSeries, commit_staged, make_staging_dir, remove_staging, stage_group
 from .validation import validate_plan, validate_series
 
 logger = logging.getLogger(__name__)
@@ -153,11 +153,15 @@ def import_dicom(
         staging = make_staging_dir()
         try:
             staged: list[StagedSeries] = []
-            for n, p in enumerate(planned):
-                s = stage_series(p, p.sequence, staging, problems)
-                if s is not None:
-                    staged.append(s)
-                report(30 + int(60 * (n + 1) / len(planned)), f"blinded {n + 1} of {len(planned)} series")
+            groups: dict[tuple[str, str], list] = {}
+            for p in planned:
+                groups.setdefault((p.case, p.sequence), []).append(p)
+            reference_arms = {name for name, arm in arms.items() if arm.is_reference}
+            done = 0
+            for group in groups.values():
+                staged += stage_group(study, group, reference_arms, staging, problems)
+                done += len(group)
+                report(30 + int(60 * done / len(planned)), f"blinded {done} of {len(planned)} series")
             problems.raise_if_any()
             result = commit_staged(study, staged, sequences, arms, cases, series_source, source.name)
         finally:

@@ -23,8 +23,18 @@ from readerstudy.studies import audit
 from readerstudy.studies.models import Arm, Case, Instance, Sequence, Series, Study, UIDMapping
 
 from . import blinding
+from .decoding import ALWAYS_LOSSY, LOSSY_METHOD_BY_SYNTAX
 from .errors import Problems, fail
+from .frames import FrameError, frame_pixels
 from .mapping import PlannedSeries
+from .representation import (
+    FrameValues,
+    Representation,
+    common_representation,
+    default_window,
+    own_representation,
+    to_stored,
+)
 
 
 @dataclass
@@ -53,55 +63,159 @@ def _opaque_rel_path() -> str:
     return f"dicom/{token[:2]}/{token}.dcm"
 
 
-def stage_series(
-    p: PlannedSeries, sequence_name: str, staging: Path, problems: Problems
-) -> StagedSeries | None:
-    datasets: list[pydicom.Dataset] = []
-    arrays: list[np.ndarray] = []
-    for i in p.order:
+@dataclass
+class _DecodedSeries:
+    plan: PlannedSeries
+    datasets: dict[int, pydicom.Dataset]  # file index -> full dataset (pixel data kept encoded)
+    values: list[FrameValues]  # in the order of plan.frames
+    lossy: dict[int, blinding.LossyHistory]
+
+
+def _compression_ratio(ds: pydicom.Dataset) -> float | None:
+    raw = ds.get("PixelData")
+    if raw is None or not raw:
+        return None
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    expanded = int(ds.Rows) * int(ds.Columns) * int(ds.BitsAllocated) // 8 * frames
+    return expanded / len(raw) if len(raw) else None
+
+
+def _decode_series(p: PlannedSeries, problems: Problems) -> _DecodedSeries | None:
+    datasets: dict[int, pydicom.Dataset] = {}
+    arrays: dict[int, list[np.ndarray]] = {}
+    wanted: dict[int, list] = {}
+    for i, fr in p.frames:
+        wanted.setdefault(i, []).append(fr)
+    ok = True
+    for i, frames in wanted.items():
         f = p.files[i]
         try:
             ds = pydicom.dcmread(f.path)
             if "PixelData" not in ds:
                 problems.add(f.rel, "no pixel data")
+                ok = False
                 continue
-            pixels = ds.pixel_array
+            array = ds.pixel_array
         except Exception as exc:  # noqa: BLE001 - any decoder failure is this file's problem
             problems.add(f.rel, f"pixel data unreadable: {exc}")
+            ok = False
             continue
-        if pixels.shape != (int(ds.Rows), int(ds.Columns)):
-            problems.add(f.rel, f"pixel data has shape {pixels.shape}, expected {int(ds.Rows)}×{int(ds.Columns)}")
+        try:
+            arrays[i] = frame_pixels(array, frames, rows=int(ds.Rows), columns=int(ds.Columns))
+        except FrameError as exc:
+            problems.add(f.rel, str(exc))
+            ok = False
             continue
-        datasets.append(ds)
-        arrays.append(pixels)
-    if len(datasets) != len(p.order):
+        datasets[i] = ds
+    if not ok:
         return None
-    first = datasets[0]
-    window = blinding.default_window(
-        arrays, float(first.get("RescaleSlope", 1) or 1), float(first.get("RescaleIntercept", 0) or 0)
+    values: list[FrameValues] = []
+    taken = {i: 0 for i in arrays}
+    for i, fr in p.frames:
+        values.append(FrameValues(arrays[i][taken[i]], fr.slope, fr.intercept))
+        taken[i] += 1
+    lossy = {}
+    for i, ds in datasets.items():
+        syntax = str(ds.file_meta.TransferSyntaxUID)
+        method = LOSSY_METHOD_BY_SYNTAX.get(syntax)
+        lossy[i] = blinding.lossy_history(
+            ds, syntax=syntax, lossy_method=method, always_lossy=syntax in ALWAYS_LOSSY,
+            ratio=_compression_ratio(ds) if method else None,
+        )
+        # Keep headers, drop the (possibly large) pixel data: the decoded values are kept instead.
+        del ds.PixelData
+    return _DecodedSeries(p, datasets, values, lossy)
+
+
+def _stored_profile(study: Study, case: str, sequence: str) -> blinding.SeriesProfile | None:
+    """The profile the reference arm of ``case`` × ``sequence`` was stored with, if it was."""
+    first = (
+        Instance.objects.filter(
+            series__case__study=study, series__case__label=case, series__sequence__name=sequence,
+            series__arm__is_reference=True, index=0,
+        )
+        .values_list("path", flat=True)
+        .first()
     )
+    if not first:
+        return None
+    try:
+        ds = pydicom.dcmread(Path(settings.MEDIA_ROOT) / first, stop_before_pixels=True)
+        return blinding.SeriesProfile(
+            window=(float(ds.WindowCenter), float(ds.WindowWidth)),
+            scanning_sequence=blinding._multi(ds.get("ScanningSequence")) or ("SE",),
+            sequence_variant=blinding._multi(ds.get("SequenceVariant")) or ("NONE",),
+        )
+    except Exception:  # noqa: BLE001 - an unreadable stored file: fall back to the arm's own
+        return None
+
+
+def _profile_from(decoded: _DecodedSeries) -> blinding.SeriesProfile:
+    first = decoded.datasets[decoded.plan.frames[0][0]]
+    scanning, variant = blinding.mr_type1_of(first)
+    return blinding.SeriesProfile(window=default_window(decoded.values), scanning_sequence=scanning, sequence_variant=variant)
+
+
+def stage_group(
+    study: Study,
+    group: list[PlannedSeries],
+    reference_arms: set[str],
+    staging: Path,
+    problems: Problems,
+) -> list[StagedSeries]:
+    """Decode, normalise and write the blinded copies of the arms of one case × sequence.
+
+    All arms get one representation (:func:`common_representation`) and the reference arm's
+    profile: from the reference series in this import, else from the one already stored, else
+    (no reference yet) each arm its own, which the publish checklist then reports.
+    """
+    decoded = [d for d in (_decode_series(p, problems) for p in group) if d is not None]
+    if len(decoded) != len(group):
+        return []
+    common = common_representation([d.values for d in decoded])
+    reps: dict[int, Representation] = {}
+    for n, d in enumerate(decoded):
+        if common is not None:
+            reps[n] = common
+            continue
+        first = d.datasets[d.plan.frames[0][0]]
+        own = own_representation(
+            d.values, bits_stored=int(first.get("BitsStored", 16) or 16), signed=int(first.get("PixelRepresentation", 0)) == 1
+        )
+        if own is None:
+            problems.add(d.plan.where, "the frames' rescale values cannot be stored losslessly in one 16-bit representation")
+            return []
+        reps[n] = own
+    references = [d for d in decoded if d.plan.arm in reference_arms]
+    shared = _profile_from(references[0]) if references else _stored_profile(study, group[0].case, group[0].sequence)
+    out = []
+    for n, d in enumerate(decoded):
+        out.append(_write_series(d, reps[n], shared or _profile_from(d), staging))
+    return out
+
+
+def _write_series(d: _DecodedSeries, rep: Representation, profile: blinding.SeriesProfile, staging: Path) -> StagedSeries:
+    p = d.plan
+    first = d.datasets[p.frames[0][0]]
     uids = blinding.BlindedUIDs(study=blinding.new_uid(), series=blinding.new_uid(), frame_of_reference=blinding.new_uid())
-    uid_map = blinding.UIDMap()
     original_study = str(first.StudyInstanceUID) if "StudyInstanceUID" in first else ""
     original_series = str(first.SeriesInstanceUID)
-    frames = sorted({str(ds.FrameOfReferenceUID) for ds in datasets if ds.get("FrameOfReferenceUID")})
-    if original_study:
-        uid_map[original_study] = uids.study
-    uid_map[original_series] = uids.series
-    for frame in frames:
-        uid_map[frame] = uids.frame_of_reference
+    frames_of_reference = sorted({str(ds.FrameOfReferenceUID) for ds in d.datasets.values() if ds.get("FrameOfReferenceUID")})
     staged = []
-    for index, (ds, pixels) in enumerate(zip(datasets, arrays)):
-        original_sop = str(ds.SOPInstanceUID)
-        new_sop = uid_map.replace(original_sop)
-        out = blinding.blind_dataset(
+    for index, ((i, frame), values) in enumerate(zip(p.frames, d.values)):
+        ds = d.datasets[i]
+        sop_uid = blinding.new_uid()
+        out = blinding.blind_frame(
             ds,
-            pixels=pixels,
+            frame=frame,
+            stored=to_stored(values, rep),
+            representation=rep,
+            profile=profile,
+            lossy=d.lossy[i],
             uids=uids,
-            uid_map=uid_map,
-            series_description=sequence_name,
+            sop_instance_uid=sop_uid,
+            series_description=p.sequence,
             instance_number=index + 1,
-            window=window,
         )
         buffer = io.BytesIO()
         out.save_as(buffer, enforce_file_format=True)
@@ -111,9 +225,9 @@ def stage_series(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         staged.append(
-            StagedInstance(index, target, rel, len(data), hashlib.sha256(data).hexdigest(), new_sop, original_sop)
+            StagedInstance(index, target, rel, len(data), hashlib.sha256(data).hexdigest(), sop_uid, str(ds.SOPInstanceUID))
         )
-    return StagedSeries(p, uids, original_study, original_series, frames, staged)
+    return StagedSeries(p, uids, original_study, original_series, frames_of_reference, staged)
 
 
 def make_staging_dir() -> Path:
@@ -207,9 +321,13 @@ def commit_staged(
                     UIDMapping(series=series, kind=UIDMapping.Kind.FRAME_OF_REFERENCE, original_uid=f, blinded_uid=s.uids.frame_of_reference)
                     for f in s.original_frame_uids
                 ]
+                # A multi-frame original maps to its first frame's instance (the rest share its UID).
+                first_by_original: dict[str, str] = {}
+                for i in s.instances:
+                    first_by_original.setdefault(i.original_sop_uid, i.sop_uid)
                 mappings += [
-                    UIDMapping(series=series, kind=UIDMapping.Kind.INSTANCE, original_uid=i.original_sop_uid, blinded_uid=i.sop_uid)
-                    for i in s.instances
+                    UIDMapping(series=series, kind=UIDMapping.Kind.INSTANCE, original_uid=o, blinded_uid=b)
+                    for o, b in first_by_original.items()
                 ]
                 UIDMapping.objects.bulk_create(mappings)
             audit.record(

@@ -5,45 +5,88 @@ from __future__ import annotations
 
 import numpy as np
 import pydicom
-from pydicom.uid import MRImageStorage
 
 from readerstudy.studies.models import Arm, Case, Sequence, Series, Study
 
+from .decoding import transfer_syntax_problem
 from .errors import Problems
-from .headers import floats
+from .frames import Frame, FrameError, frames_of
 from .mapping import PlannedSeries
 
-ENHANCED_MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"
 SPACING_TOLERANCE_MM = 1e-3
 ORIENTATION_TOLERANCE = 1e-4
+
+PIXEL_MODULE = ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel", "PhotometricInterpretation")
+
+
+def _file_frames(f, ds: pydicom.Dataset, problems: Problems) -> list[Frame] | None:
+    """The frames of one file, or None after adding the file's problem."""
+    modality = str(ds.get("Modality", "") or "")
+    if modality.upper() != "MR":
+        problems.add(f.rel, f"modality is {modality or 'missing'}, expected MR")
+        return None
+    syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+    problem = transfer_syntax_problem(syntax) if syntax else None
+    if problem:
+        problems.add(f.rel, problem)
+        return None
+    missing = [k for k in PIXEL_MODULE if k not in ds or ds[k].value in (None, "", [])]
+    if missing:
+        problems.add(f.rel, f"broken or incomplete DICOM file: missing {', '.join(missing)}")
+        return None
+    if int(ds.BitsAllocated) not in (8, 16):
+        problems.add(f.rel, f"BitsAllocated {ds.BitsAllocated} is not supported (8 or 16)")
+        return None
+    try:
+        frames = frames_of(ds)
+    except FrameError as exc:
+        problems.add(f.rel, str(exc))
+        return None
+    if len(frames) > 1 and not _one_stack(f.rel, frames, problems):
+        return None
+    return frames
+
+
+def _normal(orientation) -> np.ndarray:
+    return np.cross(np.array(orientation[:3]), np.array(orientation[3:]))
+
+
+def _one_stack(rel: str, frames: list[Frame], problems: Problems) -> bool:
+    """A multi-frame object must hold one stack: one orientation, one frame per position."""
+    orientations = {tuple(round(v, 4) for v in fr.orientation) for fr in frames}
+    if len(orientations) > 1:
+        problems.add(
+            rel,
+            f"multi-frame object with {len(frames)} frames in {len(orientations)} orientations: several stacks "
+            "in one object; export each stack as its own series",
+        )
+        return False
+    normal = _normal(frames[0].orientation)
+    distances = sorted(round(float(np.dot(fr.position, normal)) / SPACING_TOLERANCE_MM) for fr in frames)
+    distinct = len(set(distances))
+    if distinct != len(frames):
+        problems.add(
+            rel,
+            f"multi-frame object with {len(frames)} frames at only {distinct} distinct slice positions: several "
+            "stacks, echoes or phases in one object; export each as its own series",
+        )
+        return False
+    return True
+
 
 def validate_series(p: PlannedSeries, headers: dict[str, pydicom.Dataset], problems: Problems) -> None:
     hs = [headers[f.rel] for f in p.files]
     p.headers = hs
+    per_file: list[list[Frame]] = []
+    for f, ds in zip(p.files, hs):
+        frames = _file_frames(f, ds, problems)
+        if frames is not None:
+            per_file.append(frames)
+    if len(per_file) != len(p.files):
+        return
     ok = True
     ref = hs[0]
     ref_file = p.files[0].rel
-    for f, ds in zip(p.files, hs):
-        if str(ds.Modality).upper() != "MR":
-            problems.add(f.rel, f"modality is {ds.Modality!s}, expected MR")
-            ok = False
-            continue
-        if ds.SOPClassUID == ENHANCED_MR_STORAGE or int(ds.get("NumberOfFrames", 1) or 1) > 1:
-            problems.add(f.rel, "enhanced multi-frame MR is not supported; export single-frame MR images")
-            ok = False
-            continue
-        if ds.SOPClassUID != MRImageStorage:
-            problems.add(f.rel, f"SOP class {ds.SOPClassUID} is not MR Image Storage")
-            ok = False
-            continue
-        if int(ds.SamplesPerPixel) != 1 or str(ds.PhotometricInterpretation) not in {"MONOCHROME1", "MONOCHROME2"}:
-            problems.add(f.rel, f"not a grayscale image ({ds.PhotometricInterpretation})")
-            ok = False
-        if int(ds.BitsAllocated) not in (8, 16):
-            problems.add(f.rel, f"BitsAllocated {ds.BitsAllocated} is not supported (8 or 16)")
-            ok = False
-    if not ok:
-        return
     uids = {str(ds.SeriesInstanceUID) for ds in hs}
     if len(uids) > 1:
         problems.add(
@@ -51,40 +94,41 @@ def validate_series(p: PlannedSeries, headers: dict[str, pydicom.Dataset], probl
         )
         return
     ref_patient = (str(ref.get("PatientID", "")), str(ref.get("PatientName", "")))
-    ref_spacing = floats(ref.PixelSpacing, 2)
-    ref_orient = floats(ref.ImageOrientationPatient, 6)
-    if ref_spacing is None or ref_orient is None or min(ref_spacing) <= 0:
-        problems.add(ref_file, "PixelSpacing or ImageOrientationPatient is malformed")
-        return
-    positions = []
-    for f, ds in zip(p.files, hs):
+    ref_frame = per_file[0][0]
+    ref_orient = ref_frame.orientation
+    items: list[tuple[int, Frame]] = []
+    for i, (f, ds, frames) in enumerate(zip(p.files, hs, per_file)):
         if (str(ds.get("PatientID", "")), str(ds.get("PatientName", ""))) != ref_patient:
             problems.add(f.rel, f"patient differs from {ref_file}: a series must hold one patient")
             ok = False
-        if (int(ds.Rows), int(ds.Columns)) != (int(ref.Rows), int(ref.Columns)):
-            problems.add(f.rel, f"{ds.Rows}×{ds.Columns} pixels differs from {ref.Rows}×{ref.Columns} in {ref_file}")
-            ok = False
-        spacing = floats(ds.PixelSpacing, 2)
-        if spacing is None or max(abs(a - b) for a, b in zip(spacing, ref_spacing)) > SPACING_TOLERANCE_MM:
-            problems.add(f.rel, f"pixel spacing {list(ds.PixelSpacing)} differs from {ref_spacing} in {ref_file}")
-            ok = False
-        orient = floats(ds.ImageOrientationPatient, 6)
-        if orient is None or max(abs(a - b) for a, b in zip(orient, ref_orient)) > ORIENTATION_TOLERANCE:
-            problems.add(f.rel, f"image orientation differs from {ref_file}")
-            ok = False
-        position = floats(ds.ImagePositionPatient, 3)
-        if position is None:
-            problems.add(f.rel, "ImagePositionPatient is malformed")
-            ok = False
-        positions.append(position)
+        for fr in frames:
+            where = f.rel if len(frames) == 1 else f"{f.rel} frame {fr.number}" + (f" tile {fr.tile + 1}" if fr.tile is not None else "")
+            if (fr.rows, fr.columns) != (ref_frame.rows, ref_frame.columns):
+                problems.add(where, f"{fr.rows}×{fr.columns} pixels differs from {ref_frame.rows}×{ref_frame.columns} in {ref_file}")
+                ok = False
+            elif max(abs(a - b) for a, b in zip(fr.pixel_spacing, ref_frame.pixel_spacing)) > SPACING_TOLERANCE_MM:
+                problems.add(where, f"pixel spacing {list(fr.pixel_spacing)} differs from {list(ref_frame.pixel_spacing)} in {ref_file}")
+                ok = False
+            elif max(abs(a - b) for a, b in zip(fr.orientation, ref_orient)) > ORIENTATION_TOLERANCE:
+                problems.add(where, f"image orientation differs from {ref_file}")
+                ok = False
+            else:
+                items.append((i, fr))
+            if not ok:
+                break
     if not ok:
         return
-    row_cos, col_cos = np.array(ref_orient[:3]), np.array(ref_orient[3:])
-    normal = np.cross(row_cos, col_cos)
+    normal = _normal(ref_orient)
     if not np.isclose(np.linalg.norm(normal), 1.0, atol=1e-3):
         problems.add(ref_file, "ImageOrientationPatient is not two orthogonal unit vectors")
         return
-    distances = np.array([float(np.dot(pos, normal)) for pos in positions])
+
+    def label(item: tuple[int, Frame]) -> str:
+        i, fr = item
+        rel = p.files[i].rel
+        return rel if len(per_file[i]) == 1 else f"{rel} frame {fr.number}" + (f" tile {fr.tile + 1}" if fr.tile is not None else "")
+
+    distances = np.array([float(np.dot(fr.position, normal)) for _, fr in items])
     order = list(np.argsort(distances, kind="stable"))
     sorted_d = distances[order]
     if len(sorted_d) > 1:
@@ -92,26 +136,26 @@ def validate_series(p: PlannedSeries, headers: dict[str, pydicom.Dataset], probl
         if np.any(gaps < SPACING_TOLERANCE_MM):
             dup = int(np.argmin(gaps))
             problems.add(
-                p.files[order[dup + 1]].rel,
-                f"same slice position as {p.files[order[dup]].rel} (several echoes, phases or series in one?)",
+                label(items[order[dup + 1]]),
+                f"same slice position as {label(items[order[dup]])} (several echoes, phases or series in one?)",
             )
             return
         median = float(np.median(gaps))
         if np.max(np.abs(gaps - median)) > max(0.01, 0.01 * median):
             problems.add(p.where, f"slice spacing along the normal is not uniform ({gaps.min():.3f}–{gaps.max():.3f} mm)")
             return
-    if p.expected_slices is not None and p.expected_slices != len(p.files):
-        problems.add(p.where, f"{len(p.files)} images, the mapping says slices={p.expected_slices}")
+    if p.expected_slices is not None and p.expected_slices != len(items):
+        problems.add(p.where, f"{len(items)} images, the mapping says slices={p.expected_slices}")
         return
-    p.order = [int(i) for i in order]
-    thickness = ref.get("SliceThickness")
+    p.frames = [items[int(i)] for i in order]
+    thickness = ref_frame.thickness_mm
     p.geometry = {
-        "rows": int(ref.Rows),
-        "columns": int(ref.Columns),
-        "pixel_spacing_mm": [round(v, 6) for v in ref_spacing],
-        "slice_thickness_mm": float(thickness) if thickness not in (None, "") else None,
+        "rows": ref_frame.rows,
+        "columns": ref_frame.columns,
+        "pixel_spacing_mm": [round(v, 6) for v in ref_frame.pixel_spacing],
+        "slice_thickness_mm": thickness,
         "image_orientation": [round(v, 6) for v in ref_orient],
-        "num_instances": len(p.files),
+        "num_instances": len(items),
     }
 
 
