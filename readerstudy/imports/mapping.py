@@ -315,9 +315,44 @@ def strip_common_top(files: list[SourceFile], table: MappingTable) -> None:
         f.rel = f.rel.split("/", 1)[1]
 
 
+@dataclass
+class Skipped:
+    """Series left out on request (``skip_unmapped``): what the job result lists."""
+
+    series: dict[str, list[SourceFile]] = field(default_factory=dict)  # SeriesInstanceUID -> files
+
+    def add(self, uid: str, f: SourceFile) -> None:
+        self.series.setdefault(uid, []).append(f)
+
+    def add_all(self, uid: str, fs: list[SourceFile]) -> None:
+        for f in fs:
+            self.add(uid, f)
+
+    def listing(self, headers: dict[str, pydicom.Dataset]) -> list[dict[str, Any]]:
+        """``[{series_description, images, folder}]`` sorted by folder; the coordinator's own data."""
+        out = []
+        for fs in self.series.values():
+            ds = headers[fs[0].rel]
+            folder = fs[0].rel.rsplit("/", 1)[0] if "/" in fs[0].rel else ""
+            out.append(
+                {
+                    "series_description": str(ds.get("SeriesDescription", "") or ""),
+                    "modality": str(ds.get("Modality", "") or ""),
+                    "images": len(fs),
+                    "folder": folder,
+                }
+            )
+        return sorted(out, key=lambda s: (s["folder"], s["series_description"]))
+
+
 def plan_from_table(
-    files: list[SourceFile], headers: dict[str, pydicom.Dataset], table: MappingTable, problems: Problems
+    files: list[SourceFile],
+    headers: dict[str, pydicom.Dataset],
+    table: MappingTable,
+    problems: Problems,
+    skipped: Skipped | None = None,
 ) -> list[PlannedSeries]:
+    """Assign files to rows; unmatched files are an error, or set aside in ``skipped`` when given."""
     by_row: dict[int, list[SourceFile]] = defaultdict(list)
     uid_rows = {r.series_instance_uid: i for i, r in enumerate(table.rows) if r.series_instance_uid}
     for f in files:
@@ -328,8 +363,12 @@ def plan_from_table(
         uid_row = uid_rows.get(str(ds.SeriesInstanceUID))
         if uid_row is not None:
             matches.append(uid_row)
-        if not matches:
-            problems.add(f.rel, f"not assigned to a case/sequence/arm by any row of {table.name}")
+        if not matches and skipped is not None:
+            skipped.add(str(ds.SeriesInstanceUID), f)
+        elif not matches:
+            problems.add(
+                f.rel, f"not assigned to a case/sequence/arm by any row of {table.name} (skip such series with skip_unmapped)"
+            )
         elif len(matches) > 1:
             lines = " and ".join(str(table.rows[i].line) for i in matches)
             problems.add(f.rel, f"matched by more than one row of {table.name} (lines {lines})")
@@ -356,8 +395,15 @@ def apply_rule(rule: FieldRule, value: str) -> str | None:
 
 
 def plan_from_rules(
-    study: Study, files: list[SourceFile], headers: dict[str, pydicom.Dataset], rules: HeaderRules, problems: Problems
+    study: Study,
+    files: list[SourceFile],
+    headers: dict[str, pydicom.Dataset],
+    rules: HeaderRules,
+    problems: Problems,
+    skipped: Skipped | None = None,
 ) -> list[PlannedSeries]:
+    """One series per SeriesInstanceUID named by the rules; a series a rule does not name is an
+    error, or set aside in ``skipped`` when given."""
     by_series: dict[str, list[SourceFile]] = defaultdict(list)
     for f in files:
         by_series[str(headers[f.rel].SeriesInstanceUID)].append(f)
@@ -391,9 +437,11 @@ def plan_from_rules(
                 names[target] = pseudonyms.get(value)
             else:
                 names[target] = apply_rule(rule, value) if value else None
-            if not names[target]:
+            if not names[target] and skipped is None:
                 # The value is the coordinator's own data; it is shown only to them.
                 problems.add(fs[0].rel, f"{target}: {rule.field} {value!r} matches no rule in {rules.name}")
-        if all(names.values()):
+        if not all(names.values()) and skipped is not None:
+            skipped.add_all(uid, fs)
+        elif all(names.values()):
             planned.append(PlannedSeries(names["case"], names["sequence"], names["arm"], fs[0].rel.rsplit("/", 1)[0], fs))
     return planned

@@ -83,6 +83,7 @@ from .headers import read_header
 from .mapping import (
     Mapping,
     MappingTable,
+    Skipped,
     coerce_mapping,
     mapping_from_json,
     mapping_to_json,
@@ -110,12 +111,15 @@ def import_dicom(
     progress: ProgressCallback | None = None,
     create_cases: bool = True,
     series_source: str = "import",
+    skip_unmapped: bool = False,
 ) -> ImportResult:
     """Import the MR series in ``source`` into ``study`` as blinded copies, all or nothing.
 
     See the module docstring for the mapping formats, what is validated and how atomicity is
     kept. Raises :class:`DicomImportError` (``.errors``: ``[{"file", "problem"}]``) for any bad
-    input; nothing is stored then.
+    input; nothing is stored then. With ``skip_unmapped``, series the mapping or the rules do not
+    name (localizers, scouts, reports of a whole exam export) are left out and listed in
+    ``ImportResult.skipped`` instead of failing the import.
     """
     report = progress or (lambda percent, message: None)
     source = Path(source)
@@ -136,14 +140,18 @@ def import_dicom(
             if n % 50 == 0:
                 report(5 + int(25 * n / len(files)), "reading headers")
         problems.raise_if_any()
+        skipped = Skipped() if skip_unmapped else None
         if isinstance(mapping, MappingTable):
             pairs = [(f, headers[f.rel]) for f in files]
             strip_common_top(files, mapping)
             headers = {f.rel: ds for f, ds in pairs}
-            planned = plan_from_table(files, headers, mapping, problems)
+            planned = plan_from_table(files, headers, mapping, problems, skipped)
         else:
-            planned = plan_from_rules(study, files, headers, mapping, problems)
+            planned = plan_from_rules(study, files, headers, mapping, problems, skipped)
         problems.raise_if_any()
+        skipped_list = skipped.listing(headers) if skipped is not None else []
+        if not planned:
+            raise fail(source.name, f"the mapping names none of the {len(skipped_list)} series found; nothing to import")
         for p in planned:
             validate_series(p, headers, problems)
         sequences, arms, cases = validate_plan(study, planned, headers, create_cases, problems)
@@ -163,10 +171,10 @@ def import_dicom(
                 done += len(group)
                 report(30 + int(60 * done / len(planned)), f"blinded {done} of {len(planned)} series")
             problems.raise_if_any()
-            result = commit_staged(study, staged, sequences, arms, cases, series_source, source.name)
+            result = commit_staged(study, staged, sequences, arms, cases, series_source, source.name, skipped_list)
         finally:
             remove_staging(staging)
-    report(100, f"imported {len(result.series)} series")
+    report(100, f"imported {len(result.series)} series" + (f", skipped {len(result.skipped)}" if result.skipped else ""))
     return result
 
 
@@ -200,11 +208,19 @@ def store_upload(uploaded: IO[bytes], *, suffix: str = ".zip") -> Path:
     return target
 
 
-def import_job_create(*, study: Study, source_path: Path | str, mapping: Mapping, actor) -> ImportJob:
-    """Store a queued ImportJob and enqueue its task once the transaction commits."""
+def import_job_create(
+    *, study: Study, source_path: Path | str, mapping: Mapping, actor, skip_unmapped: bool = False
+) -> ImportJob:
+    """Store a queued ImportJob and enqueue its task once the transaction commits.
+
+    ``skip_unmapped`` travels in the job's mapping JSON (it says how the mapping is applied).
+    """
     from .tasks import import_job_task
 
-    job = ImportJob(study=study, created_by=actor, source_path=str(source_path), mapping=mapping_to_json(mapping))
+    stored = mapping_to_json(mapping)
+    if skip_unmapped:
+        stored["skip_unmapped"] = True
+    job = ImportJob(study=study, created_by=actor, source_path=str(source_path), mapping=stored)
     job.full_clean()
     job.save()
     transaction.on_commit(lambda: import_job_task.delay(job.pk))
@@ -215,7 +231,7 @@ def import_job_run(job_id: int) -> None:
     """Run one ImportJob; safe to call twice (a finished job is left as it is)."""
     claimed = ImportJob.objects.filter(
         pk=job_id, state__in=[ImportJob.State.QUEUED, ImportJob.State.RUNNING]
-    ).update(state=ImportJob.State.RUNNING, started_at=timezone.now(), progress=0, error="", errors=[])
+    ).update(state=ImportJob.State.RUNNING, started_at=timezone.now(), progress=0, error="", errors=[], skipped=[])
     if not claimed:
         return
     job = ImportJob.objects.select_related("study", "created_by").get(pk=job_id)
@@ -229,7 +245,8 @@ def import_job_run(job_id: int) -> None:
     try:
         mapping = mapping_from_json(job.mapping)
         result = import_dicom(
-            study=job.study, source=Path(job.source_path), mapping=mapping, actor=job.created_by, progress=progress
+            study=job.study, source=Path(job.source_path), mapping=mapping, actor=job.created_by, progress=progress,
+            skip_unmapped=bool(job.mapping.get("skip_unmapped")),
         )
     except DicomImportError as exc:
         # Only a running job turns failed: if a duplicate delivery already succeeded, it stays so.
@@ -251,6 +268,7 @@ def import_job_run(job_id: int) -> None:
             error="",
             errors=[],
             series_created=len(result.series),
+            skipped=result.skipped,
             finished_at=timezone.now(),
         )
     finally:
@@ -278,7 +296,9 @@ def _as_validation_error(exc: DicomImportError) -> ValidationError:
     return ValidationError([f"{e['file']}: {e['problem']}" for e in exc.errors])
 
 
-def import_job_submit(*, study: Study, actor, archive=None, folder: str | None = None, mapping=None, rules=None) -> ImportJob:
+def import_job_submit(
+    *, study: Study, actor, archive=None, folder: str | None = None, mapping=None, rules=None, skip_unmapped: bool = False
+) -> ImportJob:
     """Create an ImportJob for a zip upload (``archive``) or a server ``folder``.
 
     ``mapping`` is an uploaded CSV file, ``rules`` a dict of header rules (docs/import.md).
@@ -299,4 +319,4 @@ def import_job_submit(*, study: Study, actor, archive=None, folder: str | None =
         source = _allowed_folder(folder) if folder else store_upload(archive)
     except DicomImportError as exc:
         raise _as_validation_error(exc) from exc
-    return import_job_create(study=study, source_path=source, mapping=parsed, actor=actor)
+    return import_job_create(study=study, source_path=source, mapping=parsed, actor=actor, skip_unmapped=skip_unmapped)

@@ -10,7 +10,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -254,6 +254,7 @@ class ImportResult:
     series: list[Series]
     instances: int
     cases_created: list[str]
+    skipped: list[dict] = field(default_factory=list)  # [{series_description, modality, images, folder}]
 
 
 def commit_staged(
@@ -264,6 +265,7 @@ def commit_staged(
     cases: dict[str, Case],
     series_source: str,
     source_name: str,
+    skipped: list[dict] | None = None,
 ) -> ImportResult:
     media = Path(settings.MEDIA_ROOT)
     moved: list[Path] = []
@@ -339,6 +341,7 @@ def commit_staged(
                     "series": [x.public_id for x in created_series],
                     "cases_created": created_cases,
                     "source": source_name,
+                    "skipped": [{"series_description": s["series_description"], "images": s["images"]} for s in skipped or []],
                 },
             )
             # Last step inside the transaction: files appear only together with their rows.
@@ -362,5 +365,5 @@ def commit_staged(
             with contextlib.suppress(OSError):
                 d.rmdir()
         raise
-    return ImportResult(series=created_series, instances=n_instances, cases_created=created_cases)
+    return ImportResult(series=created_series, instances=n_instances, cases_created=created_cases, skipped=list(skipped or []))
 
