@@ -19,6 +19,7 @@ from django.db import transaction
 
 from . import audit
 from .models import Arm, Case, Item, Membership, ReferenceStandard, Sequence, Series, Study
+from readerstudy.imports import selectors as import_selectors
 
 User = get_user_model()
 
@@ -113,6 +114,7 @@ def study_publish_problems(*, study: Study) -> list[str]:
     if missing:
         problems.append(f"{len(missing)} series missing (case x sequence x arm)")
     problems.extend(geometry_mismatches(study))
+    problems.extend(import_selectors.representation_problems(study))
     return problems
 
 
