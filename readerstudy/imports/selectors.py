@@ -50,7 +50,7 @@ def representation_problems(study: Study) -> list[str]:
         series = instance.series
         try:
             ds = pydicom.dcmread(media / instance.path, stop_before_pixels=True)
-        except (OSError, pydicom.errors.InvalidDicomError):
+        except (OSError, pydicom.errors.InvalidDicomError, ValueError):
             ds = None
         groups[(series.case.label, series.sequence.name)].append((series.arm.name, ds, series.slice_thickness_mm))
     problems = []
@@ -62,10 +62,9 @@ def representation_problems(study: Study) -> list[str]:
         if len(set(thickness.values())) > 1:
             described = ", ".join(f"{arm} {t if t is not None else 'unknown'} mm" for arm, t in thickness.items())
             problems.append(f"{where}: slice thickness differs between arms ({described})")
-        unreadable = [arm for arm, ds, _ in arms if ds is None]
-        if unreadable:
-            problems.append(f"{where}: the stored first image of {', '.join(unreadable)} cannot be read")
-            continue
+        # A missing or unreadable stored file is the storage's problem (serving reports it), not
+        # a difference between arms; the readable ones are still compared.
+        arms = [a for a in arms if a[1] is not None]
         keywords = sorted({e.keyword for _, ds, _ in arms for e in ds if e.keyword} - PER_INSTANCE - GEOMETRY_CHECKED_ELSEWHERE - {"SliceThickness"})
         for keyword in keywords:
             values = {arm: _value(ds, keyword) for arm, ds, _ in arms}
