@@ -213,3 +213,50 @@ def test_default_window_ignores_outliers():
     arrays[0][0, 0] = 60000
     center, width = default_window([FrameValues(a) for a in arrays])
     assert 950 < center < 1050 and 200 < width < 400
+
+
+# --- the allow-list against every attribute of real files ----------------------------------------
+
+REAL_FILES = ["MR_small.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm", "MR2_UNCI.dcm", "MR_small_implicit.dcm"]
+
+
+def _text_values(ds: Dataset) -> set[str]:
+    """Every text value (nested items too) of 4+ characters, as it would appear in a file."""
+    out = set()
+    for elem in ds.iterall():
+        if elem.VR in {"SQ", "OB", "OW", "UN", "OF", "OD", "OL", "OV"} or elem.tag == 0x7FE00010:
+            continue
+        values = elem.value if isinstance(elem.value, (list, tuple, pydicom.multival.MultiValue)) else [elem.value]
+        for v in values:
+            text = str(v).strip()
+            if len(text) >= 4 and not text.replace(".", "").replace("-", "").isdigit():
+                out.add(text)
+    return out
+
+
+@pytest.mark.parametrize("name", REAL_FILES)
+def test_allow_list_against_every_attribute_of_real_files(name, study, tmp_path, settings):
+    """A real scanner file (private Siemens header, overlays, institution, dates, protocol...):
+    what is served holds only ALLOWED attributes, and no text value of the source outside them."""
+    from . import real_dicom as rd
+    from .test_decoding import write_mapping
+    from readerstudy.imports.services import import_dicom
+
+    paths = rd.write_series(rd.real(name), tmp_path / "exam" / "S1", slices=2, roll=False)
+    source = pydicom.dcmread(paths[0])
+    [series] = import_dicom(
+        study=study, source=tmp_path / "exam", mapping=write_mapping(tmp_path / "exam", [("C001", "SAG T1", "Standard", "S1")])
+    ).series
+    instance = series.instances.get(index=0)
+    path = Path(settings.MEDIA_ROOT) / instance.path
+    served = pydicom.dcmread(path)
+    assert {e.keyword for e in served} <= blinding.ALLOWED
+    assert not any(e.tag.is_private for e in served.iterall())
+    assert not any(0x5000 <= e.tag.group <= 0x60FF for e in served)
+    header = path.read_bytes().replace(served.PixelData, b"")
+    kept_values = _text_values(served) | {str(v) for v in blinding.DEIDENTIFICATION_METHOD}
+    leaked = [v for v in _text_values(source) - kept_values if v.encode() in header]
+    assert leaked == [], leaked
+    # Attributes of the source outside the allow-list are gone, whatever they were.
+    dropped = {e.keyword for e in source if e.keyword} - blinding.ALLOWED
+    assert dropped and not dropped & {e.keyword for e in served}
