@@ -34,14 +34,22 @@ Public interface (stable; the recon worker and the upload endpoint call it)::
     must exist: an unknown one is an error, because a typo there would silently make a new arm.
 ``series_source``
     Stored in ``Series.source`` ("import", "recon", "phantom").
+``skip_unmapped``
+    Series the mapping or rules do not name are left out and listed in ``ImportResult.skipped``
+    (``[{series_description, modality, images, folder}]``) instead of being an error.
 
 Validation (every problem is collected, then :class:`DicomImportError` is raised with all of
 them as ``errors = [{"file": ..., "problem": ...}]``; ``file`` is relative to the source root):
-MR Image Storage only (enhanced multi-frame MR and other modalities are refused), grayscale,
-one patient and one SeriesInstanceUID per series, identical rows/columns/pixel spacing/
+MR only: MR Image Storage, Enhanced MR and Legacy Converted Enhanced MR (split per frame by
+:mod:`.frames`; Siemens MOSAIC unpacked), grayscale, a transfer syntax an installed codec
+decodes (:mod:`.decoding`), one stack per multi-frame object, one patient and one SeriesInstanceUID per series, identical rows/columns/pixel spacing/
 orientation in a series, distinct positions with uniform spacing along the slice normal,
 decodable pixel data of the declared size, known sequence and arm, no (case, sequence, arm)
 or original series imported twice, a case label that is not the patient's name or ID.
+
+Representation: the arms of one case × sequence are stored alike (:mod:`.representation`,
+:class:`.blinding.SeriesProfile`); what cannot be equalised is reported by
+:func:`.selectors.representation_problems` on the publish checklist.
 
 Atomicity: headers are validated before anything is written; blinded copies (see
 :mod:`readerstudy.imports.blinding`) are written to a staging folder under MEDIA_ROOT; the
