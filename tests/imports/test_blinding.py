@@ -260,3 +260,11 @@ def test_allow_list_against_every_attribute_of_real_files(name, study, tmp_path,
     # Attributes of the source outside the allow-list are gone, whatever they were.
     dropped = {e.keyword for e in source if e.keyword} - blinding.ALLOWED
     assert dropped and not dropped & {e.keyword for e in served}
+
+
+@pytest.mark.skipif(__import__("shutil").which("dciodvfy") is None, reason="dciodvfy (dicom3tools) is not installed")
+def test_every_served_fixture_instance_passes_dciodvfy(imported, settings):
+    from .real_dicom import dciodvfy_errors
+
+    for instance in Instance.objects.all():
+        assert dciodvfy_errors(Path(settings.MEDIA_ROOT) / instance.path) == [], instance.path
