@@ -81,6 +81,20 @@ def _whole(values: np.ndarray) -> bool:
 def _fits(frames: Iterable[FrameValues], rep: Representation) -> bool:
     lo, hi = rep.range
     for f in frames:
+        if (
+            np.issubdtype(f.stored.dtype, np.integer)
+            and float(f.slope).is_integer()
+            and float(f.intercept).is_integer()
+            and rep.slope == 1.0
+            and float(rep.intercept).is_integer()
+        ):
+            # Whole values for sure: only the range needs checking (no float copy of the frame).
+            if f.stored.size:
+                a, b = int(f.stored.min()) * f.slope, int(f.stored.max()) * f.slope
+                low, high = min(a, b) + f.intercept - rep.intercept, max(a, b) + f.intercept - rep.intercept
+                if low < lo or high > hi:
+                    return False
+            continue
         stored = (f.values() - rep.intercept) / rep.slope
         if not _whole(stored):
             return False
