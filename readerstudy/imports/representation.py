@@ -8,15 +8,19 @@ displayed value (the modality LUT output ``stored × slope + intercept``):
    all 16 bits stored, no rescale. This rule does not depend on the other arms, so arms imported
    at different times agree too;
 2. whole numbers in ``[0, 65535]`` beyond that: unsigned 16-bit, no rescale;
-3. fractional values (a rescale slope such as 0.5): one common slope, the smallest of the arms,
-   if every arm's values are whole multiples of it within the 16-bit range;
+3. fractional values (a rescale slope such as 0.5): one common slope, the smallest of the arms
+   or the finest common step of all slopes (per-frame rescales 1.5 and 2 share 0.5), if every
+   arm's values are whole multiples of it within the 16-bit range;
 4. otherwise no common representation exists: each series keeps its own (lossless) one, and the
    publish checklist names the difference (:mod:`readerstudy.imports.selectors`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from fractions import Fraction
+from functools import reduce
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -112,6 +116,12 @@ def common_representation(series: Sequence[Sequence[FrameValues]]) -> Representa
         if _fits(frames, rep):
             return rep
     slopes = sorted({abs(f.slope) for f in frames if f.slope not in (0.0, 1.0)})
+    # Frames with different slopes (per-frame rescale) share the finest common step of them all.
+    steps = {Fraction(abs(f.slope)).limit_denominator(10**6) for f in frames if f.slope != 0.0}
+    if len(steps) > 1:
+        common = Fraction(reduce(math.gcd, (s.numerator for s in steps)), reduce(math.lcm, (s.denominator for s in steps)))
+        if float(common) not in slopes:
+            slopes.append(float(common))
     for slope in slopes:
         for signed in (True, False):
             rep = Representation(signed=signed, slope=slope)

@@ -64,6 +64,15 @@ def test_enhanced_mr_is_split_into_frames_with_identical_values(source, study, t
     assert series.pixel_spacing_mm == [0.9, 0.9] and series.slice_thickness_mm == 2.0
 
 
+def test_legacy_converted_enhanced_mr_is_split_too(study, tmp_path):
+    path = rd.enhanced_mr(tmp_path / "exam" / "S1" / "legacy.dcm")
+    ds = pydicom.dcmread(path)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4.4"  # Legacy Converted Enhanced MR
+    ds.save_as(path)
+    [series] = import_dicom(study=study, source=tmp_path / "exam", mapping=write_mapping(tmp_path / "exam", MAPPING)).series
+    assert series.num_instances == int(ds.NumberOfFrames)
+
+
 @pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (dicom3tools) is not installed")
 def test_frames_of_an_enhanced_mr_pass_dciodvfy(study, tmp_path, settings):
     rd.enhanced_mr(tmp_path / "exam" / "S1" / "enhanced.dcm")

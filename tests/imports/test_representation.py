@@ -45,6 +45,14 @@ def test_fractional_values_share_the_finest_slope():
     assert np.array_equal(rep.to_stored(frame, common) * 0.5, frame.values())
 
 
+def test_per_frame_slopes_share_their_finest_common_step():
+    frames = [fv([1, 3], 1.5), fv([1, 3], 2.0)]
+    common = rep.common_representation([frames])
+    assert common == rep.Representation(slope=0.5)
+    for frame in frames:
+        assert np.array_equal(rep.to_stored(frame, common) * 0.5, frame.values())
+
+
 def test_values_no_16_bit_representation_holds():
     assert rep.common_representation([[fv([0, 65535])], [fv([1, 3], 0.3)]]) is None
 
