@@ -210,14 +210,14 @@ def main() -> None:
         f"after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}",
         f"uptime: {uptime}",
         "",
-        f"{'run':<18}{'seconds':>9}{'images/s':>10}{'MB/s':>8}{'peak RSS MiB':>14}{'vs dcmdjpeg':>13}",
+        f"{'run':<18}{'seconds':>9}{'images/s':>10}{'MB/s':>8}{'peak RSS MiB':>14}{'(before)':>10}{'vs dcmdjpeg':>13}",
     ]
     peer = results["dcmdjpeg (peer)"]["seconds"]
     for name, r in results.items():
         ratio = peer / r["seconds"]
         lines.append(
             f"{name:<18}{r['seconds']:>9.2f}{n_images / r['seconds']:>10.1f}{mb / r['seconds']:>8.2f}"
-            f"{r['peak_rss_mib']:>14.0f}{ratio:>12.2f}x"
+            f"{r['peak_rss_mib']:>14.0f}{(str(round(r['rss_before_mib'])) if 'rss_before_mib' in r else '-'):>10}{ratio:>12.2f}x"
         )
     lines += [
         "",
@@ -225,7 +225,8 @@ def main() -> None:
         "The import does more than decode: it reads headers, validates geometry, normalises the arms, blinds,",
         "writes and checksums 300 files and commits rows; dcmdjpeg starts one process per file.",
         "pydicom decode: decoding only, in one process (no process start per file, nothing written).",
-        "Peak RSS: of the importing process (Django, numpy, pydicom loaded); for dcmdjpeg the largest child.",
+        "Peak RSS: of the importing process (Django, numpy, pydicom loaded; '(before)': just before the import);",
+        "for dcmdjpeg the largest child.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)
