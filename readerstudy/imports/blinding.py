@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
+from pydicom.valuerep import DSfloat
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from .frames import Frame
@@ -121,6 +122,11 @@ PER_INSTANCE: frozenset[str] = frozenset(
 )
 
 _ECHO_PULSE_TO_SCANNING = {"SPIN": ["SE"], "GRADIENT": ["GR"], "BOTH": ["SE", "GR"]}
+
+
+def _ds(value: float) -> DSfloat:
+    """A decimal string of at most 16 characters (PS3.5), rounded as little as that allows."""
+    return DSfloat(float(value), auto_format=True)
 
 
 def new_uid() -> str:
@@ -243,7 +249,7 @@ def blind_frame(
     out.SequenceVariant = list(profile.sequence_variant)
     out.ScanOptions = ""
     out.MRAcquisitionType = ""
-    out.SliceThickness = frame.thickness_mm if frame.thickness_mm is not None else ""
+    out.SliceThickness = _ds(frame.thickness_mm) if frame.thickness_mm is not None else ""
     if "SpacingBetweenSlices" in source and source.SpacingBetweenSlices not in (None, ""):
         out.SpacingBetweenSlices = source.SpacingBetweenSlices
     out.RepetitionTime = ""
@@ -259,18 +265,18 @@ def blind_frame(
     out.SeriesNumber = 1
     out.Laterality = ""  # Type 2C of General Series
     out.InstanceNumber = instance_number
-    out.ImagePositionPatient = [round(v, 6) for v in frame.position]
-    out.ImageOrientationPatient = [round(v, 8) for v in frame.orientation]
+    out.ImagePositionPatient = [_ds(v) for v in frame.position]
+    out.ImageOrientationPatient = [_ds(v) for v in frame.orientation]
     out.FrameOfReferenceUID = uids.frame_of_reference
     out.PositionReferenceIndicator = ""
     normal = np.cross(np.array(frame.orientation[:3]), np.array(frame.orientation[3:]))
-    out.SliceLocation = round(float(np.dot(frame.position, normal)), 4)
+    out.SliceLocation = _ds(float(np.dot(frame.position, normal)))
 
     out.SamplesPerPixel = 1
     out.PhotometricInterpretation = str(source.get("PhotometricInterpretation", "MONOCHROME2"))
     out.Rows = frame.rows
     out.Columns = frame.columns
-    out.PixelSpacing = [round(v, 6) for v in frame.pixel_spacing]
+    out.PixelSpacing = [_ds(v) for v in frame.pixel_spacing]
     out.BitsAllocated = representation.bits_allocated
     out.BitsStored = representation.bits_stored
     out.HighBit = representation.high_bit
@@ -280,11 +286,11 @@ def blind_frame(
         out.LossyImageCompressionRatio = list(lossy.ratios)
     if lossy.lossy and lossy.methods:
         out.LossyImageCompressionMethod = list(lossy.methods)
-    out.WindowCenter = profile.window[0]
-    out.WindowWidth = profile.window[1]
+    out.WindowCenter = _ds(profile.window[0])
+    out.WindowWidth = _ds(profile.window[1])
     if representation.has_rescale:
-        out.RescaleIntercept = representation.intercept
-        out.RescaleSlope = representation.slope
+        out.RescaleIntercept = _ds(representation.intercept)
+        out.RescaleSlope = _ds(representation.slope)
         out.RescaleType = "US"
     if stored.shape != (frame.rows, frame.columns):
         raise ValueError(f"frame pixels {stored.shape} do not match {frame.rows}×{frame.columns}")

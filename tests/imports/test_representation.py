@@ -53,6 +53,29 @@ def test_per_frame_slopes_share_their_finest_common_step():
         assert np.array_equal(rep.to_stored(frame, common) * 0.5, frame.values())
 
 
+def test_a_slope_of_one_third_is_written_as_a_valid_decimal_string(tmp_path):
+    from readerstudy.imports import blinding
+    from readerstudy.imports.frames import Frame
+
+    frame = Frame(1, None, 2, 2, (0.3333333333333333, 0.3333333333333333), (1, 0, 0, 0, 1, 0), (-123.4567891234, 0.0, 2e-7),
+                  1.0 / 3, 1.0 / 3, 0.0, None)
+    out = blinding.blind_frame(
+        pydicom.Dataset(), frame=frame, stored=np.zeros((2, 2), "<i2"), representation=rep.Representation(slope=1 / 3),
+        profile=blinding.SeriesProfile(window=(10 / 3, 20 / 3)), lossy=blinding.LossyHistory(),
+        uids=blinding.BlindedUIDs("2.25.1", "2.25.2", "2.25.3"), sop_instance_uid="2.25.4", series_description="S",
+        instance_number=1,
+    )
+    path = tmp_path / "x.dcm"
+    out.save_as(path, enforce_file_format=True)
+    back = pydicom.dcmread(path)
+    for keyword in ("RescaleSlope", "SliceThickness", "PixelSpacing", "ImagePositionPatient", "WindowCenter"):
+        for value in rd.values(back[keyword].value):
+            assert len(value) <= 16, (keyword, value)
+    assert abs(float(back.RescaleSlope) - 1 / 3) < 1e-12
+    if __import__("shutil").which("dciodvfy"):
+        assert rd.dciodvfy_errors(path) == []
+
+
 def test_values_no_16_bit_representation_holds():
     assert rep.common_representation([[fv([0, 65535])], [fv([1, 3], 0.3)]]) is None
 
