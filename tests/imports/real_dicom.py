@@ -22,6 +22,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 DCMTK = {name: shutil.which(name) for name in ("dcmcjpeg", "dcmcjpls", "dcmcrle", "dcmconv", "dcmdjpeg")}
+OJPH_COMPRESS = shutil.which("ojph_compress")  # OpenJPH (Debian openjph-tools): the HTJ2K encoder
 
 
 def real(name: str) -> Path:
@@ -104,6 +105,34 @@ def transcode_pydicom(paths: list[Path], out_dir: Path, syntax: str, **kwargs) -
         ds.compress(syntax, **kwargs)
         target = out_dir / path.name
         ds.save_as(target, enforce_file_format=True)
+        out.append(target)
+    return out
+
+
+def transcode_htj2k(paths: list[Path], out_dir: Path, syntax: str, *options: str) -> list[Path]:
+    """Encode each (unsigned, grayscale) file's pixels with OpenJPH's ``ojph_compress`` and
+    encapsulate the HTJ2K codestream under ``syntax`` (4.201 lossless, 4.203 lossy)."""
+    from pydicom.encaps import encapsulate
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        if int(ds.PixelRepresentation) != 0:
+            raise ValueError("this helper writes unsigned PGM input only")
+        pixels = ds.pixel_array
+        pgm, codestream = out_dir / f"{path.stem}.pgm", out_dir / f"{path.stem}.j2c"
+        with pgm.open("wb") as fh:
+            fh.write(f"P5\n{pixels.shape[1]} {pixels.shape[0]}\n{2 ** int(ds.BitsStored) - 1}\n".encode())
+            fh.write(pixels.astype(">u2").tobytes())
+        subprocess.run([OJPH_COMPRESS or "ojph_compress", "-i", str(pgm), "-o", str(codestream), *options], check=True, capture_output=True)
+        ds.PixelData = encapsulate([codestream.read_bytes()])
+        ds["PixelData"].VR = "OB"
+        ds.file_meta.TransferSyntaxUID = syntax
+        target = out_dir / path.name
+        ds.save_as(target)
+        pgm.unlink()
+        codestream.unlink()
         out.append(target)
     return out
 
