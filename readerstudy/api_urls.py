@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from readerstudy.imports import apis as import_apis
 from readerstudy.reading import apis as reading_apis, coordinator_apis as reading_coordinator_apis
 from readerstudy.reports import apis as reports_apis
 from readerstudy.studies import apis
@@ -19,7 +20,7 @@ router.register(f"{study}/series", apis.SeriesViewSet, basename="study-series")
 router.register(f"{study}/items", apis.ItemViewSet, basename="study-item")
 router.register(f"{study}/members", apis.MembershipViewSet, basename="study-member")
 router.register(f"{study}/reference-standard", apis.ReferenceStandardViewSet, basename="study-reference")
-router.register(f"{study}/imports", apis.ImportJobViewSet, basename="study-import")
+router.register(f"{study}/imports", import_apis.ImportJobViewSet, basename="study-import")
 router.register(f"{study}/checklist", apis.ChecklistViewSet, basename="study-checklist")
 router.register(f"{study}/audit", apis.AuditEventViewSet, basename="study-audit")
 router.register(f"{study}/sessions", reading_apis.CoordinatorSessionViewSet, basename="study-session")

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "readerstudy.studies",
+    "readerstudy.imports",
     "readerstudy.reading",
     "readerstudy.analysis",
     "readerstudy.reports",

@@ -8,7 +8,7 @@ Layout (what ``recon_phantom`` writes and what the study import reads)::
     DIR/phantom.json              coordinator-only: case seeds, finding details, parameters
 
 ``manifest.csv`` is directly usable as the import mapping of
-:func:`readerstudy.studies.dicom_import.import_dicom` (``path`` is relative to DIR).
+:func:`readerstudy.imports.services.import_dicom` (``path`` is relative to DIR).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Recon jobs: create (enqueue after commit) and run (idempotent, resumable).
 
 A phantom job simulates its cases one at a time into a work folder and hands each case to the
-study's DICOM import (:func:`readerstudy.studies.dicom_import.import_dicom`), which blinds the
+study's DICOM import (:func:`readerstudy.imports.services.import_dicom`), which blinds the
 series and stores them all-or-nothing; then the case's phantom ground truth goes into the
 study's reference standard (source ``phantom``). A case whose series are all in the study is
 skipped, so running a job twice, or again after a worker was killed mid-job, creates no
@@ -177,7 +177,8 @@ def _case_done(study: Study, label: str, sequences: list[str], arms: list[str]) 
 
 def recon_job_run(job_id: int) -> ReconJob:
     """Run (or resume) a job. A succeeded job is left alone; a failed one is not retried here."""
-    from readerstudy.studies.dicom_import import DicomImportError, import_dicom
+    from readerstudy.imports.errors import DicomImportError
+    from readerstudy.imports.services import import_dicom
     from readerstudy.studies.services import reference_standard_import
 
     with transaction.atomic():

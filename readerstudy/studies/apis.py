@@ -29,7 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import audit, login_links, selectors, services
-from .models import Arm, AuditEvent, Case, ImportJob, Item, Membership, ReferenceStandard, Sequence, Series, Study
+from .models import Arm, AuditEvent, Case, Item, Membership, ReferenceStandard, Sequence, Series, Study
 from .permissions import IsStudyCoordinator
 from . import serializers as s
 
@@ -320,26 +320,6 @@ class ReferenceStandardViewSet(StudyChildMixin, mixins.ListModelMixin, viewsets.
             raise DRFValidationError({"detail": "give a CSV 'file' or 'rows'"})
         n = services.reference_standard_import(study=self.get_study(), rows=rows, source=data.validated_data["source"])
         return Response({"rows": n}, status=status.HTTP_201_CREATED)
-
-
-class ImportJobViewSet(StudyChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    queryset = ImportJob.objects.none()
-    serializer_class = s.ImportJobSerializer
-    lookup_field = "public_id"
-
-    def scoped_queryset(self, study):
-        return ImportJob.objects.filter(study=study)
-
-    @extend_schema(request=s.ImportCreateSerializer, responses={202: s.ImportJobSerializer})
-    def create(self, request, study_pk=None):
-        """Start a DICOM import from a zip upload or a server folder. Runs on the worker;
-        poll the job for progress. All or nothing: a bad file anywhere stores nothing."""
-        from .imports import import_job_submit
-
-        data = s.ImportCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        job = import_job_submit(study=self.get_study(), actor=request.user, **data.validated_data)
-        return Response(s.ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class AuditEventViewSet(StudyChildMixin, mixins.ListModelMixin, viewsets.GenericViewSet):

@@ -341,6 +341,9 @@ class ImportJob(models.Model):
     error = models.TextField(blank=True)
     errors = models.JSONField(default=list, blank=True, help_text="[{file, problem}, ...]")
     series_created = models.PositiveIntegerField(default=0)
+    skipped = models.JSONField(
+        default=list, blank=True, help_text="Series left out on request: [{series_description, modality, images, folder}]"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

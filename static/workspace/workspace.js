@@ -236,7 +236,7 @@ async function submit(form, overrideUrl = null) {
   } else if (then === "import") {
     if (button) button.disabled = true;
     follow(form, `/api/studies/${root.dataset.study}/imports/${data.public_id}/`,
-      (job) => `${job.state}, ${job.progress}%${job.series_created ? `, ${job.series_created} series` : ""}.`);
+      (job) => `${job.state}, ${job.progress}%${job.series_created ? `, ${job.series_created} series` : ""}${job.skipped && job.skipped.length ? `, ${job.skipped.length} skipped (${job.skipped.map((s) => `${s.series_description || "?"} ×${s.images}`).join(", ")})` : ""}.`);
   } else if (then === "recon") {
     if (button) button.disabled = true;
     follow(form, `/api/studies/${root.dataset.study}/recon-jobs/${data.public_id}/`,

@@ -16,7 +16,7 @@ from readerstudy.reading.models import Answer, Read, Session
 from readerstudy.reading.scheduler import CrossoverDesign, IndependentDesign, SideBySideDesign
 from readerstudy.reading.services import schedule_materialize
 from readerstudy.studies import services
-from readerstudy.studies.dicom_import import import_dicom
+from readerstudy.imports.services import import_dicom
 from readerstudy.studies.models import AuditEvent, Membership
 from tests.browser.conftest import CHROMIUM, launch_chromium
 from tests.browser.viewer_harness import DIGEST_JS

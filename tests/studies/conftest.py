@@ -69,7 +69,7 @@ def study(db, coordinator) -> Study:
 
 @pytest.fixture
 def imported(study, dicom_source, coordinator):
-    from readerstudy.studies.dicom_import import import_dicom
+    from readerstudy.imports.services import import_dicom
 
     return import_dicom(study=study, source=dicom_source.root, mapping=dicom_source.mapping_csv, actor=coordinator)
 

@@ -1,7 +1,7 @@
-"""``python manage.py import_dicom STUDY_NAME PATH (--mapping CSV | --rules FILE) [--as USERNAME]``
+"""``python manage.py import_dicom STUDY_NAME PATH (--mapping CSV | --rules FILE) [--as USERNAME] [--skip-unmapped]``
 
 Imports a zip or a folder of MR series into a study as blinded copies, synchronously, all or
-nothing (see ``readerstudy.studies.dicom_import`` and docs/import.md). Every problem is printed
+nothing (see ``readerstudy.imports.services`` and docs/import.md). Every problem is printed
 as ``file: problem``; the command then fails and nothing is stored.
 """
 
@@ -12,7 +12,9 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from readerstudy.studies.dicom_import import DicomImportError, import_dicom, load_mapping_csv, load_rules
+from readerstudy.imports.errors import DicomImportError
+from readerstudy.imports.mapping import load_mapping_csv, load_rules
+from readerstudy.imports.services import import_dicom
 from readerstudy.studies.models import Study
 
 
@@ -30,6 +32,11 @@ class Command(BaseCommand):
             "--no-create-cases", action="store_true", help="refuse cases that the study does not have yet"
         )
         parser.add_argument("--source", default="import", help="Series.source: import, recon or phantom")
+        parser.add_argument(
+            "--skip-unmapped",
+            action="store_true",
+            help="leave out series the mapping or rules do not name (localizers, scouts) and list them",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -58,11 +65,15 @@ class Command(BaseCommand):
                 progress=progress,
                 create_cases=not options["no_create_cases"],
                 series_source=options["source"],
+                skip_unmapped=options["skip_unmapped"],
             )
         except DicomImportError as exc:
             for error in exc.errors:
                 self.stderr.write(f"{error['file']}: {error['problem']}")
             raise CommandError(str(exc)) from None
+        for s in result.skipped:
+            where = f" in {s['folder']}" if s["folder"] else ""
+            self.stdout.write(f"skipped: {s['series_description'] or '(no description)'} ({s['modality']}, {s['images']} images){where}")
         created = f"; new cases: {', '.join(result.cases_created)}" if result.cases_created else ""
         self.stdout.write(
             self.style.SUCCESS(

@@ -15,17 +15,10 @@ import pydicom
 import pytest
 from django.core.management import CommandError, call_command
 
-from readerstudy.studies import dicom_import
-from readerstudy.studies.dicom_import import (
-    DicomImportError,
-    import_dicom,
-    import_job_create,
-    import_job_run,
-    load_mapping,
-    mapping_from_json,
-    mapping_to_json,
-    parse_mapping_csv,
-)
+from readerstudy.imports import services, staging
+from readerstudy.imports.errors import DicomImportError
+from readerstudy.imports.mapping import load_mapping, mapping_from_json, mapping_to_json, parse_mapping_csv
+from readerstudy.imports.services import import_dicom, import_job_create, import_job_run
 from readerstudy.studies.models import AuditEvent, Case, ImportJob, Instance, Series, UIDMapping
 
 from .conftest import N_INSTANCES, SLICES, state_of
@@ -324,7 +317,7 @@ def test_failure_while_moving_files_rolls_everything_back(study, dicom_source, s
             raise OSError("disk full")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(dicom_import.os, "replace", flaky_replace)
+    monkeypatch.setattr(staging.os, "replace", flaky_replace)
     before = state_of(study, settings.MEDIA_ROOT)
     with pytest.raises(OSError, match="disk full"):
         import_dicom(study=study, source=dicom_source.root, mapping=dicom_source.mapping_csv, actor=None)
@@ -435,7 +428,7 @@ def test_uploaded_archive_is_removed_after_the_job(study, dicom_source, coordina
     settings.VAR_DIR = tmp_path / "var"
     archive = zip_folder(dicom_source.root, tmp_path / "upload.zip")
     with archive.open("rb") as fh:
-        stored = dicom_import.store_upload(fh)
+        stored = services.store_upload(fh)
     assert stored.parent == tmp_path / "var" / "import-uploads"
     job = ImportJob.objects.create(
         study=study, created_by=coordinator, source_path=str(stored), mapping=mapping_to_json(load_mapping(dicom_source.mapping_csv))

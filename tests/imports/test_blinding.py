@@ -10,46 +10,28 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from readerstudy.studies import blinding
+from readerstudy.imports import blinding
 from readerstudy.studies.models import Instance, Series, UIDMapping
 
 from .conftest import N_INSTANCES, N_SERIES, SLICES
 
 pytestmark = pytest.mark.django_db
 
-# Attributes a blinded copy may hold: the viewer's allow-list plus what blinding sets itself.
-SET_BY_BLINDING = {
-    "SpecificCharacterSet",
-    "ImageType",
-    "SOPInstanceUID",
-    "StudyDate",
-    "StudyTime",
-    "AccessionNumber",
-    "ReferringPhysicianName",
-    "Manufacturer",
-    "StudyID",
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "PatientIdentityRemoved",
-    "DeidentificationMethod",
-    "DeidentificationMethodCodeSequence",
-    "LongitudinalTemporalInformationModified",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "FrameOfReferenceUID",
-    "PositionReferenceIndicator",
-    "SeriesDescription",
-    "SeriesNumber",
-    "InstanceNumber",
-    "WindowCenter",
-    "WindowWidth",
-    "PixelData",
+# Attributes that reveal the arm in the fixture (and in vendors' files): never served.
+ARM_REVEALING = {
+    "NumberOfAverages", "ProtocolName", "SequenceName", "ImageComments", "DerivationDescription",
+    "SoftwareVersions", "ParallelReductionFactorInPlane", "PartialFourier", "AcquisitionContextSequence",
+    "WindowCenterWidthExplanation", "EchoTrainLength", "RepetitionTime", "EchoTime", "PercentSampling",
+    "PixelBandwidth", "AcquisitionMatrix", "Manufacturer", "ManufacturerModelName", "StationName",
 }
-# Derived from each series' own pixels (noise differs by arm), the same rule for every arm.
-FROM_PIXELS = {"WindowCenter", "WindowWidth", "PixelData"}
+# Pixel data differ between arms by nature; nothing else may.
+FROM_PIXELS = {"PixelData"}
 UID_KEYWORDS = {"SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"}
+
+
+def displayed(ds: Dataset) -> np.ndarray:
+    """The modality LUT output: what a viewer displays before windowing."""
+    return ds.pixel_array * float(ds.get("RescaleSlope", 1)) + float(ds.get("RescaleIntercept", 0))
 
 
 def all_elements(ds: Dataset):
@@ -86,7 +68,7 @@ def test_every_tag_of_every_stored_instance(imported, dicom_source, settings):
     media = Path(settings.MEDIA_ROOT)
     originals = originals_by_sop(dicom_source.fixture)
     forbidden = forbidden_strings(dicom_source.fixture)
-    allowed = set(blinding.KEPT) | SET_BY_BLINDING
+    allowed = blinding.ALLOWED
     instances = list(Instance.objects.select_related("series__sequence", "series__arm", "series__case"))
     assert len(instances) == N_INSTANCES
     blinded_uids = defaultdict(set)
@@ -104,25 +86,22 @@ def test_every_tag_of_every_stored_instance(imported, dicom_source, settings):
         assert keywords <= allowed, keywords - allowed
         assert not any(e.tag.is_private for e in ds.iterall())
         for elem in all_elements(ds):
-            assert elem.keyword not in blinding.ARM_REVEALING or elem.keyword in SET_BY_BLINDING, elem.keyword
+            if elem.keyword in ARM_REVEALING:
+                assert elem.value in ("", None), elem.keyword  # Type 2 MR attributes: present, empty
             if elem.VR == "UI" and elem.keyword not in {"SOPClassUID", "MediaStorageSOPClassUID", "TransferSyntaxUID", "ImplementationClassUID"}:
                 assert str(elem.value).startswith("2.25."), elem
-        # Every original attribute is gone, kept verbatim (viewer), or replaced by a neutral value.
-        for elem in original:
-            if elem.keyword in ds:
-                if elem.keyword in blinding.KEPT:
-                    assert ds[elem.tag].value == elem.value, elem.keyword
-                elif elem.keyword == "PixelData":
-                    assert np.array_equal(ds.pixel_array, original.pixel_array)
-                else:
-                    assert ds[elem.tag].value != elem.value or elem.value in ("", None), elem.keyword
+        # Kept from the source verbatim; the displayed values of the pixels unchanged.
+        for keyword in blinding.FROM_SOURCE:
+            if keyword in original:
+                assert ds[keyword].value == original[keyword].value, keyword
+        assert np.array_equal(displayed(ds), displayed(original))
 
         assert ds.PatientName == "" and ds.PatientID == "" and ds.PatientBirthDate == ""
         assert ds.PatientIdentityRemoved == "YES"
         assert ds.DeidentificationMethodCodeSequence[0].CodeValue == "113100"
         assert ds.SeriesDescription == instance.series.sequence.name
         assert ds.SeriesNumber == 1 and ds.InstanceNumber == instance.index + 1
-        assert list(ds.ImageType) == ["DERIVED", "PRIMARY"]
+        assert list(ds.ImageType) == ["DERIVED", "PRIMARY", "OTHER"]
         assert ds.SOPInstanceUID == instance.sop_instance_uid == ds.file_meta.MediaStorageSOPInstanceUID
         assert ds.file_meta.ImplementationVersionName == blinding.IMPLEMENTATION_VERSION_NAME
         assert "SourceApplicationEntityTitle" not in ds.file_meta
@@ -144,7 +123,8 @@ def test_every_tag_of_every_stored_instance(imported, dicom_source, settings):
 
 
 def test_arms_of_a_case_are_indistinguishable_by_header(imported, settings):
-    """Standard and Fast copies of the same slice differ only in UIDs and pixel-derived values."""
+    """Standard and Fast copies of the same slice differ only in UIDs and pixel data: the same
+    representation, the reference arm's window and MR attributes (the fixture's differ by arm)."""
     media = Path(settings.MEDIA_ROOT)
     by_key = defaultdict(dict)
     for instance in Instance.objects.select_related("series__case", "series__sequence", "series__arm"):
@@ -186,56 +166,105 @@ def test_stored_files_match_their_checksums(imported, settings):
         assert hashlib.sha256(data).hexdigest() == instance.sha256
 
 
-# --- the Annex E pass on its own ------------------------------------------------------------------
+# --- the allow-list on its own -------------------------------------------------------------------
 
 
-def test_basic_profile_actions_on_nested_items():
+def test_allow_list_drops_everything_it_does_not_name():
+    """A source full of private, nested, overlay and identifying attributes: only ALLOWED comes out."""
+    from readerstudy.imports.frames import frames_of
+    from readerstudy.imports.representation import DEFAULT
+
     ds = Dataset()
-    ds.PatientName = "DOE^JANE"  # Z
-    ds.PatientAge = "061Y"  # X
-    ds.InstitutionName = "Hospital"  # X/Z/D -> X
-    ds.StudyInstanceUID = "1.2.3"  # U
-    ds.VerifyingObserverName = "SMITH^J"  # D
-    ds.Rows = 64  # not in the table: kept by this pass
+    ds.SOPClassUID = pydicom.uid.MRImageStorage
+    ds.SOPInstanceUID = "1.2.3.4"
+    ds.Modality = "MR"
+    ds.PatientName = "DOE^JANE"
+    ds.PatientAge = "061Y"
+    ds.InstitutionName = "Hospital"
+    ds.NumberOfAverages = 2
+    ds.ProtocolName = "T2_FAST_DL50"
+    ds.Rows, ds.Columns = 4, 4
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.PixelSpacing, ds.ImageOrientationPatient, ds.ImagePositionPatient = [1, 1], [1, 0, 0, 0, 1, 0], [0, 0, 0]
     item = Dataset()
-    item.ReferencedSOPInstanceUID = "1.2.3.4"  # U, nested
-    item.PersonName = "WHO^EVER"  # D, nested
-    ds.ReferencedPatientSequence = [Dataset()]  # X
-    ds.ReferencedSeriesSequence = [item]  # not in the table: recurse
-    ds.add_new(0x00291010, "OB", b"secret")  # private
-    ds.add_new(0x60003000, "OW", b"\0\0")  # overlay data
-    uid_map = blinding.UIDMap({"1.2.3": "2.25.1"})
-
-    blinding.apply_basic_profile(ds, uid_map)
-
-    assert ds.PatientName == "" and "PatientAge" not in ds and "InstitutionName" not in ds
-    assert ds.StudyInstanceUID == "2.25.1"
-    assert ds.VerifyingObserverName == "ANONYMIZED"
-    assert ds.Rows == 64
-    assert "ReferencedPatientSequence" not in ds
-    nested = ds.ReferencedSeriesSequence[0]
-    assert nested.ReferencedSOPInstanceUID == uid_map["1.2.3.4"] and nested.ReferencedSOPInstanceUID.startswith("2.25.")
-    assert nested.PersonName == "ANONYMIZED"
-    assert 0x00291010 not in ds and 0x60003000 not in ds
-
-
-def test_uid_map_is_consistent():
-    uid_map = blinding.UIDMap()
-    assert uid_map.replace("1.2.3") == uid_map.replace("1.2.3") != uid_map.replace("1.2.4")
-
-
-def test_tables_are_consistent():
-    assert len(blinding.ANNEX_E_BASIC_PROFILE) > 200
-    assert not set(blinding.KEPT) & blinding.ARM_REVEALING
-    assert {"NumberOfAverages", "ProtocolName", "SequenceName", "ImageComments", "DerivationDescription",
-            "SoftwareVersions", "ParallelReductionFactorInPlane", "AcquisitionContextSequence"} <= blinding.ARM_REVEALING
-    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "StudyInstanceUID", "SeriesInstanceUID"):
-        assert keyword in blinding.ANNEX_E_BASIC_PROFILE
+    item.ReferencedSOPInstanceUID = "1.2.3.5"
+    ds.ReferencedImageSequence = [item]
+    ds.add_new(0x00291010, "OB", b"secret")
+    ds.add_new(0x60003000, "OW", b"\0\0")
+    frame = frames_of(ds)[0]
+    out = blinding.blind_frame(
+        ds, frame=frame, stored=np.zeros((4, 4), "<i2"), representation=DEFAULT,
+        profile=blinding.SeriesProfile(window=(10.0, 20.0)), lossy=blinding.LossyHistory(),
+        uids=blinding.BlindedUIDs("2.25.1", "2.25.2", "2.25.3"), sop_instance_uid="2.25.4",
+        series_description="SAG T1", instance_number=1,
+    )
+    assert {e.keyword for e in out} <= blinding.ALLOWED
+    for keyword in ("PatientAge", "InstitutionName", "NumberOfAverages", "ProtocolName", "ReferencedImageSequence"):
+        assert keyword not in out
+    assert out.PatientName == "" and 0x00291010 not in out and 0x60003000 not in out
+    assert not any(e.VR == "SQ" and e.keyword != "DeidentificationMethodCodeSequence" for e in out)
 
 
 def test_default_window_ignores_outliers():
+    from readerstudy.imports.representation import FrameValues, default_window
+
     rng = np.random.default_rng(0)
     arrays = [rng.normal(1000, 50, (32, 32)) for _ in range(4)]
     arrays[0][0, 0] = 60000
-    center, width = blinding.default_window(arrays)
+    center, width = default_window([FrameValues(a) for a in arrays])
     assert 950 < center < 1050 and 200 < width < 400
+
+
+# --- the allow-list against every attribute of real files ----------------------------------------
+
+REAL_FILES = ["MR_small.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm", "MR2_UNCI.dcm", "MR_small_implicit.dcm"]
+
+
+def _text_values(ds: Dataset) -> set[str]:
+    """Every text value (nested items too) of 4+ characters, as it would appear in a file."""
+    out = set()
+    for elem in ds.iterall():
+        if elem.VR in {"SQ", "OB", "OW", "UN", "OF", "OD", "OL", "OV"} or elem.tag == 0x7FE00010:
+            continue
+        values = elem.value if isinstance(elem.value, (list, tuple, pydicom.multival.MultiValue)) else [elem.value]
+        for v in values:
+            text = str(v).strip()
+            if len(text) >= 4 and not text.replace(".", "").replace("-", "").isdigit():
+                out.add(text)
+    return out
+
+
+@pytest.mark.parametrize("name", REAL_FILES)
+def test_allow_list_against_every_attribute_of_real_files(name, study, tmp_path, settings):
+    """A real scanner file (private Siemens header, overlays, institution, dates, protocol...):
+    what is served holds only ALLOWED attributes, and no text value of the source outside them."""
+    from . import real_dicom as rd
+    from .test_decoding import write_mapping
+    from readerstudy.imports.services import import_dicom
+
+    paths = rd.write_series(rd.real(name), tmp_path / "exam" / "S1", slices=2, roll=False)
+    source = pydicom.dcmread(paths[0])
+    [series] = import_dicom(
+        study=study, source=tmp_path / "exam", mapping=write_mapping(tmp_path / "exam", [("C001", "SAG T1", "Standard", "S1")])
+    ).series
+    instance = series.instances.get(index=0)
+    path = Path(settings.MEDIA_ROOT) / instance.path
+    served = pydicom.dcmread(path)
+    assert {e.keyword for e in served} <= blinding.ALLOWED
+    assert not any(e.tag.is_private for e in served.iterall())
+    assert not any(0x5000 <= e.tag.group <= 0x60FF for e in served)
+    header = path.read_bytes().replace(served.PixelData, b"")
+    kept_values = _text_values(served) | {str(v) for v in blinding.DEIDENTIFICATION_METHOD}
+    leaked = [v for v in _text_values(source) - kept_values if v.encode() in header]
+    assert leaked == [], leaked
+    # Attributes of the source outside the allow-list are gone, whatever they were.
+    dropped = {e.keyword for e in source if e.keyword} - blinding.ALLOWED
+    assert dropped and not dropped & {e.keyword for e in served}
+
+
+@pytest.mark.skipif(__import__("shutil").which("dciodvfy") is None, reason="dciodvfy (dicom3tools) is not installed")
+def test_every_served_fixture_instance_passes_dciodvfy(imported, settings):
+    from .real_dicom import dciodvfy_errors
+
+    for instance in Instance.objects.all():
+        assert dciodvfy_errors(Path(settings.MEDIA_ROOT) / instance.path) == [], instance.path

@@ -1,7 +1,7 @@
 """Celery tasks of the study area: thin, idempotent, enqueued after commit.
 
-``import_job_task(job_id)`` runs :func:`readerstudy.studies.dicom_import.import_job_run`; enqueue it
-through :func:`readerstudy.studies.dicom_import.import_job_create`, which does so on commit.
+``import_job_task(job_id)`` runs :func:`readerstudy.imports.services.import_job_run`; enqueue it
+through :func:`readerstudy.imports.services.import_job_create`, which does so on commit.
 """
 
 from __future__ import annotations
@@ -13,6 +13,6 @@ from celery import shared_task
 def import_job_task(job_id: int) -> None:
     # Late acknowledgement: a worker lost mid-import redelivers the job; import_job_run re-runs a
     # running job (the interrupted import stored nothing) and ignores a finished one.
-    from .dicom_import import import_job_run
+    from .services import import_job_run
 
     import_job_run(job_id)
