@@ -35,6 +35,8 @@ class AnalysisResult:
     config: AnalysisConfig
     notes: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: The validated answers the tables were computed from (derived quantities added); not written out.
+    answers: pd.DataFrame | None = None
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.tables[name]
@@ -160,7 +162,7 @@ def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
             "cases": int(df["case"].nunique()), "arms": sorted(single["arm"].unique().tolist()),
             "sequences": sorted(df["sequence"].unique().tolist()), "python": platform.python_version(),
             "versions": _versions(), "timings_s": timings}
-    return AnalysisResult(tables={name: t[name] for name in TABLES}, config=cfg, notes=notes, meta=meta)
+    return AnalysisResult(tables={name: t[name] for name in TABLES}, config=cfg, notes=notes, meta=meta, answers=df)
 
 
 def _mrmc(df: pd.DataFrame, cfg: AnalysisConfig, ref: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:

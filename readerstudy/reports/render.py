@@ -25,7 +25,7 @@ import pandas as pd
 
 from readerstudy.analysis.runner import write_results
 
-from .build import Report, Table
+from .document import Report, Table
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 FORMATS = ("html", "pdf", "xlsx", "zip")

@@ -8,7 +8,8 @@ import re
 import pytest
 
 import readerstudy
-from readerstudy.reports.build import SECTIONS, answers_csv_bytes, build_report, fmt, fmt_p
+from readerstudy.reports.build import SECTIONS, answers_csv_bytes, build_report
+from readerstudy.reports.formatting import fmt, fmt_p
 
 from .fixture_study import CONFIG, make_study
 

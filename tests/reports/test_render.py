@@ -15,7 +15,7 @@ import pytest
 from openpyxl import load_workbook
 
 from readerstudy.analysis.runner import TABLES
-from readerstudy.reports.build import fmt, fmt_p, mean_sd
+from readerstudy.reports.formatting import fmt, fmt_p, mean_sd
 
 
 class _Cells(HTMLParser):

@@ -1,0 +1,145 @@
+"""What a report is made of (tables, figures, sections, the report) and the context of one build.
+
+Pure: no Django. :class:`Context` carries what every section needs (the analysis result, the
+configuration, labels and the study's order of sequences and arms) so that nothing is global.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from readerstudy.analysis.config import AnalysisConfig
+from readerstudy.analysis.runner import AnalysisResult
+
+@dataclass
+class Table:
+    """One display table: ``frame`` holds strings; ``columns`` may be 2-level ``(group, column)``."""
+
+    key: str
+    title: str
+    frame: pd.DataFrame
+    footnotes: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Figure:
+    """One figure as PNG and SVG bytes."""
+
+    key: str
+    title: str
+    caption: str
+    png: bytes
+    svg: bytes
+
+
+@dataclass
+class Section:
+    """A part of the report shaped like one of the seed papers' tables (``seed`` names which)."""
+
+    key: str
+    title: str
+    seed: str
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def present(self) -> bool:
+        return bool(self.tables)
+
+
+@dataclass
+class Report:
+    """Everything the renderers need; nothing here depends on Django."""
+
+    title: str
+    stamp: dict[str, Any]
+    sections: list[Section]
+    methods: str
+    references: list[str]
+    result: AnalysisResult
+    answers_csv: bytes
+    integrity: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def section(self, key: str) -> Section:
+        for s in self.sections:
+            if s.key == key:
+                return s
+        raise KeyError(key)
+
+    @property
+    def figures(self) -> list[Figure]:
+        return [f for s in self.sections for f in s.figures]
+
+    @property
+    def data_tables(self) -> dict[str, pd.DataFrame]:
+        """The analysis tables at full precision (plus ``integrity`` when given): the CSVs."""
+        tables = dict(self.result.tables)
+        if self.integrity is not None:
+            tables["integrity"] = self.integrity
+        return tables
+
+
+
+@dataclass(frozen=True)
+class Order:
+    """The study's own order of sequences and arms (``meta["sequences"]``, ``meta["arms"]``)."""
+
+    ranks: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, names) -> "Order":
+        return cls({str(name): i for i, name in enumerate(dict.fromkeys(str(n) for n in names))})
+
+    def rank(self, value) -> tuple[int, int]:
+        return (0, self.ranks[value]) if value in self.ranks else (1, 0)
+
+    def values(self, values, first: str | None = None) -> list:
+        """Distinct values in the study's order (then as they come), ``first`` (the reference) first."""
+        vals = sorted(dict.fromkeys(values), key=self.rank)
+        return ([first] if first in vals else []) + [v for v in vals if v != first]
+
+    def sort_rows(self, table: "Table") -> None:
+        """Rows in the study's sequence order (a stable sort: the order within a sequence stays)."""
+        frame = table.frame
+        col = next((c for c in frame.columns if c in ("Sequence", ("", "Sequence"))), None)
+        if col is None or frame.empty:
+            return
+        ranks = [self.rank(v) for v in frame[col]]
+        order = sorted(range(len(frame)), key=lambda i: ranks[i])
+        table.frame = frame.iloc[order].reset_index(drop=True)
+
+
+class Labels:
+    """Display label of an item or derived quantity (its configured ``label``, else its id)."""
+
+    def __init__(self, cfg: AnalysisConfig):
+        self.cfg = cfg
+
+    def __call__(self, item: str) -> str:
+        it = self.cfg.items.get(item)
+        if it is not None and it.label:
+            return it.label
+        d = self.cfg.derived.get(item)
+        if d is not None and d.label:
+            return d.label
+        return item
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything the section, figure and methods builders of one report read."""
+
+    result: AnalysisResult
+    cfg: AnalysisConfig
+    label: Labels
+    order: Order
+    single: pd.DataFrame          # validated answers without preference items (derived quantities added)
+    units: pd.DataFrame           # arm/reference pairs per case (readers' mean), for Bland–Altman plots
+    has_reference: bool = False
+    integrity: pd.DataFrame | None = None
