@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .common import ALL, frame
+from .common import ALL, frame, truncate_interval
 
 COLUMNS = ["analysis", "item", "fom", "sequence", "level", "arm", "reference", "readers", "cases", "fom_arm",
            "fom_reference", "difference", "se", "df", "ci_low", "ci_high", "f", "p_value", "margin", "direction",
@@ -271,8 +271,12 @@ def mrmc_analysis(units: pd.DataFrame, fom: str, reference: str, margin: float =
             crit = dist.isf((1 - confidence) / 2)
             tstat = (diff - margin) / se
             p_ni = float(dist.sf(tstat) if direction == "greater" else dist.cdf(tstat))
-            row.update(se=se, ci_low=diff - crit * se, ci_high=diff + crit * se, p_noninferiority=p_ni,
-                       noninferior=bool(p_ni < alpha))
+            lo, hi = diff - crit * se, diff + crit * se
+            if fom != "mean":  # AUC, sensitivity, specificity: the difference lies in [−1, 1]
+                lo, hi, cut = truncate_interval(lo, hi, -1.0, 1.0)
+                if cut:
+                    row_notes.append(cut)
+            row.update(se=se, ci_low=lo, ci_high=hi, p_noninferiority=p_ni, noninferior=bool(p_ni < alpha))
             if not math.isfinite(res.df):
                 row_notes.append("MS(T:R) = 0: Hillis df infinite (normal reference distribution)")
         else:

@@ -123,6 +123,10 @@ conger <- function(m, cats, type) {       # Conger (1980) kappa, complete data; 
   k_i <- (pa_i - pe) / (1 - pe) - 2 * (1 - k) * (pe_i - pe) / (1 - pe)
   c(kappa = k, se = sqrt(sum((k_i - k)^2) / (n * (n - 1))), n = n)
 }
+# Wald interval truncated to [-1, 1] (irrCAC truncates Conger's at 1; the engine cuts both ends, with a note)
+kci <- function(k, crit) data.frame(ci_low = max(-1, k[["kappa"]] - crit * k[["se"]]),
+                                    ci_high = min(1, k[["kappa"]] + crit * k[["se"]]))
+Z <- qnorm(0.975)
 kitems <- list(snr = 1:5, confidence_dx = 1:5, stenosis_conf = 1:5, artifacts = 0:1, stenosis = 0:1)
 kw <- list(snr = c("none", "linear", "quadratic"), confidence_dx = c("none", "linear", "quadratic"),
            stenosis_conf = c("none", "linear", "quadratic"), artifacts = "none", stenosis = "none")
@@ -135,20 +139,21 @@ for (it in names(kitems)) for (s in sort(unique(a$sequence[a$item == it]))) {
     for (i in 1:(length(rd) - 1)) for (j in (i + 1):length(rd)) for (wt in kw[[it]]) {
       k <- cohen(m[, i], m[, j], cats, wt)
       kap[[length(kap) + 1]] <- data.frame(scope = "interreader", sequence = s, item = it, arm = arm,
-        reader = paste0(rd[i], "|", rd[j]), method = "cohen", weights = wt, kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]])
+        reader = paste0(rd[i], "|", rd[j]), method = "cohen", weights = wt, kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]],
+        kci(k, Z))
     }
     cw <- if (length(cats) > 2) "quadratic" else "none"; k <- conger(m, cats, cw)
     kap[[length(kap) + 1]] <- data.frame(scope = "interreader", sequence = s, item = it, arm = arm, reader = "all",
-      method = "conger", weights = cw, kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]])
+      method = "conger", weights = cw, kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]], kci(k, qt(0.975, k[["n"]] - 1)))
     k <- fleiss(m, cats)
     kap[[length(kap) + 1]] <- data.frame(scope = "interreader", sequence = s, item = it, arm = arm, reader = "all",
-      method = "fleiss", weights = "none", kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]])
+      method = "fleiss", weights = "none", kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]], kci(k, Z))
   }
   for (r in sort(unique(d$reader))) for (arm in sort(setdiff(unique(d$arm), REF))) {
     m <- merge(d[d$reader == r & d$arm == arm, ], d[d$reader == r & d$arm == REF, ], by = c("case", "level"))
     for (wt in kw[[it]]) { k <- cohen(m$value.x, m$value.y, cats, wt)
       kap[[length(kap) + 1]] <- data.frame(scope = "interprotocol", sequence = s, item = it, arm = arm, reader = r,
-        method = "cohen", weights = wt, kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]]) }
+        method = "cohen", weights = wt, kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]], kci(k, Z)) }
   }
 }
 write(bind(kap), "kappa")
@@ -166,8 +171,8 @@ for (it in c("roi_background_sd", "roi_cord", "snr_cord")) for (s in sort(unique
     v <- (A * MSC + B * MSE)^2 / ((A * MSC)^2 / (k - 1) + (B * MSE)^2 / ((n - 1) * (k - 1)))
     FL <- qf(0.975, n - 1, v); FU <- qf(0.975, v, n - 1)
     icc[[length(icc) + 1]] <- data.frame(sequence = s, item = it, arm = arm, icc = ICC,
-      ci_low = n * (MSR - FL * MSE) / (FL * (k * MSC + (k * n - k - n) * MSE) + n * MSR),
-      ci_high = n * (FU * MSR - MSE) / (k * MSC + (k * n - k - n) * MSE + n * FU * MSR),
+      ci_low = max(-1, n * (MSR - FL * MSE) / (FL * (k * MSC + (k * n - k - n) * MSE) + n * MSR)),
+      ci_high = min(1, n * (FU * MSR - MSE) / (k * MSC + (k * n - k - n) * MSE + n * FU * MSR)),
       p_value = pf(MSR / MSE, n - 1, (n - 1) * (k - 1), lower.tail = FALSE))
   }
 write(bind(icc), "icc")
@@ -205,10 +210,15 @@ for (arm in sort(setdiff(unique(u$arm), REF))) for (rr in c("all", sort(unique(u
   fit <- geeglm(correct ~ x, id = id, data = d, family = binomial, corstr = "exchangeable",
                 control = geese.control(epsilon = 1e-12, maxit = 200))
   sm <- summary(fit); cat("\n## GEE", arm, rr, ms, "\n"); print(sm)
-  co <- sm$coefficients
+  co <- sm$coefficients; b <- co[, "Estimate"]; V <- fit$geese$vbeta   # robust (sandwich) covariance
+  p0 <- plogis(b[1]); p1 <- plogis(b[1] + b[2]); g <- c(p1 * (1 - p1) - p0 * (1 - p0), p1 * (1 - p1))
+  se_d <- sqrt(drop(t(g) %*% V %*% g)); se0 <- sqrt(V[1, 1]); se1 <- sqrt(V[1, 1] + V[2, 2] + 2 * V[1, 2])
   gee[[length(gee) + 1]] <- data.frame(finding = "stenosis", sequence = d$sequence[1], reader = rr, measure = ms, arm = arm,
     log_odds_ratio = co["x", "Estimate"], se = co["x", "Std.err"], p_value = co["x", "Pr(>|W|)"],
-    estimate_reference = plogis(co["(Intercept)", "Estimate"]), estimate_arm = plogis(sum(co[, "Estimate"])),
+    estimate_reference = unname(p0), estimate_arm = unname(p1),
+    ci_low = max(-1, unname(p1 - p0) - Z * se_d), ci_high = min(1, unname(p1 - p0) + Z * se_d),
+    ci_low_arm = unname(plogis(b[1] + b[2] - Z * se1)), ci_high_arm = unname(plogis(b[1] + b[2] + Z * se1)),
+    ci_low_reference = unname(plogis(b[1] - Z * se0)), ci_high_reference = unname(plogis(b[1] + Z * se0)),
     correlation = unname(sm$corr[1, "Estimate"]))
 }
 write(bind(gee), "accuracy_gee")
