@@ -17,14 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import accuracy, agreement, descriptives, detection, mrmc, noninferiority, paired, preference, quantitative
+from . import accuracy, agreement, descriptives, detection, mrmc, noninferiority, paired, population, preference, \
+    quantitative
 from .common import ALL
 from .config import AnalysisConfig, parse_config
 from .tidy import validate_answers, validate_reference
 
 #: Tables in the order they are written; each becomes ``<name>.csv``.
 TABLES = ("descriptives", "descriptives_by_reader", "noninferiority", "paired", "kappa", "icc", "spearman",
-          "mcnemar", "accuracy", "accuracy_gee", "preference", "bland_altman", "mrmc", "mrmc_readers")
+          "mcnemar", "accuracy", "accuracy_gee", "preference", "bland_altman", "mrmc", "mrmc_readers", "population")
 
 
 @dataclass
@@ -96,6 +97,7 @@ def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
 
     cfg = parse_config(config)
     df = validate_answers(answers, cfg)
+    df, population_table = population.select_population(df, cfg.population_readers)
     ref = None
     if reference_standard is not None:
         ref = validate_reference(reference_standard, df, cfg)
@@ -117,7 +119,11 @@ def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
     lap("validate")
     pref_items = of("preference")
     single = df[~df["item"].isin(pref_items)]
-    t: dict[str, pd.DataFrame] = {}
+    t: dict[str, pd.DataFrame] = {"population": population_table}
+    excluded = population_table[~population_table["included"].astype(bool)]
+    if len(excluded):
+        notes.append(f"readers left out of the analysis population ({cfg.population_readers} readers): "
+                     + "; ".join(f"{r.reader} ({r.reason})" for r in excluded.itertuples()))
     scored = of("likert", "binary", "numeric", "rating")
     t["descriptives"] = descriptives.describe(single, scored)
     t["descriptives_by_reader"] = descriptives.describe_by_reader(single, scored)
@@ -161,7 +167,7 @@ def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
     meta = {"answers": int(len(answers)), "readers": sorted(df["reader"].unique().tolist()),
             "cases": int(df["case"].nunique()), "arms": sorted(single["arm"].unique().tolist()),
             "sequences": sorted(df["sequence"].unique().tolist()), "python": platform.python_version(),
-            "versions": _versions(), "timings_s": timings}
+            "versions": _versions(), "timings_s": timings, "population": cfg.population_readers}
     return AnalysisResult(tables={name: t[name] for name in TABLES}, config=cfg, notes=notes, meta=meta, answers=df)
 
 
