@@ -336,6 +336,8 @@ def icc_a1(matrix: np.ndarray, confidence: float = 0.95) -> dict:
     sst = ((m - grand) ** 2).sum()
     sse = sst - ssr - ssc
     msr, msc, mse = ssr / (n - 1), ssc / (k - 1), sse / ((n - 1) * (k - 1))
+    tiny = 1e-12 * sst / max(n * k - 1, 1)  # rounding residue of a sum of squares that is exactly zero
+    msr, msc, mse = (0.0 if v < tiny else v for v in (msr, msc, mse))
     denom = msr + (k - 1) * mse + k * (msc - mse) / n
     if denom <= 0 or sst == 0:
         return note("no variance between or within units: ICC undefined")
@@ -347,8 +349,10 @@ def icc_a1(matrix: np.ndarray, confidence: float = 0.95) -> dict:
         out["f"] = msr / mse
         out["p_value"] = float(stats.f.sf(out["f"], n - 1, (n - 1) * (k - 1)))
     alpha = 1 - confidence
-    if icc >= 1 or mse == 0:
+    if icc >= 1:
         return note("perfect agreement: confidence interval undefined")
+    if mse == 0:
+        return note("no residual variance (readers differ by a constant only): confidence interval undefined")
     a = k * icc / (n * (1 - icc))
     b = 1 + k * icc * (n - 1) / (n * (1 - icc))
     v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1)))
@@ -356,6 +360,9 @@ def icc_a1(matrix: np.ndarray, confidence: float = 0.95) -> dict:
     fu = stats.f.isf(alpha / 2, v, n - 1)
     lo = n * (msr - fl * mse) / (fl * (k * msc + (k * n - k - n) * mse) + n * msr)
     hi = n * (fu * msr - mse) / (k * msc + (k * n - k - n) * mse + n * fu * msr)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi + 1e-12:
+        return note("McGraw–Wong interval undefined for these mean squares")
+    lo, hi = min(lo, hi), max(lo, hi)  # equal up to rounding
     out["ci_low"], out["ci_high"], cut = truncate_interval(lo, hi, -1.0, 1.0)
     return note(cut.replace("Wald interval", "McGraw–Wong interval"))
 
