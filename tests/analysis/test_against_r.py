@@ -20,7 +20,8 @@ EXPECTED = R_DIR / "expected"
 
 # table -> (key columns, p-value columns, estimate columns)
 SPECS = {
-    "noninferiority": (["sequence", "item", "arm", "reader"], ["p_value", "p_adjusted"],
+    "noninferiority": (["sequence", "item", "arm", "reader"], ["p_value", "p_adjusted", "p_inferior",
+                                                              "p_inferior_adjusted"],
                        ["n", "statistic", "pseudomedian", "conf_bound"]),
     "paired": (["sequence", "item", "arm", "reader"], ["t_p", "wilcoxon_p", "shapiro_p"],
                ["n", "wilcoxon_v", "shapiro_w", "mean_difference"]),

@@ -44,11 +44,15 @@ for (s in sort(unique(cm$sequence))) for (it in sort(names(margins))) for (arm i
   w <- suppressWarnings(wilcox.test(m$value.x, m$value.y, paired = TRUE, mu = mu, alternative = alt, exact = FALSE,
                                     correct = TRUE, conf.int = TRUE))
   cat("\n## noninferiority", s, it, arm, "\n"); print(w)
+  # the opposite one-sided test (H1: worse than the margin allows): "inferior" when it rejects after adjustment
+  wi <- suppressWarnings(wilcox.test(m$value.x, m$value.y, paired = TRUE, mu = mu, exact = FALSE, correct = TRUE,
+                                     alternative = if (alt == "greater") "less" else "greater"))
   ni[[length(ni) + 1]] <- data.frame(sequence = s, item = it, arm = arm, reader = "all", n = nrow(m),
     statistic = unname(w$statistic), p_value = w$p.value, pseudomedian = unname(w$estimate),
-    conf_bound = if (alt == "greater") w$conf.int[1] else w$conf.int[2])
+    conf_bound = if (alt == "greater") w$conf.int[1] else w$conf.int[2], p_inferior = wi$p.value)
 }
-ni <- bind(ni); ni$p_adjusted <- p.adjust(ni$p_value, "BH"); write(ni, "noninferiority")
+ni <- bind(ni); ni$p_adjusted <- p.adjust(ni$p_value, "BH"); ni$p_inferior_adjusted <- p.adjust(ni$p_inferior, "BH")
+write(ni, "noninferiority")
 
 # the same per reader (unit = "reader"), Bonferroni across the table (fdr = "bonferroni")
 nr <- list()
