@@ -26,6 +26,7 @@ from readerstudy.analysis.config import AnalysisConfig, parse_config
 from readerstudy.analysis.runner import run_analysis
 
 from . import tables
+from .verdict import verdict_section
 from .document import Context, Figure, Labels, Order, Report, Section, Table  # noqa: F401  (the report's types)
 from .formatting import DASH, fmt, fmt_p, mean_sd, with_ci  # noqa: F401
 from .methods import methods_text
@@ -143,10 +144,11 @@ def build_report(answers: pd.DataFrame, config: dict | AnalysisConfig, reference
     ctx = Context(result=result, cfg=cfg, label=Labels(cfg), order=order, single=single, units=units,
                   has_reference=reference_standard is not None, integrity=integrity)
     sections = build_sections(ctx)
+    verdict = verdict_section(ctx)
     tick(85, "methods")
     methods, refs = methods_text(ctx, sections, stamp)
     title = meta.get("title") or (
         f"Reader study report: {meta['study']}" if meta.get("study") else "Reader study report")
-    return Report(title=title, stamp=stamp, sections=sections, methods=methods, references=refs, result=result,
+    return Report(title=title, stamp=stamp, verdict=verdict, sections=sections, methods=methods, references=refs, result=result,
                   answers_csv=csv_bytes, integrity=integrity,
                   notes=list(result.notes) + [str(n) for n in meta.get("notes", [])], meta=meta)

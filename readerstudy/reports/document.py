@@ -22,6 +22,10 @@ class Table:
     frame: pd.DataFrame
     footnotes: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    #: Per body cell a status class ("v-ni", "v-inc", "v-inf", or ""), for coloured cells; same shape as ``frame``.
+    cell_classes: list[list[str]] | None = None
+    #: Detail (per reader, per level) printed in the appendix of the PDF/HTML; always in the workbook.
+    appendix: bool = False
 
 
 @dataclass
@@ -37,18 +41,30 @@ class Figure:
 
 @dataclass
 class Section:
-    """A part of the report shaped like one of the seed papers' tables (``seed`` names which)."""
+    """A part of the report; ``source`` cites the published table it is shaped like (may be empty)."""
 
     key: str
     title: str
-    seed: str
+    source: str
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     note: str = ""
+    paragraphs: list[str] = field(default_factory=list)
+    population: list[str] = field(default_factory=list)
+    #: Keys of ``methods.REFERENCES`` of the published studies this section's tables follow.
+    cites: tuple[str, ...] = ()
 
     @property
     def present(self) -> bool:
-        return bool(self.tables)
+        return bool(self.tables or self.paragraphs)
+
+    @property
+    def body_tables(self) -> list[Table]:
+        return [t for t in self.tables if not t.appendix]
+
+    @property
+    def appendix_tables(self) -> list[Table]:
+        return [t for t in self.tables if t.appendix]
 
 
 @dataclass
@@ -57,6 +73,7 @@ class Report:
 
     title: str
     stamp: dict[str, Any]
+    verdict: Section
     sections: list[Section]
     methods: str
     references: list[str]
@@ -67,10 +84,30 @@ class Report:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def section(self, key: str) -> Section:
-        for s in self.sections:
+        for s in [self.verdict, *self.sections]:
             if s.key == key:
                 return s
         raise KeyError(key)
+
+    @property
+    def present_sections(self) -> list[Section]:
+        """The sections this study's design has, in report order (the others are not printed)."""
+        return [s for s in self.sections if s.present]
+
+    @property
+    def body_sections(self) -> list[Section]:
+        """Present sections with something for the main text (the others live in the appendix only)."""
+        return [s for s in self.present_sections if s.body_tables or s.figures]
+
+    @property
+    def appendix_tables(self) -> list[tuple[str, Section, Table]]:
+        """``(number, section, table)`` of every appendix table, numbered A1, A2, ... in report order."""
+        tables = [(sec, t) for sec in self.present_sections for t in sec.appendix_tables]
+        return [(f"A{i}", sec, t) for i, (sec, t) in enumerate(tables, 1)]
+
+    @property
+    def absent_sections(self) -> list[Section]:
+        return [s for s in self.sections if not s.present]
 
     @property
     def figures(self) -> list[Figure]:

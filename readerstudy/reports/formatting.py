@@ -37,6 +37,13 @@ def fmt_p(p: Any) -> str:
     return "<0.001" if float(p) < 0.001 else f"{float(p):.3f}"
 
 
+def p_text(p: Any) -> str:
+    """A p value inside a sentence: "p = 0.034", "p < 0.001", "p undefined"."""
+    if _isnan(p):
+        return "p undefined"
+    return "p < 0.001" if float(p) < 0.001 else f"p = {float(p):.3f}"
+
+
 def mean_sd(mean: Any, sd: Any, digits: int = 2) -> str:
     if _isnan(mean):
         return DASH

@@ -11,13 +11,14 @@ from readerstudy.analysis.common import ALL
 
 from . import figures
 from .document import Context, Section, Table
+from .methods import after
 from .formatting import DASH, count_pct, fmt, fmt_p, mean_sd, with_ci
 
 # --- sections -------------------------------------------------------------------------------------
 
 def descriptives(ctx: Context) -> Section:
     res, cfg, label, order = ctx.result, ctx.cfg, ctx.label, ctx.order
-    sec = Section("descriptives", "Scores per sequence and arm", "seed 000 Table 3")
+    sec = Section("descriptives", "Scores per sequence and arm", after("han2023", "Table 3"), cites=("han2023",))
     items = [it.name for it in cfg.items_of("likert", "binary")]
     d = res["descriptives"]
     d = d[d["item"].isin(items)]
@@ -48,7 +49,7 @@ def descriptives(ctx: Context) -> Section:
 
 def noninferiority(ctx: Context) -> Section:
     res, cfg, label, order = ctx.result, ctx.cfg, ctx.label, ctx.order
-    sec = Section("noninferiority", "Noninferiority of each arm against the reference", "seed 000 Table 4")
+    sec = Section("noninferiority", "Noninferiority of each arm against the reference", after("han2023", "Table 4"), cites=("han2023",))
     t = res["noninferiority"]
     if t.empty:
         sec.note = ("No item has a noninferiority margin, or no arm other than the reference was read: "
@@ -98,7 +99,7 @@ def direction_words(direction: str | None) -> str:
 
 def conger(ctx: Context) -> Section:
     res, cfg, label, order = ctx.result, ctx.cfg, ctx.label, ctx.order
-    sec = Section("conger", "Interobserver agreement: Conger's κ", "seed 000 Table 5")
+    sec = Section("conger", "Interobserver agreement: Conger's κ", after("han2023", "Table 5"), cites=("han2023",))
     k = res["kappa"]
     k = k[(k["scope"] == "interreader") & (k["method"] == "conger")]
     items = [it.name for it in cfg.items_of("likert", "binary")]
@@ -126,7 +127,7 @@ def conger(ctx: Context) -> Section:
 
 def per_reader(ctx: Context) -> Section:
     res, cfg, label, order = ctx.result, ctx.cfg, ctx.label, ctx.order
-    sec = Section("per_reader", "Per-reader comparison with the reference", "seed 001 Table 2")
+    sec = Section("per_reader", "Per-reader comparison with the reference", after("tang2024", "Table 2"), cites=("tang2024",))
     items = [it.name for it in cfg.items_of("likert", "binary")]
     p = res["paired"]
     p = p[p["item"].isin(items)]
@@ -149,14 +150,14 @@ def per_reader(ctx: Context) -> Section:
     sec.tables.append(Table("per_reader", "Per-reader scores and paired tests", pd.DataFrame(rows), [
         "Mean ± SD per reader over cases. Test: two-sided paired t test when Shapiro–Wilk does not reject "
         "normality of the differences, else Wilcoxon signed-rank test.",
-        f"p adj.: {adjust}. κ: Conger's κ of the arm over readers with 95% CI."], ["paired", "kappa"]))
+        f"p adj.: {adjust}. κ: Conger's κ of the arm over readers with 95% CI."], ["paired", "kappa"], appendix=True))
     return sec
 
 
 def agreement(ctx: Context) -> Section:
     res, cfg, label, order = ctx.result, ctx.cfg, ctx.label, ctx.order
     sec = Section("agreement", "Intraprotocol inter-reader and interprotocol intra-reader agreement",
-                  "seed 001 Table 4")
+                  after("tang2024", "Table 4"), cites=("tang2024",))
     k = res["kappa"]
     cats = [it.name for it in cfg.items_of("finding", "likert", "binary")]
     k = k[k["item"].isin(cats)]
@@ -190,13 +191,15 @@ def agreement(ctx: Context) -> Section:
     frame.columns = pd.MultiIndex.from_tuples(frame.columns)
     sec.tables.append(Table("agreement", "Agreement (κ with 95% CI)", frame, [
         f"Unit: case × level. Weights: {cfg.conger_weights} for Likert items, none for binary items and findings. "
-        "Cohen's κ for each reader's answers in the arm against the same reader's in the reference."], ["kappa"]))
+        "Cohen's κ for each reader's answers in the arm against the same reader's in the reference."], ["kappa"],
+        appendix=True))
     return sec
 
 
 def quantitative(ctx: Context) -> Section:
     res, cfg, label, order = ctx.result, ctx.cfg, ctx.label, ctx.order
-    sec = Section("quantitative", "ROI measurements: SNR/CNR with ICC", "seed 001 Table 3; seed 002 Table 1")
+    sec = Section("quantitative", "ROI measurements: SNR/CNR with ICC", after("tang2024", "Table 3") + "; " + after("koo2025", "Table 1"),
+                  cites=("tang2024", "koo2025"))
     numeric = [it.name for it in cfg.items_of("numeric")] + list(cfg.derived)
     dr = res["descriptives_by_reader"]
     dr = dr[dr["item"].isin(numeric)]
@@ -231,7 +234,7 @@ def quantitative(ctx: Context) -> Section:
         "background SD, per reader and case.",
         f"p: two-sided paired test of each reader ({adjusted}). "
         "ICC(A,1): two-way random, absolute agreement, single rater, with 95% CI, over readers."],
-        ["descriptives_by_reader", "paired", "icc"]))
+        ["descriptives_by_reader", "paired", "icc"], appendix=True))
     ba = res["bland_altman"]
     ba = ba[ba["reader"] == ALL] if "reader" in ba else ba
     if not ba.empty:
@@ -248,30 +251,37 @@ def quantitative(ctx: Context) -> Section:
 
 def detection(ctx: Context) -> Section:
     res, cfg, label, order = ctx.result, ctx.cfg, ctx.label, ctx.order
-    sec = Section("detection", "Detection of findings: reference against each arm (McNemar)", "seed 001 Table 5")
+    sec = Section("detection", "Detection of findings: reference against each arm (McNemar)", after("tang2024", "Table 5"), cites=("tang2024",))
     m = res["mcnemar"]
     m = m[m["level"] == ALL] if not m.empty else m
     if m.empty:
         sec.note = "No per-level finding (checklist) item was answered in two arms: no detection table."
         return sec
-    rows = []
-    for _, r in m.iterrows():
-        total = int(r["both"] + r["reference_only"] + r["arm_only"])
-        rows.append({"Finding": label(r["finding"]), "Sequence": r["sequence"], "Reader": r["reader"],
-                     "Comparison": f"{r['arm']} vs {r['reference']}", "Reported": str(total),
-                     "Both": count_pct(r["both"], total),
-                     f"{r['reference']} only": count_pct(r["reference_only"], total),
-                     "Arm only": count_pct(r["arm_only"], total), "p (exact)": fmt_p(r["p_exact"])})
-    frame = pd.DataFrame(rows).fillna(DASH)
-    sec.tables.append(Table("detection", "Findings reported", frame, [
-        "Counts of case × level units reported as abnormal, pooled over levels (percent of those reported in either "
-        "arm). p: exact McNemar test; per-level rows are in mcnemar.csv."], ["mcnemar"]))
+    def rows_of(sub: pd.DataFrame) -> pd.DataFrame:
+        rows = []
+        for _, r in sub.iterrows():
+            total = int(r["both"] + r["reference_only"] + r["arm_only"])
+            rows.append({"Finding": label(r["finding"]), "Sequence": r["sequence"], "Reader": r["reader"],
+                         "Comparison": f"{r['arm']} vs {r['reference']}", "Reported": str(total),
+                         "Both": count_pct(r["both"], total),
+                         f"{r['reference']} only": count_pct(r["reference_only"], total),
+                         "Arm only": count_pct(r["arm_only"], total), "p (exact)": fmt_p(r["p_exact"])})
+        return pd.DataFrame(rows).fillna(DASH)
+
+    note = ("Counts of case × level units reported as abnormal, pooled over levels (percent of those reported in "
+            "either arm). p: exact McNemar test, unadjusted; per-level rows are in mcnemar.csv.")
+    pooled, by_reader = m[m["reader"] == ALL], m[m["reader"] != ALL]
+    if len(pooled):
+        sec.tables.append(Table("detection", "Findings reported, all readers", rows_of(pooled), [note], ["mcnemar"]))
+    if len(by_reader):
+        sec.tables.append(Table("detection_by_reader", "Findings reported per reader", rows_of(by_reader), [note],
+                                ["mcnemar"], appendix=True))
     return sec
 
 
 def accuracy(ctx: Context) -> Section:
     res, cfg, label, order = ctx.result, ctx.cfg, ctx.label, ctx.order
-    sec = Section("accuracy", "Sensitivity and specificity against the reference standard (GEE)", "seed 002")
+    sec = Section("accuracy", "Sensitivity and specificity against the reference standard (GEE)", after("koo2025", "diagnostic performance"), cites=("koo2025",))
     g = res["accuracy_gee"]
     a = res["accuracy"]
     if a.empty:
@@ -295,13 +305,14 @@ def accuracy(ctx: Context) -> Section:
                                               f"{with_ci(r['estimate'], r['ci_low'], r['ci_high'], 3)}")
         rows.append(row)
     sec.tables.append(Table("accuracy", "Sensitivity and specificity per reader", pd.DataFrame(rows).fillna(DASH),
-                            ["Correct/total with exact (Clopper–Pearson) 95% CI, pooled over levels."], ["accuracy"]))
+                            ["Correct/total with exact (Clopper–Pearson) 95% CI, pooled over levels."], ["accuracy"],
+                            appendix=True))
     return sec
 
 
 def preference(ctx: Context) -> Section:
     res, cfg, label, order = ctx.result, ctx.cfg, ctx.label, ctx.order
-    sec = Section("preference", "Side-by-side preference and inter-reader correlation", "seed 003 Tables 2 and 3")
+    sec = Section("preference", "Side-by-side preference and inter-reader correlation", after("bash2022", "Tables 2 and 3"), cites=("bash2022",))
     p = res["preference"]
     s = res["spearman"]
     if not p.empty:
@@ -324,8 +335,8 @@ def preference(ctx: Context) -> Section:
                 **{pr: fmt(g.at[pr, "rho"]) if pr in g.index else DASH for pr in pairs}})
         sec.tables.append(Table("spearman", "Inter-reader Spearman ρ", pd.DataFrame(rows + pooled), [
             "Spearman rank correlation between readers' scores over cases"
-            + ("; last row: pooled over all sequences, items and arms (seed 003 Table 3)." if pooled else ".")],
-            ["spearman"]))
+            + ("; last row: pooled over all sequences, items and arms as Bash et al., Clin Neuroradiol 2022, Table 3)." if pooled else ".")],
+            ["spearman"], appendix=True))
     if not sec.tables:
         sec.note = "No preference item and no two readers on an ordinal item: no preference table."
     return sec
@@ -333,7 +344,7 @@ def preference(ctx: Context) -> Section:
 
 def integrity(ctx: Context) -> Section:
     integrity = ctx.integrity
-    sec = Section("integrity", "Image integrity against the reference reconstruction (SSIM, L1)", "seed 003 Table 4")
+    sec = Section("integrity", "Image integrity against the reference reconstruction (SSIM, L1)", after("bash2022", "Table 4"), cites=("bash2022",))
     if integrity is None or integrity.empty:
         sec.note = "No image-integrity figures (SSIM, L1) were supplied for this study."
         return sec
@@ -356,10 +367,10 @@ def integrity(ctx: Context) -> Section:
 
 def mrmc(ctx: Context) -> Section:
     res, cfg, label, order = ctx.result, ctx.cfg, ctx.label, ctx.order
-    sec = Section("mrmc", "Multi-reader multi-case analysis (Obuchowski–Rockette, Hillis df)", "MRMC")
+    sec = Section("mrmc", "Multi-reader multi-case analysis (Obuchowski–Rockette, Hillis df)", "")
     m = res["mrmc"]
     if m.empty:
-        sec.note = "No [[mrmc]] analysis is configured for this study."
+        sec.note = "No multi-reader multi-case analysis was configured for this study."
         return sec
     rows = []
     for _, r in m.iterrows():

@@ -30,6 +30,8 @@ COLUMNS = {
     "bland_altman": ["Sequence", "Measure", "Comparison", "n", "Bias", "95% limits of agreement", "Pearson r", "p (r)"],
     "detection": ["Finding", "Sequence", "Reader", "Comparison", "Reported", "Both", "Standard only", "Arm only",
                   "p (exact)"],
+    "detection_by_reader": ["Finding", "Sequence", "Reader", "Comparison", "Reported", "Both", "Standard only",
+                            "Arm only", "p (exact)"],
     "accuracy_gee": ["Finding", "Sequence", "Measure", "Standard", "Arm", "Difference (95% CI)", "p (GEE)"],
     "accuracy": ["Finding", "Sequence", "Reader", "Arm", "Sensitivity", "Specificity"],
     "preference": ["Sequence", "Item", "Pair (A vs B)", "n", "Mean ± SD", "Median", "p", "Favours"],
@@ -108,7 +110,7 @@ def test_sections_the_data_does_not_support_are_absent_with_a_note():
     assert "No per-level finding" in notes["detection"]
     assert "No finding item" in notes["accuracy"] or "reference standard" in notes["accuracy"]
     assert "No image-integrity" in notes["integrity"]
-    assert "[[mrmc]]" in notes["mrmc"]
+    assert "multi-reader multi-case" in notes["mrmc"] and "[" not in notes["mrmc"]
     assert "McNemar" not in report.methods and "a margin of 0.25" in report.methods
 
 

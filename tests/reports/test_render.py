@@ -88,7 +88,8 @@ def test_a_number_agrees_across_html_pdf_xlsx_and_csv(rendered, csv_tables, pdf_
     assert html_row[2:5] == [pseudo, fmt_p(row["p_value"]), p_adj]
     assert _row(parser.tables["descriptives"], "SAG T2 FS", "Fast-DL50")[2] == cell
 
-    pdf_line = next(line for line in pdf_text.splitlines() if re.match(r"\s*SAG T2 FS\s+Fast-DL50 vs Standard", line))
+    ni_text = pdf_text[pdf_text.index("Noninferiority tests"):]  # the verdict matrix comes first
+    pdf_line = next(line for line in ni_text.splitlines() if re.match(r"\s*SAG T2 FS\s+Fast-DL50 vs Standard", line))
     assert pdf_line.split()[6:9] == [pseudo, fmt_p(row["p_value"]), p_adj]
     desc_line = next(line for line in pdf_text.splitlines() if re.match(r"\s*SAG T2 FS\s+Fast-DL50\s+\d", line))
     assert cell in desc_line
