@@ -137,11 +137,13 @@ def methods_text(ctx: Context, sections: list[Section], stamp: dict[str, Any]) -
             f"Clopper–Pearson intervals {cite('clopper')}, and arms were compared across readers by generalized "
             f"estimating equations {cite('gee')} (binomial family, logit link, exchangeable working correlation, "
             "clustered by case, robust standard errors).")
-    if "preference" in present:
+    if "preference" in present and not res["preference"].empty:
         parts.append(
             "Side-by-side preference scores were tested against the scale midpoint (no difference) by two-sided "
             f"Wilcoxon signed-rank tests {cite('wilcoxon')}, and inter-reader correlation by Spearman's ρ "
             f"{cite('spearman')}.")
+    elif "preference" in present:
+        parts.append(f"Inter-reader correlation of ordinal scores was measured by Spearman's ρ {cite('spearman')}.")
     if "integrity" in present and integrity is not None:
         parts.append(f"Image integrity was measured against the reference reconstruction by SSIM {cite('ssim')} "
                      "and the per-pixel L1 difference (scikit-image).")

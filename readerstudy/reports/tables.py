@@ -315,6 +315,8 @@ def preference(ctx: Context) -> Section:
     sec = Section("preference", "Side-by-side preference and inter-reader correlation", after("bash2022", "Tables 2 and 3"), cites=("bash2022",))
     p = res["preference"]
     s = res["spearman"]
+    if p.empty:
+        sec.title, sec.source, sec.cites = "Inter-reader correlation (Spearman ρ)", "", ()
     if not p.empty:
         pp = p[p["reader"] == ALL]
         rows = [{"Sequence": r["sequence"], "Item": label(r["item"]), "Pair (A vs B)": f"{r['arm_a']} vs {r['arm_b']}",

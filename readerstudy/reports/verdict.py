@@ -89,8 +89,9 @@ def noninferiority_matrix(ctx: Context) -> tuple[Table | None, list[str]]:
             if k == n:
                 text = f"{arm} is non-inferior to {cfg.reference} for {seq} in {k}/{n} {unit}."
             else:
-                head = (f"{arm} is non-inferior to {cfg.reference} for {seq} in {k}/{n} {unit}"
-                        + (f" ({_names(by_status[NONINFERIOR])})" if k else ""))
+                head = (f"{arm} is non-inferior to {cfg.reference} for {seq} in {k}/{n} {unit} "
+                        f"({_names(by_status[NONINFERIOR])})" if k else
+                        f"{arm} is not shown non-inferior to {cfg.reference} for {seq} (0/{n} {unit})")
                 tail = [f"{word} for {_names(by_status[word])}" for word in (INCONCLUSIVE, INFERIOR)
                         if by_status[word]]
                 text = head + "; " + "; ".join(tail) + "."
@@ -175,19 +176,22 @@ def agreement_lines(ctx: Context) -> list[str]:
 
 def mrmc_lines(ctx: Context) -> list[str]:
     """One line per MRMC analysis × sequence: each arm's difference, CI and noninferiority."""
-    res = ctx.result
+    res, label = ctx.result, ctx.label
     m = res["mrmc"]
     if m.empty:
         return []
     m = m[m["arm"] != ALL]
     out = []
-    for (name, seq), grp in m.groupby(["analysis", "sequence"], sort=False):
+    foms = {"auc": "AUC", "mean": "mean score", "sensitivity": "sensitivity", "specificity": "specificity"}
+    for (_, seq), grp in m.groupby(["analysis", "sequence"], sort=False):
+        first = grp.iloc[0]
+        name = f"{label(first['item'])} ({foms.get(first['fom'], first['fom'])})"
         parts = []
         for _, r in grp.iterrows():
             word = NONINFERIOR if bool(r["noninferior"]) else "not shown non-inferior"
             parts.append(f"{r['arm']} − {r['reference']} {with_ci(r['difference'], r['ci_low'], r['ci_high'], 3)}, "
                          f"{word} ({p_text(r['p_noninferiority'])})")
-        out.append(f"MRMC {name}, {seq} (Obuchowski–Rockette, margin {grp.iloc[0]['margin']:g}): "
+        out.append(f"MRMC {name}, {seq} (Obuchowski–Rockette, margin {first['margin']:g}): "
                    + "; ".join(parts) + ".")
     return out
 
