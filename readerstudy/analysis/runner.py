@@ -25,7 +25,8 @@ from .tidy import validate_answers, validate_reference
 
 #: Tables in the order they are written; each becomes ``<name>.csv``.
 TABLES = ("descriptives", "descriptives_by_reader", "noninferiority", "paired", "kappa", "icc", "spearman",
-          "mcnemar", "accuracy", "accuracy_gee", "preference", "bland_altman", "mrmc", "mrmc_readers", "population")
+          "mcnemar", "accuracy", "accuracy_gee", "preference", "bland_altman", "measurements", "mrmc",
+          "mrmc_readers", "population")
 
 
 @dataclass
@@ -162,6 +163,8 @@ def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
     t["bland_altman"] = quantitative.bland_altman_table(single, cfg.reference, of("numeric"), cfg.unit,
                                                         cfg.confidence)
     lap("bland_altman")
+    t["measurements"] = quantitative.measurement_table(single, cfg.reference, of("numeric"), cfg.confidence)
+    lap("measurements")
     t["mrmc"], t["mrmc_readers"] = _mrmc(single, cfg, ref)
     lap("mrmc")
     meta = {"answers": int(len(answers)), "readers": sorted(df["reader"].unique().tolist()),

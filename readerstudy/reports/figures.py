@@ -161,3 +161,40 @@ def bland_altman(units: pd.DataFrame, ctx: Context) -> Figure:
                  "Per case (readers' mean): difference against mean; solid line: bias, dashed: 95% limits of "
                  "agreement.")
 
+
+
+def measurement_correlation(units: pd.DataFrame, table: pd.DataFrame, ctx: Context) -> Figure:
+    """Each arm's measurement against the reference's per case, with the least-squares line and r²
+    (seed 000 Figure 6); one panel per sequence × measure."""
+    plt = _plt()
+    cfg, label, order = ctx.cfg, ctx.label, ctx.order
+    panels = [(seq, item) for seq in order.values(units["sequence"])
+              for item in sorted(set(units[units["sequence"] == seq]["item"]))]
+    ncol = min(3, len(panels))
+    nrow = math.ceil(len(panels) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.0 * ncol, 2.6 * nrow), squeeze=False, layout="constrained")
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for idx, (seq, item) in enumerate(panels):
+        ax = axes[idx // ncol][idx % ncol]
+        grp = units[(units["sequence"] == seq) & (units["item"] == item)]
+        lo = float(min(grp["x"].min(), grp["y"].min()))
+        hi = float(max(grp["x"].max(), grp["y"].max()))
+        for c, arm in enumerate(order.values(grp["arm"])):
+            g = grp[grp["arm"] == arm]
+            col = colours[c % len(colours)]
+            row = table[(table["sequence"] == seq) & (table["item"] == item) & (table["arm"] == arm)]
+            r2 = float(row["r_squared"].iloc[0]) if len(row) else float("nan")
+            ax.scatter(g["y"], g["x"], s=10, color=col, label=f"{arm} (r² {r2:.2f})" if np.isfinite(r2) else arm)
+            if len(row) and np.isfinite(row["slope"].iloc[0]):
+                xs = np.array([lo, hi])
+                ax.plot(xs, row["intercept"].iloc[0] + row["slope"].iloc[0] * xs, color=col, lw=1)
+        ax.plot([lo, hi], [lo, hi], color="black", lw=0.6, ls=":")
+        ax.set_title(f"{seq}: {label(item)}", fontsize=8)
+        ax.set_xlabel(cfg.reference)
+        ax.set_ylabel("arm")
+        ax.legend(fontsize=6, frameon=False, loc="upper left")
+    for idx in range(len(panels), nrow * ncol):
+        axes[idx // ncol][idx % ncol].axis("off")
+    return _save(fig, "measurement_correlation", "Measurements of each arm against the reference",
+                 "Per case (readers' mean): arm against reference, least-squares line per arm with its r²; dotted: "
+                 "identity.")

@@ -198,14 +198,44 @@ def agreement(ctx: Context) -> Section:
 
 def quantitative(ctx: Context) -> Section:
     res, cfg, label, order = ctx.result, ctx.cfg, ctx.label, ctx.order
-    sec = Section("quantitative", "ROI measurements: SNR/CNR with ICC", after("tang2024", "Table 3") + "; " + after("koo2025", "Table 1"),
-                  cites=("tang2024", "koo2025"))
+    sec = Section("quantitative", "Quantitative measurements per arm against the reference",
+                  after("han2023", "Table 6 and Figure 6") + "; " + after("tang2024", "Table 3"),
+                  cites=("han2023", "tang2024", "koo2025"))
     numeric = [it.name for it in cfg.items_of("numeric")] + list(cfg.derived)
     dr = res["descriptives_by_reader"]
     dr = dr[dr["item"].isin(numeric)]
     if dr.empty:
         sec.note = "No ROI or numeric measurement was answered: no SNR/CNR table."
         return sec
+    ms = res["measurements"]
+    if not ms.empty:
+        item_order = {name: i for i, name in enumerate(list(cfg.derived) + [it.name for it in cfg.items_of("numeric")])}
+        rows = []
+        for seq in order.values(ms["sequence"]):
+            for item in sorted(set(ms[ms["sequence"] == seq]["item"]), key=item_order.get):
+                sub = ms[(ms["sequence"] == seq) & (ms["item"] == item)]
+                for arm in order.values(sub["arm"], cfg.reference):
+                    r = sub[sub["arm"] == arm].iloc[0]
+                    ref = arm == cfg.reference
+                    pct = r["percent_difference"]
+                    rows.append({
+                        "Sequence": seq, "Measure": label(item), "Arm": arm, "n": str(int(r["n"])),
+                        "Mean ± SD": mean_sd(r["mean"], r["sd"]),
+                        "Difference (%)": "reference" if ref else (DASH if pd.isna(pct) else f"{pct:+.2f}"),
+                        "r²": "" if ref else fmt(r["r_squared"]),
+                        "Bias (95% limits of agreement)": "" if ref else with_ci(r["bias"], r["loa_low"], r["loa_high"]),
+                        "ICC with reference (95% CI)": "" if ref else with_ci(r["icc"], r["icc_ci_low"],
+                                                                                r["icc_ci_high"]),
+                    })
+        sec.tables.append(Table("measurements", "Measurements per arm, difference and agreement with the reference",
+                                pd.DataFrame(rows), [
+            "Per case (× level): the readers' mean measurement. Mean ± SD over cases; Difference: 100 × (arm − "
+            "reference mean) / reference mean; r²: coefficient of determination of the least-squares line arm on "
+            "reference (Figure); Bias: mean of arm − reference with 95% Bland–Altman limits of agreement; ICC(A,1) "
+            "between the arm and the reference (absolute agreement) with its 95% CI.",
+            "SNR = signal / background SD; CNR = |signal − reference signal| / background SD, per reader and case."],
+            ["measurements", "bland_altman"]))
+        sec.figures.append(figures.measurement_correlation(ctx.units[ctx.units["item"].isin(numeric)], ms, ctx))
     p = res["paired"]
     icc = res["icc"]
     arms = order.values(dr["arm"], cfg.reference)
@@ -244,7 +274,7 @@ def quantitative(ctx: Context) -> Section:
                  "p (r)": fmt_p(r["pearson_p"])} for _, r in ba.iterrows()]
         sec.tables.append(Table("bland_altman", "Agreement of measurements between arms (Bland–Altman)",
                                 pd.DataFrame(brow), ["Bias = mean of arm − reference over cases (readers' mean)."],
-                                ["bland_altman"]))
+                                ["bland_altman"], appendix=True))
         sec.figures.append(figures.bland_altman(ctx.units[ctx.units["item"].isin(numeric)], ctx))
     return sec
 

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -121,3 +122,22 @@ def test_mrmc_auc_difference_interval_is_cut_at_the_bounds():
 def test_truncate_interval_leaves_nan_alone():
     lo, hi, note = truncate_interval(math.nan, math.nan, -1, 1)
     assert math.isnan(lo) and math.isnan(hi) and note == ""
+
+
+def test_measurement_table_on_tiny_and_degenerate_samples():
+    from readerstudy.analysis.quantitative import measurement_table
+
+    def answers(values):
+        return pd.DataFrame([{"reader": "R1", "case": f"c{i}", "sequence": "S", "arm": arm, "item": "h", "level": "",
+                              "value": v} for arm, vals in values.items() for i, v in enumerate(vals)])
+
+    two = measurement_table(answers({"Std": [10.0, 12.0], "Fast": [9.0, 13.0]}), "Std", ["h"])
+    row = two[two["arm"] == "Fast"].iloc[0]
+    assert row["percent_difference"] == 0.0 and math.isnan(row["r_squared"]) and "regression undefined" in row["note"]
+    assert -1 <= row["icc_ci_low"] <= row["icc_ci_high"] <= 1 or "ICC" in row["note"]
+    zero = measurement_table(answers({"Std": [0.0, 0.0, 0.0], "Fast": [1.0, 2.0, 3.0]}), "Std", ["h"])
+    row = zero[zero["arm"] == "Fast"].iloc[0]
+    assert math.isnan(row["percent_difference"]) and "percent difference undefined" in row["note"]
+    same = measurement_table(answers({"Std": [1.0, 2.0, 4.0], "Fast": [1.0, 2.0, 4.0]}), "Std", ["h"])
+    row = same[same["arm"] == "Fast"].iloc[0]
+    assert row["r_squared"] == pytest.approx(1.0) and row["bias"] == 0 and row["icc"] == pytest.approx(1.0)

@@ -27,6 +27,8 @@ COLUMNS = {
     + [(f"Interprotocol {a} vs Standard (Cohen κ)", r) for a in ARMS[1:] for r in ("reader1", "reader2", "reader3")],
     "quantitative": ["Sequence", "Measure", "Reader", *ARMS, "p Fast vs Standard", "p Fast-DL50 vs Standard",
                      *(f"ICC {a}" for a in ARMS)],
+    "measurements": ["Sequence", "Measure", "Arm", "n", "Mean ± SD", "Difference (%)", "r²",
+                     "Bias (95% limits of agreement)", "ICC with reference (95% CI)"],
     "bland_altman": ["Sequence", "Measure", "Comparison", "n", "Bias", "95% limits of agreement", "Pearson r", "p (r)"],
     "detection": ["Finding", "Sequence", "Reader", "Comparison", "Reported", "Both", "Standard only", "Arm only",
                   "p (exact)"],
@@ -40,7 +42,7 @@ COLUMNS = {
     "mrmc": ["Analysis", "Sequence", "Level", "Comparison", "Readers × cases", "FOM Standard", "FOM arm",
              "Difference (95% CI)", "df", "p", "Margin", "p (noninf.)"],
 }
-FIGURES = {"boxplots", "forest", "kappa_heatmap", "bland_altman"}
+FIGURES = {"boxplots", "forest", "kappa_heatmap", "bland_altman", "measurement_correlation"}
 
 
 def test_every_section_is_present_with_its_documented_columns(report):
@@ -120,3 +122,16 @@ def test_bad_input_is_a_value_error_naming_the_problem(study_tables):
         build_report(answers, CONFIG, reference, integrity.drop(columns=["ssim"]))
     with pytest.raises(ValueError, match="reference"):
         build_report(answers, {**CONFIG, "reference": "Nope"}, reference)
+
+
+def test_measurement_table_carries_the_engines_numbers(report):
+    ms = report.result["measurements"]
+    r = ms[(ms["sequence"] == "SAG T2 FS") & (ms["item"] == "snr_cord") & (ms["arm"] == "Fast-DL50")].iloc[0]
+    frame = report.section("quantitative").tables[0].frame
+    shown = frame[(frame["Measure"] == "SNR cord") & (frame["Arm"] == "Fast-DL50")].iloc[0]
+    assert shown["Difference (%)"] == f"{r['percent_difference']:+.2f}"
+    assert shown["r²"] == fmt(r["r_squared"])
+    assert shown["ICC with reference (95% CI)"] == f"{fmt(r['icc'], 2)} ({fmt(r['icc_ci_low'], 2)}, {fmt(r['icc_ci_high'], 2)})"
+    ref = frame[(frame["Measure"] == "SNR cord") & (frame["Arm"] == "Standard")].iloc[0]
+    assert ref["Difference (%)"] == "reference"
+    assert list(frame[frame["Measure"] == "SNR cord"]["Arm"]) == ["Standard", "Fast", "Fast-DL50"]

@@ -264,6 +264,37 @@ for (it in sort(unique(cmq$item))) for (s in sort(unique(cmq$sequence))) for (ar
 }
 write(bind(ba), "bland_altman")
 
+# ---- quantitative biomarkers per arm against the reference (seed 000 Table 6 / Figure 6): case means ------------
+icc_a1 <- function(x, y) {               # ICC(A,1) of two "raters" (arm, reference) over units, McGraw & Wong CI
+  d <- data.frame(unit = factor(rep(seq_along(x), 2)), rater = factor(rep(1:2, each = length(x))), value = c(x, y))
+  ms <- summary(aov(value ~ unit + rater, data = d))[[1]][["Mean Sq"]]; n <- length(x); k <- 2
+  MSR <- ms[1]; MSC <- ms[2]; MSE <- ms[3]; ICC <- (MSR - MSE) / (MSR + (k - 1) * MSE + k * (MSC - MSE) / n)
+  A <- k * ICC / (n * (1 - ICC)); B <- 1 + k * ICC * (n - 1) / (n * (1 - ICC))
+  v <- (A * MSC + B * MSE)^2 / ((A * MSC)^2 / (k - 1) + (B * MSE)^2 / ((n - 1) * (k - 1)))
+  FL <- qf(0.975, n - 1, v); FU <- qf(0.975, v, n - 1)
+  c(icc = ICC, icc_ci_low = max(-1, n * (MSR - FL * MSE) / (FL * (k * MSC + (k * n - k - n) * MSE) + n * MSR)),
+    icc_ci_high = min(1, n * (FU * MSR - MSE) / (k * MSC + (k * n - k - n) * MSE + n * FU * MSR)))
+}
+mq <- list()
+for (it in sort(unique(cmq$item))) for (s in sort(unique(cmq$sequence))) {
+  y0 <- cmq$value[cmq$item == it & cmq$sequence == s & cmq$arm == REF]
+  mq[[length(mq) + 1]] <- data.frame(sequence = s, item = it, arm = REF, n = length(y0), mean = mean(y0), sd = sd(y0),
+    percent_difference = NA, r_squared = NA, slope = NA, intercept = NA, bias = NA, loa_low = NA, loa_high = NA,
+    icc = NA, icc_ci_low = NA, icc_ci_high = NA)
+  for (arm in sort(setdiff(unique(cmq$arm), REF))) {
+    m <- merge(cmq[cmq$item == it & cmq$sequence == s & cmq$arm == arm, ], cmq[cmq$item == it & cmq$sequence == s & cmq$arm == REF, ],
+               by = c("case", "level")); x <- m$value.x; y <- m$value.y; d <- x - y
+    fit <- lm(x ~ y); cat("\n## measurements", it, s, arm, "\n"); print(summary(fit))
+    ic <- icc_a1(x, y)
+    mq[[length(mq) + 1]] <- data.frame(sequence = s, item = it, arm = arm, n = length(x), mean = mean(x), sd = sd(x),
+      percent_difference = 100 * (mean(x) - mean(y)) / mean(y), r_squared = summary(fit)$r.squared,
+      slope = unname(coef(fit)[2]), intercept = unname(coef(fit)[1]), bias = mean(d),
+      loa_low = mean(d) - qnorm(0.975) * sd(d), loa_high = mean(d) + qnorm(0.975) * sd(d),
+      icc = ic[["icc"]], icc_ci_low = ic[["icc_ci_low"]], icc_ci_high = ic[["icc_ci_high"]])
+  }
+}
+write(bind(mq), "measurements")
+
 # ---- MRMC: Obuchowski-Rockette, Hillis df, case jackknife ---------------------------------------------------------
 fom <- function(d, type) {                 # d: one arm x reader, columns case, level, value, present
   if (type == "mean") return(mean(d$value))
