@@ -188,11 +188,13 @@ def _mrmc(df: pd.DataFrame, cfg: AnalysisConfig, ref: pd.DataFrame | None) -> tu
             truth = ref[ref["finding"] == finding][["case", "level", "present"]]
             sub = sub.merge(truth, on=["case", "level"], how="inner")
         direction = item.direction if spec.fom == "mean" and item.direction else "greater"
+        span = (item.scale[1] - item.scale[0]) if item.scale else (1.0 if item.kind == "binary" else None)
+        bounds = (-span, span) if span is not None else None
         for seq, grp in sub.groupby("sequence", sort=True):
             label = {"analysis": spec.name, "item": spec.item, "sequence": seq,
                      "level": spec.level if spec.level is not None else ALL}
             table, readers = mrmc.mrmc_analysis(grp, spec.fom, cfg.reference, spec.margin, direction,
-                                                cfg.confidence, label, cfg.alpha)
+                                                cfg.confidence, label, cfg.alpha, difference_bounds=bounds)
             parts.append(table)
             reader_parts.append(readers)
     if not parts:

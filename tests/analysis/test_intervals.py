@@ -141,3 +141,16 @@ def test_measurement_table_on_tiny_and_degenerate_samples():
     same = measurement_table(answers({"Std": [1.0, 2.0, 4.0], "Fast": [1.0, 2.0, 4.0]}), "Std", ["h"])
     row = same[same["arm"] == "Fast"].iloc[0]
     assert row["r_squared"] == pytest.approx(1.0) and row["bias"] == 0 and row["icc"] == pytest.approx(1.0)
+
+
+def test_mrmc_mean_difference_interval_is_cut_at_the_scale_span():
+    rows = []
+    values = {("R1", "Standard"): [1, 5, 1], ("R1", "Fast"): [5, 1, 5], ("R2", "Standard"): [5, 1, 5],
+              ("R2", "Fast"): [1, 5, 2]}
+    for (reader, arm), vals in values.items():
+        for case, v in enumerate(vals):
+            rows.append({"arm": arm, "reader": reader, "case": f"c{case}", "level": "", "value": float(v)})
+    table, _ = mrmc_analysis(pd.DataFrame(rows), "mean", "Standard", margin=-0.5, difference_bounds=(-4.0, 4.0))
+    row = table[table["arm"] == "Fast"].iloc[0]
+    assert -4.0 <= row["ci_low"] <= row["ci_high"] <= 4.0
+    assert "truncated" in row["note"]
