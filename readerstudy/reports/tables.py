@@ -302,7 +302,22 @@ def detection(ctx: Context) -> Section:
             "either arm). p: exact McNemar test, unadjusted; per-level rows are in mcnemar.csv.")
     pooled, by_reader = m[m["reader"] == ALL], m[m["reader"] != ALL]
     if len(pooled):
-        sec.tables.append(Table("detection", "Findings reported, all readers", rows_of(pooled), [note], ["mcnemar"]))
+        arms = order.values(pooled["arm"])
+        rows = []
+        for seq in order.values(pooled["sequence"]):
+            sub = pooled[pooled["sequence"] == seq]
+            for finding in dict.fromkeys(sub["finding"]):
+                row = {"Sequence": seq, "Finding": label(finding)}
+                for arm in arms:
+                    r = sub[(sub["finding"] == finding) & (sub["arm"] == arm)]
+                    row[f"{arm} vs {cfg.reference}"] = DASH if r.empty else (
+                        f"{int(r.iloc[0]['reference_only'])} / {int(r.iloc[0]['arm_only'])}, "
+                        f"p {fmt_p(r.iloc[0]['p_exact'])}")
+                rows.append(row)
+        sec.tables.append(Table("detection", "Findings reported by one arm only, all readers", pd.DataFrame(rows), [
+            f"Case × level units reported abnormal with {cfg.reference} only / with the arm only, readers and levels "
+            "pooled; p: exact McNemar test, unadjusted. Per-reader counts: appendix; per level: mcnemar.csv."],
+            ["mcnemar"]))
     if len(by_reader):
         sec.tables.append(Table("detection_by_reader", "Findings reported per reader", rows_of(by_reader), [note],
                                 ["mcnemar"], appendix=True))
@@ -320,13 +335,33 @@ def accuracy(ctx: Context) -> Section:
         return sec
     if not g.empty:
         gg = g[g["reader"] == ALL]
+        arms = order.values(gg["arm"])
+        wide = []
+        for seq in order.values(gg["sequence"]):
+            for (finding, measure), grp in gg[gg["sequence"] == seq].groupby(["finding", "measure"], sort=True):
+                first = grp.iloc[0]
+                row = {"Sequence": seq, "Finding": label(finding), "Measure": measure,
+                       cfg.reference: with_ci(first["estimate_reference"], first["ci_low_reference"],
+                                              first["ci_high_reference"])}
+                for arm in arms:
+                    r = grp[grp["arm"] == arm]
+                    row[arm] = DASH if r.empty else (
+                        f"{with_ci(r.iloc[0]['estimate_arm'], r.iloc[0]['ci_low_arm'], r.iloc[0]['ci_high_arm'])}, "
+                        f"p {fmt_p(r.iloc[0]['p_value'])}")
+                wide.append(row)
+        sec.tables.append(Table("accuracy_arms", "Sensitivity and specificity per arm across readers (GEE)",
+                                pd.DataFrame(wide), [
+            "Model-based proportion with its 95% CI (logit scale); p: robust Wald test of the arm against "
+            f"{cfg.reference}. Generalized estimating equations (binomial, logit link, exchangeable correlation, "
+            "clustered by case, robust SE) over all readers."], ["accuracy_gee"]))
         rows = [{"Finding": label(r["finding"]), "Sequence": r["sequence"], "Measure": r["measure"],
                  cfg.reference: fmt(r["estimate_reference"]), "Arm": f"{r['arm']}: {fmt(r['estimate_arm'])}",
                  "Difference (95% CI)": with_ci(r["difference"], r["ci_low"], r["ci_high"], 3),
                  "p (GEE)": fmt_p(r["p_value"])} for _, r in gg.iterrows()]
         sec.tables.append(Table("accuracy_gee", "Arms compared with the reference across readers", pd.DataFrame(rows), [
             "Generalized estimating equations (binomial, logit link, exchangeable correlation, clustered by case, "
-            "robust SE) over all readers; estimates are model-based."], ["accuracy_gee"]))
+            "robust SE) over all readers; estimates are model-based; difference with a delta-method CI."],
+            ["accuracy_gee"], appendix=True))
     rows = []
     for (finding, seq, reader, arm), grp in a.groupby(["finding", "sequence", "reader", "arm"], sort=True):
         row = {"Finding": label(finding), "Sequence": seq, "Reader": reader, "Arm": arm}

@@ -130,24 +130,22 @@ def detection_lines(ctx: Context) -> list[str]:
 
 
 def accuracy_lines(ctx: Context) -> list[str]:
-    """One line per finding × sequence: sensitivity and specificity of each arm against the reference (GEE)."""
+    """One line per sequence: the arms whose sensitivity or specificity differed from the reference (GEE)."""
     res, cfg, label, order = ctx.result, ctx.cfg, ctx.label, ctx.order
     g = res["accuracy_gee"]
     if g.empty:
         return []
     g = g[g["reader"] == ALL]
     out = []
-    for (finding, seq), grp in g.groupby(["finding", "sequence"], sort=True):
-        parts = []
-        for measure in ("sensitivity", "specificity"):
-            sub = grp[grp["measure"] == measure]
-            if sub.empty:
-                continue
-            ref = sub.iloc[0]["estimate_reference"]
-            arms = [f"{arm} {fmt(r['estimate_arm'], 2)} ({p_text(r['p_value'])})"
-                    for arm in order.values(sub["arm"]) for _, r in sub[sub["arm"] == arm].iterrows()]
-            parts.append(f"{measure} {cfg.reference} {fmt(ref, 2)}, " + ", ".join(arms))
-        out.append(f"Accuracy for {label(finding)}, {seq} (GEE across readers): " + "; ".join(parts) + ".")
+    for seq in order.values(g["sequence"]):
+        sub = g[g["sequence"] == seq]
+        diff = sub[sub["p_value"].astype(float) < cfg.alpha]
+        parts = [f"{r['arm']} {r['measure']} for {label(r['finding'])} {fmt(r['estimate_arm'], 2)} vs "
+                 f"{fmt(r['estimate_reference'], 2)} ({p_text(r['p_value'])})" for _, r in diff.iterrows()]
+        n = sub["finding"].nunique()
+        rest = (f"no other arm differed" if parts else f"no arm differed from {cfg.reference}")
+        out.append(f"Accuracy against the reference standard, {seq} (GEE across readers, unadjusted): "
+                   + "; ".join(parts + [f"{rest} in sensitivity or specificity ({n} finding(s))"]) + ".")
     return out
 
 

@@ -79,7 +79,7 @@ def test_verdict_lines_follow_the_tables(report):
     m = report.result["mcnemar"]
     pooled = m[(m["reader"] == "all") & (m["level"] == "all")]
     assert text.count("Detection against Standard") == pooled["sequence"].nunique()
-    assert "Accuracy for Spinal stenosis, SAG T2 FS" in text and "MRMC Apparent SNR (mean score), AX T2" in text
+    assert "Accuracy against the reference standard, SAG T2 FS" in text and "MRMC Apparent SNR (mean score), AX T2" in text
     assert "Side-by-side preference, Overall preference" in text
     assert "Inter-reader agreement (Conger's κ" in text and "ICC(A,1)" in text
     # a detection difference appears only when its exact p is below alpha
