@@ -71,6 +71,29 @@ def test_main_text_fits_ten_pages_and_the_detail_is_in_the_appendix(demo_sized):
     assert "Noninferiority against the reference, per item" in pages[0]
 
 
+def test_main_text_of_a_demo_shaped_study_fits_ten_pages(tmp_path):
+    """The demo's shape: 18 cases, 3 readers, 2 sequences, 5 arms (Standard, Fast, three Fast-DL),
+    8 findings on 6 levels; the per-level detail grows with it, the main text must not."""
+    import tomllib
+
+    from tests.analysis.data.generate import CONFIG_TOML
+    from tests.analysis.data.generate import make_study as make_analysis_study
+
+    arms = {"Standard": 0.0, "Fast": -0.7, "Fast-DL25": 0.0, "Fast-DL50": 0.15, "Fast-DL75": 0.2}
+    answers, reference = make_analysis_study(
+        n_cases=18, n_readers=3, sequences=("SAG T2 FS", "SAG T1"), arms=arms, n_findings=8,
+        levels=("T12-L1", "L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"))
+    config = tomllib.loads(CONFIG_TOML)
+    config["items"].update({f"finding{k}": {"kind": "finding"} for k in range(2, 9)})
+    report = build_report(answers, config, reference,
+                          meta={"seed": 1, "sequences": ["SAG T2 FS", "SAG T1"], "arms": list(arms)})
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(render_pdf(report))
+    pages = pdf_pages(pdf)
+    first_appendix = next(i for i, page in enumerate(pages) if "Appendix: per-reader and per-level detail" in page)
+    assert first_appendix <= 10, f"main text runs to {first_appendix} pages ({len(pages)} in all)"
+
+
 def test_no_internal_markup_reaches_the_reader(demo_sized):
     report, paths = demo_sized
     pdf_text = "\n".join(pdf_pages(paths["pdf"]))
