@@ -50,13 +50,15 @@ class Section:
     figures: list[Figure] = field(default_factory=list)
     note: str = ""
     paragraphs: list[str] = field(default_factory=list)
+    #: Further result lines printed after the section's tables (the verdict's detection, κ, ... lines).
+    lines: list[str] = field(default_factory=list)
     population: list[str] = field(default_factory=list)
     #: Keys of ``methods.REFERENCES`` of the published studies this section's tables follow.
     cites: tuple[str, ...] = ()
 
     @property
     def present(self) -> bool:
-        return bool(self.tables or self.paragraphs)
+        return bool(self.tables or self.paragraphs or self.lines)
 
     @property
     def body_tables(self) -> list[Table]:

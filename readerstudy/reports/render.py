@@ -108,7 +108,7 @@ def _context(report: Report, downloads: dict[str, str] | None) -> dict[str, Any]
     v = report.verdict
     return {"report": report, "title": report.title, "stamp": _stamp_items(report), "methods": report.methods,
             "references": report.references, "notes": report.notes, "sections": sections, "appendix": appendix,
-            "verdict": {"paragraphs": v.paragraphs, "population": v.population, "note": v.note,
+            "verdict": {"paragraphs": v.paragraphs, "lines": v.lines, "population": v.population, "note": v.note,
                         "tables": [_table_context(t) for t in v.tables]},
             "absent": _absent_text(report), "downloads": downloads or {}}
 
@@ -285,10 +285,12 @@ def render_pdf(report: Report) -> bytes:
     story.append(Paragraph("Verdict", styles["h2"]))
     for text in verdict.paragraphs:
         story.append(Paragraph(html.escape(text), styles["bullet"], bulletText="•"))
-    if not verdict.paragraphs and verdict.note:
+    if not (verdict.paragraphs or verdict.lines) and verdict.note:
         story.append(Paragraph(html.escape(verdict.note), styles["body"]))
     for table in verdict.tables:
         add_table(story, table)
+    for text in verdict.lines:
+        story.append(Paragraph(html.escape(text), styles["bullet"], bulletText="•"))
     for text in verdict.population:
         story.append(Paragraph(html.escape(text), styles["small"]))
     story.append(Paragraph("Methods", styles["h2"]))
@@ -364,7 +366,7 @@ def render_xlsx(report: Report) -> bytes:
     for k, v in _stamp_items(report):
         ws.append([k, v])
     ws.append([])
-    for i, text in enumerate(report.verdict.paragraphs + report.verdict.population):
+    for i, text in enumerate(report.verdict.paragraphs + report.verdict.lines + report.verdict.population):
         ws.append(["Verdict" if i == 0 else "", text])
     ws.append(["Methods", report.methods])
     ws.cell(ws.max_row, 2).alignment = Alignment(wrap_text=True, vertical="top")

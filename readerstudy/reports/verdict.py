@@ -241,11 +241,12 @@ def verdict_section(ctx: Context) -> Section:
     """The first section of the report: the answer in sentences and one matrix."""
     sec = Section("verdict", "Verdict", "")
     matrix, sentences = noninferiority_matrix(ctx)
-    sec.paragraphs = sentences + detection_lines(ctx) + accuracy_lines(ctx) + mrmc_lines(ctx) \
-        + preference_lines(ctx) + agreement_lines(ctx)
+    sec.paragraphs = sentences
+    sec.lines = detection_lines(ctx) + accuracy_lines(ctx) + mrmc_lines(ctx) + preference_lines(ctx) \
+        + agreement_lines(ctx)
     sec.population = population_lines(ctx)
     if matrix is not None:
         sec.tables.append(matrix)
-    if not sec.paragraphs:
+    if not (sec.paragraphs or sec.lines):
         sec.note = "No noninferiority, detection, accuracy, agreement or preference result to summarise."
     return sec

@@ -75,7 +75,7 @@ def test_matrix_cells_carry_status_pseudomedian_adjusted_p_and_colour(report):
 
 def test_verdict_lines_follow_the_tables(report):
     sec = verdict_section(context(report.result))
-    text = "\n".join(sec.paragraphs)
+    text = "\n".join(sec.paragraphs + sec.lines)
     m = report.result["mcnemar"]
     pooled = m[(m["reader"] == "all") & (m["level"] == "all")]
     assert text.count("Detection against Standard") == pooled["sequence"].nunique()
@@ -90,9 +90,9 @@ def test_verdict_lines_follow_the_tables(report):
            & (mm["arm"] == "Fast"))
     mm.loc[sel, "p_exact"] = 0.004
     changed.tables["mcnemar"] = mm
-    line = next(p for p in verdict_section(context(changed)).paragraphs if p.startswith("Detection"))
+    line = next(p for p in verdict_section(context(changed)).lines if p.startswith("Detection"))
     assert "Fast: Spinal stenosis (" in line and "p = 0.004" in line
-    assert "Fast: Spinal stenosis" not in next(p for p in sec.paragraphs if p.startswith("Detection"))
+    assert "Fast: Spinal stenosis" not in next(p for p in sec.lines if p.startswith("Detection"))
 
 
 @pytest.fixture(scope="module")
