@@ -65,7 +65,8 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
-                 reference_standard: pd.DataFrame | None = None) -> AnalysisResult:
+                 reference_standard: pd.DataFrame | None = None, *,
+                 invalid_reference: str = "raise") -> AnalysisResult:
     """Validate the input and compute every table.
 
     Parameters
@@ -77,6 +78,10 @@ def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
     reference_standard : DataFrame, optional
         ``case, level, finding, present``; needed for accuracy tables and for MRMC AUC,
         sensitivity and specificity.
+    invalid_reference : {"raise", "drop"}
+        What a reference standard that does not fit the answers (e.g. lacks a case or level) does:
+        raise, or be left out with a note (the accuracy tables are then empty), so that the rest of
+        a study's report is still built.
 
     Returns
     -------
@@ -99,13 +104,18 @@ def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
     cfg = parse_config(config)
     df = validate_answers(answers, cfg)
     df, population_table = population.select_population(df, cfg.population_readers)
+    notes: list[str] = []
     ref = None
     if reference_standard is not None:
-        ref = validate_reference(reference_standard, df, cfg)
+        try:
+            ref = validate_reference(reference_standard, df, cfg)
+        except ValueError as exc:
+            if invalid_reference != "drop" or not str(exc).startswith("reference standard"):
+                raise
+            notes.append(f"the reference standard was left out: {exc}")
     needs_truth = [m.name for m in cfg.mrmc if m.fom in ("auc", "sensitivity", "specificity")]
     if ref is None and needs_truth:
         raise ValueError(f"config [[mrmc]] {', '.join(needs_truth)}: needs --reference-standard (truth per case)")
-    notes: list[str] = []
     if ref is None and cfg.items_of("finding"):
         notes.append("no reference standard given: accuracy tables are empty")
 
@@ -170,7 +180,8 @@ def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
     meta = {"answers": int(len(answers)), "readers": sorted(df["reader"].unique().tolist()),
             "cases": int(df["case"].nunique()), "arms": sorted(single["arm"].unique().tolist()),
             "sequences": sorted(df["sequence"].unique().tolist()), "python": platform.python_version(),
-            "versions": _versions(), "timings_s": timings, "population": cfg.population_readers}
+            "versions": _versions(), "timings_s": timings, "population": cfg.population_readers,
+            "reference_standard": ref is not None}
     return AnalysisResult(tables={name: t[name] for name in TABLES}, config=cfg, notes=notes, meta=meta, answers=df)
 
 

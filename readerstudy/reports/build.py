@@ -90,7 +90,7 @@ def build_sections(ctx: Context) -> list[Section]:
 
 def build_report(answers: pd.DataFrame, config: dict | AnalysisConfig, reference_standard: pd.DataFrame | None = None,
                  integrity: pd.DataFrame | None = None, meta: dict[str, Any] | None = None,
-                 progress=None) -> Report:
+                 progress=None, invalid_reference: str = "raise") -> Report:
     """Analyse the tidy answers and assemble the report.
 
     Parameters
@@ -110,6 +110,9 @@ def build_report(answers: pd.DataFrame, config: dict | AnalysisConfig, reference
         the study's order; tables and figures follow it).
     progress : callable, optional
         Called with a percentage (0–100) and a short message as the build advances.
+    invalid_reference : {"raise", "drop"}
+        A reference standard that does not fit the answers raises, or is left out with a note
+        (:func:`~readerstudy.analysis.runner.run_analysis`).
 
     Returns
     -------
@@ -125,7 +128,7 @@ def build_report(answers: pd.DataFrame, config: dict | AnalysisConfig, reference
     cfg = parse_config(config)
     integrity = check_integrity(integrity)
     tick(5, "analysis")
-    result = run_analysis(answers, cfg, reference_standard)
+    result = run_analysis(answers, cfg, reference_standard, invalid_reference=invalid_reference)
     tick(50, "tables and figures")
     prefs = [it.name for it in cfg.items_of("preference")]
     single = result.answers[~result.answers["item"].isin(prefs)]
@@ -142,7 +145,7 @@ def build_report(answers: pd.DataFrame, config: dict | AnalysisConfig, reference
     }
     order = Order.of(list(meta.get("sequences") or []) + list(meta.get("arms") or []))
     ctx = Context(result=result, cfg=cfg, label=Labels(cfg), order=order, single=single, units=units,
-                  has_reference=reference_standard is not None, integrity=integrity)
+                  has_reference=result.meta["reference_standard"], integrity=integrity)
     sections = build_sections(ctx)
     verdict = verdict_section(ctx)
     tick(85, "methods")

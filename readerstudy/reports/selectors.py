@@ -13,8 +13,6 @@ import pandas as pd
 from django.conf import settings
 from django.db.models import QuerySet
 
-from readerstudy.analysis.config import parse_config
-from readerstudy.analysis.tidy import validate_answers, validate_reference
 from readerstudy.reading.export import answers_tidy
 from readerstudy.studies.models import Item, ReferenceStandard, Study
 
@@ -118,8 +116,8 @@ def _sha256_json(value: Any) -> str:
 def report_inputs(study: Study) -> ReportInputs:
     """Everything a report of ``study`` is built from, with the hashes that key the cache.
 
-    A reference standard that does not cover every answered case and level of a finding is left
-    out (with a note), so that the rest of the report is still built.
+    The answers are not validated here: the analysis engine does that once, when the report is
+    built (a reference standard that does not fit them is then left out with a note).
     """
     answers = answers_tidy(study)
     config = study_analysis_config(study, answers)
@@ -127,15 +125,6 @@ def report_inputs(study: Study) -> ReportInputs:
     integrity = study_integrity(study)
     options = report_options(study)
     notes: list[str] = list(options["notes"])
-    if reference is not None and not answers.empty:
-        try:
-            cfg = parse_config(config)
-            reference = validate_reference(reference, validate_answers(answers, cfg), cfg)
-        except ValueError as exc:
-            if str(exc).startswith("reference standard"):
-                notes.append(f"the reference standard was left out: {exc}")
-                reference = None
-            # any other error is the answers' or configuration's; build_report raises it itself
     settings_hash = _sha256_json({
         "config": config,
         "reference": None if reference is None else reference.to_csv(index=False),
