@@ -107,7 +107,8 @@ def build_report(answers: pd.DataFrame, config: dict | AnalysisConfig, reference
     meta : dict, optional
         ``study`` (name), ``seed``, ``title``, ``generated_at`` (datetime or ISO text; default now, UTC),
         ``notes`` (list of text shown with the analysis notes), ``sequences`` and ``arms`` (names in
-        the study's order; tables and figures follow it).
+        the study's order; tables and figures follow it), ``reads`` (``{reader: {"scheduled": n,
+        "submitted": m}}`` from the schedule, for the verdict's population lines).
     progress : callable, optional
         Called with a percentage (0–100) and a short message as the build advances.
     invalid_reference : {"raise", "drop"}
@@ -145,7 +146,7 @@ def build_report(answers: pd.DataFrame, config: dict | AnalysisConfig, reference
     }
     order = Order.of(list(meta.get("sequences") or []) + list(meta.get("arms") or []))
     ctx = Context(result=result, cfg=cfg, label=Labels(cfg), order=order, single=single, units=units,
-                  has_reference=result.meta["reference_standard"], integrity=integrity)
+                  has_reference=result.meta["reference_standard"], integrity=integrity, meta=meta)
     sections = build_sections(ctx)
     verdict = verdict_section(ctx)
     tick(85, "methods")

@@ -182,3 +182,5 @@ class Context:
     units: pd.DataFrame           # arm/reference pairs per case (readers' mean), for Bland–Altman plots
     has_reference: bool = False
     integrity: pd.DataFrame | None = None
+    #: ``build_report``'s ``meta`` (study name, seed, order, ``reads`` scheduled/submitted per reader, ...).
+    meta: dict[str, Any] = field(default_factory=dict)

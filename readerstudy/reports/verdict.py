@@ -230,6 +230,18 @@ def population_lines(ctx: Context) -> list[str]:
         "Training reads and training cases never enter the analysis."]
     if len(excluded):
         lines.append("Excluded: " + "; ".join(f"{r.reader} ({r.reason})" for r in excluded.itertuples()) + ".")
+    schedule = ctx.meta.get("reads") or {}
+    if schedule:
+        in_answers = set(pop["reader"])
+        parts = []
+        for reader, counts in sorted(schedule.items()):
+            text = f"{reader} {counts['submitted']}/{counts['scheduled']}"
+            if reader not in in_answers:
+                text += " (no answer yet: not in the analysis)"
+            parts.append(text)
+        total = sum(c["submitted"] for c in schedule.values()), sum(c["scheduled"] for c in schedule.values())
+        lines.append(f"Reads submitted of those scheduled (training excluded): {total[0]}/{total[1]}; per reader: "
+                     + ", ".join(parts) + ".")
     if len(incomplete_kept):
         lines.append("Incomplete readers kept in the analysis: "
                      + "; ".join(f"{r.reader} ({int(r.reads)} of {int(r.study_reads)} reads)"

@@ -115,3 +115,12 @@ def test_population_lists_incomplete_readers(straggler_result):
                               "reader3)")
     assert any(line.startswith("Excluded: reader9 (incomplete: 1 of") for line in left)
     assert "Training reads and training cases never enter" in left[0]
+
+
+def test_a_scheduled_reader_without_answers_is_listed(report):
+    ctx = context(report.result)
+    ctx = Context(**{**ctx.__dict__, "meta": {"reads": {"reader1": {"scheduled": 4, "submitted": 4},
+                                                        "reader9": {"scheduled": 4, "submitted": 0}}}})
+    line = next(x for x in population_lines(ctx) if x.startswith("Reads submitted"))
+    assert line == ("Reads submitted of those scheduled (training excluded): 4/8; per reader: reader1 4/4, "
+                    "reader9 0/4 (no answer yet: not in the analysis).")
