@@ -124,3 +124,17 @@ def test_a_scheduled_reader_without_answers_is_listed(report):
     line = next(x for x in population_lines(ctx) if x.startswith("Reads submitted"))
     assert line == ("Reads submitted of those scheduled (training excluded): 4/8; per reader: reader1 4/4, "
                     "reader9 0/4 (no answer yet: not in the analysis).")
+
+
+def test_per_reader_unit_counts_readers_in_each_cell():
+    answers, reference, _ = make_study(seed=5, n_cases=6)
+    result = run_analysis(answers, {**CONFIG, "unit": "reader", "mrmc": []}, reference)
+    table, sentences = noninferiority_matrix(context(result))
+    ni = result["noninferiority"]
+    sub = ni[(ni["sequence"] == "SAG T2 FS") & (ni["arm"] == "Fast-DL50") & (ni["item"] == "anatomy")]
+    k = int((sub["p_adjusted"] < 0.05).sum())
+    frame = table.frame
+    cell = frame[(frame["Sequence"] == "SAG T2 FS") & (frame["Comparison"] == "Fast-DL50 vs Standard")].iloc[0]
+    assert cell["Anatomical structures"].endswith(f"({k}/3 readers)")
+    assert cell["Anatomical structures"].startswith(NONINFERIOR if k == 3 else (INFERIOR, INCONCLUSIVE))
+    assert len(sentences) == 4
