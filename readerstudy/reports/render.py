@@ -178,6 +178,18 @@ def _pdf_table(table: Table, width: float, styles: dict):
     headers = header_rows(table.frame)
     rows = body_rows(table.frame)
     cell, head = styles["cell"], styles["head"]
+    widths = _col_widths(headers, rows, width, cell.fontName, head.fontName, cell.fontSize)
+    if sum(widths) > width:  # even broken at every space the table is too wide: a smaller type size
+        from reportlab.lib.styles import ParagraphStyle
+
+        size = max(4.5, cell.fontSize * width / sum(widths) * 0.98)
+        cell = ParagraphStyle("cell-small", parent=cell, fontSize=size, leading=size * 1.18)
+        head = ParagraphStyle("head-small", parent=head, fontSize=size, leading=size * 1.18)
+        widths = _col_widths(headers, rows, width, cell.fontName, head.fontName, size)
+        if sum(widths) > width:  # still too wide: break inside words, columns in proportion
+            cell = ParagraphStyle("cell-cjk", parent=cell, wordWrap="CJK")
+            head = ParagraphStyle("head-cjk", parent=head, wordWrap="CJK")
+            widths = [w * width / sum(widths) for w in widths]
     data = []
     spans = []
     for h, hrow in enumerate(headers):
@@ -191,7 +203,6 @@ def _pdf_table(table: Table, width: float, styles: dict):
         data.append(line)
     for r in rows:
         data.append([Paragraph(html.escape(v), cell) for v in r])
-    widths = _col_widths(headers, rows, width, cell.fontName, head.fontName, cell.fontSize)
     colours = []
     for i, classes in enumerate(table.cell_classes or []):
         for j, cls in enumerate(classes):

@@ -132,3 +132,29 @@ def test_pdf_carries_the_generation_time(rendered, report):
     created = re.search(r"CreationDate:\s+(\S+)", info).group(1)
     assert created.startswith(report.stamp["generated_at"][:19])  # 2026-01-31T12:00:00
     assert not created.startswith("2000-01-01")
+
+
+def test_a_very_wide_table_is_set_smaller_to_fit_the_page():
+    import pandas as pd
+
+    from readerstudy.reports.document import Table
+    from readerstudy.reports.render import _pdf_table
+
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+
+    frame = pd.DataFrame([[f"value-{i}-{j}-longwordwithoutspaces" for j in range(24)] for i in range(3)],
+                         columns=[f"Column heading {j}" for j in range(24)])
+    width = landscape(A4)[0] - 24 * mm
+    styles = {"cell": ParagraphStyle("cell", fontName="Helvetica", fontSize=6.8, leading=8),
+              "head": ParagraphStyle("head", fontName="Helvetica-Bold", fontSize=6.8, leading=8)}
+    table = _pdf_table(Table("wide", "Wide", frame), width, styles)
+    assert sum(table._colWidths) <= width + 0.01
+    import io
+
+    from reportlab.platypus import SimpleDocTemplate
+
+    buf = io.BytesIO()
+    SimpleDocTemplate(buf, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm).build([table])
+    assert buf.getvalue().startswith(b"%PDF")
