@@ -74,7 +74,8 @@ def _absent_text(report: Report) -> str:
     if not absent:
         return ""
     return "Not part of this study's design or data: " + "; ".join(
-        f"{s.title.split(':')[0].split(' (')[0].lower()} ({s.note.rstrip('.')})" for s in absent) + "."
+        f"{s.title.split(':')[0].split(' (')[0].lower()} ({s.note[:1].lower() + s.note[1:].rstrip('.')})"
+        for s in absent) + "."
 
 
 def _table_context(t: Table) -> dict[str, Any]:

@@ -158,7 +158,7 @@ def agreement_lines(ctx: Context) -> list[str]:
         parts = []
         for arm in order.values(k["arm"], cfg.reference):
             v = k[k["arm"] == arm]["kappa"].astype(float)
-            parts.append(f"{arm} median {v.median():.2f} ({_kappa_words(v.median())}; range {v.min():.2f} to "
+            parts.append(f"{arm} median {v.median():.2f} ({_kappa_words(round(v.median(), 2))}; range {v.min():.2f} to "
                          f"{v.max():.2f})")
         out.append(f"Inter-reader agreement (Conger's κ over {int(k['raters'].max())} readers, per sequence and "
                    f"item): " + "; ".join(parts) + ".")
