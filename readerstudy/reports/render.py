@@ -365,7 +365,7 @@ def _xlsx_value(v: Any) -> Any:
 def render_xlsx(report: Report) -> bytes:
     """The report as a workbook: ``Report`` (stamp, methods), one sheet per display table, ``data_*`` sheets."""
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
+    from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
     wb = Workbook()
@@ -408,8 +408,12 @@ def render_xlsx(report: Report) -> bytes:
                     if span > 1:
                         sh.merge_cells(start_row=r, start_column=col, end_row=r, end_column=col + span - 1)
                     col += span
-            for row in body_rows(table.frame):
+            for i, row in enumerate(body_rows(table.frame)):
                 sh.append(row)
+                for j, cls in enumerate((table.cell_classes or [[]] * (i + 1))[i]):
+                    if cls in STATUS_COLOURS:
+                        colour = STATUS_COLOURS[cls].lstrip("#").upper()
+                        sh.cell(sh.max_row, j + 1).fill = PatternFill("solid", start_color=colour, end_color=colour)
             for fn in table.footnotes:
                 sh.append([fn])
             for j in range(1, sum(s for _, s in headers[-1]) + 1):

@@ -136,6 +136,11 @@ def test_xlsx_has_a_sheet_per_table(rendered, report):
     for table in (t for s in report.sections for t in s.tables):
         assert table.title[:31] in names or table.key in names
     assert {f"data_{t}" for t in TABLES} | {"data_integrity"} <= set(names)
+    # The verdict matrix keeps its colours: one filled cell per status cell.
+    sheet = load_workbook(rendered["xlsx"])["verdict"]
+    classes = [c for row in report.verdict.tables[0].cell_classes for c in row if c]
+    filled = [c for row in sheet.iter_rows() for c in row if c.fill is not None and c.fill.fill_type == "solid"]
+    assert len(filled) == len(classes) > 0
 
 
 def test_zip_holds_csvs_results_answers_figures_and_methods(rendered, report, study_tables):
