@@ -24,12 +24,13 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from .common import ALL, frame
+from .common import ALL, frame, truncate_interval
 from .rcompat import qnorm_upper
 
 COLUMNS = ["finding", "sequence", "reader", "arm", "measure", "n", "correct", "estimate", "ci_low", "ci_high", "note"]
 GEE_COLUMNS = ["finding", "sequence", "reader", "measure", "arm", "reference", "n", "clusters", "estimate_arm",
-               "estimate_reference", "difference", "ci_low", "ci_high", "odds_ratio", "log_odds_ratio", "se",
+               "estimate_reference", "difference", "ci_low", "ci_high", "ci_low_arm", "ci_high_arm",
+               "ci_low_reference", "ci_high_reference", "odds_ratio", "log_odds_ratio", "se",
                "z", "p_value", "correlation", "note"]
 
 
@@ -150,6 +151,7 @@ def gee_compare(y: np.ndarray, arm: np.ndarray, cluster: np.ndarray, confidence:
     logit infinite: then NaN with a note (the raw proportions are in the accuracy table).
     """
     out = {k: math.nan for k in ("estimate_arm", "estimate_reference", "difference", "ci_low", "ci_high",
+                                  "ci_low_arm", "ci_high_arm", "ci_low_reference", "ci_high_reference",
                                   "odds_ratio", "log_odds_ratio", "se", "z", "p_value", "correlation")}
     out.update(n=int(y.size), clusters=int(len(set(cluster.tolist()))), note="")
     for g in (0, 1):
@@ -187,9 +189,16 @@ def gee_compare(y: np.ndarray, arm: np.ndarray, cluster: np.ndarray, confidence:
     se_diff = math.sqrt(var_diff)
     zc = qnorm_upper((1 - confidence) / 2)
     se = math.sqrt(cov[1, 1])
-    out.update(estimate_arm=p1, estimate_reference=p0, difference=p1 - p0, ci_low=p1 - p0 - zc * se_diff,
-               ci_high=p1 - p0 + zc * se_diff, odds_ratio=math.exp(b1), log_odds_ratio=float(b1), se=se,
-               z=float(b1 / se), p_value=float(2 * special.ndtr(-abs(b1 / se))), correlation=alpha)
+    lo, hi, cut = truncate_interval(p1 - p0 - zc * se_diff, p1 - p0 + zc * se_diff, -1.0, 1.0)
+    # Each arm's proportion: a Wald interval of the linear predictor, mapped through expit (in (0, 1)).
+    se_ref = math.sqrt(cov[0, 0])
+    se_arm = math.sqrt(max(cov[0, 0] + cov[1, 1] + 2 * cov[0, 1], 0.0))
+    expit = special.expit
+    out.update(estimate_arm=p1, estimate_reference=p0, difference=p1 - p0, ci_low=lo, ci_high=hi,
+               ci_low_arm=float(expit(b0 + b1 - zc * se_arm)), ci_high_arm=float(expit(b0 + b1 + zc * se_arm)),
+               ci_low_reference=float(expit(b0 - zc * se_ref)), ci_high_reference=float(expit(b0 + zc * se_ref)),
+               odds_ratio=math.exp(b1), log_odds_ratio=float(b1), se=se,
+               z=float(b1 / se), p_value=float(2 * special.ndtr(-abs(b1 / se))), correlation=alpha, note=cut)
     return out
 
 
@@ -197,11 +206,13 @@ def gee_table(units: pd.DataFrame, reference: str, confidence: float = 0.95) -> 
     """Arm vs reference for sensitivity and specificity, across readers and per reader, by GEE.
 
     Returns ``finding, sequence, reader, measure, arm, reference, n, clusters, estimate_arm,
-    estimate_reference, difference, ci_low, ci_high, odds_ratio, log_odds_ratio, se, z, p_value,
-    correlation, note``: the outcome is a correct call on a unit (reader × case × level) with the
+    estimate_reference, difference, ci_low, ci_high, ci_low_arm, ci_high_arm, ci_low_reference,
+    ci_high_reference, odds_ratio, log_odds_ratio, se, z, p_value, correlation, note``: the outcome is a correct call on a unit (reader × case × level) with the
     finding present (sensitivity) or absent (specificity); the cluster is the case, so a case's
     levels and readers are correlated. ``se``/``z``/``p_value`` are the robust Wald test of the log
-    odds ratio (geepack's ``summary``); ``difference`` has a delta-method interval.
+    odds ratio (geepack's ``summary``); ``difference`` has a delta-method interval (truncated to
+    [−1, 1] with a note); ``ci_*_arm`` / ``ci_*_reference`` are each proportion's interval on the
+    logit scale (robust Wald interval of the linear predictor through expit, so within (0, 1)).
     """
     df = units.sort_values(["case", "reader", "level", "arm"], kind="stable")
     rows = []

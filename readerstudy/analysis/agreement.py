@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from .common import ALL, frame
+from .common import ALL, frame, join_notes, truncate_interval
 from .rcompat import qnorm_upper
 
 KAPPA_COLUMNS = ["scope", "sequence", "item", "arm", "reference", "reader", "method", "weights", "raters", "n",
@@ -81,7 +81,8 @@ def cohen_kappa(a, b, categories, weights: str = "none", confidence: float = 0.9
     -------
     dict
         ``kappa, se`` (Fleiss–Cohen–Everitt ASE, as SAS ``PROC FREQ`` prints), ``ci_low, ci_high``
-        (kappa ± z·se), ``z, p_value`` (test of kappa = 0 with the SE under H0), ``agreement``
+        (kappa ± z·se, truncated to [−1, 1] with a note), ``z, p_value`` (test of kappa = 0 with the SE
+        under H0), ``agreement``
         (weighted observed agreement), ``chance``, ``n`` and ``note``.
 
     Notes
@@ -142,9 +143,9 @@ def kappa_from_tables(tables: np.ndarray, w: np.ndarray, confidence: float = 0.9
                            f"(agreement {po[i]:.4g})")
             out.append(row)
             continue
-        notes = []
-        row.update(kappa=float(k[i]), se=float(se[i]), ci_low=float(k[i] - zc * se[i]),
-                   ci_high=float(k[i] + zc * se[i]))
+        lo, hi, cut = truncate_interval(float(k[i] - zc * se[i]), float(k[i] + zc * se[i]), -1.0, 1.0)
+        notes = [cut] if cut else []
+        row.update(kappa=float(k[i]), se=float(se[i]), ci_low=lo, ci_high=hi)
         if testable[i]:
             row.update(z=float(z[i]), p_value=float(pval[i]))
         else:
@@ -183,7 +184,7 @@ def conger_kappa(ratings: np.ndarray, categories, weights: str = "quadratic", co
     Returns
     -------
     dict
-        ``kappa, se, ci_low, ci_high`` (kappa ± t_{n−1}·se, upper bound capped at 1 as Gwet does),
+        ``kappa, se, ci_low, ci_high`` (kappa ± t_{n−1}·se, cut at 1 as irrCAC does and at −1, note),
         ``z`` (kappa/se), ``p_value`` (two-sided, t with n − 1 df), ``agreement`` (pa), ``chance``
         (pe), ``n``, ``note``. Reproduces irrCAC's ``conger.kappa.raw``.
     """
@@ -245,12 +246,13 @@ def conger_kappa(ratings: np.ndarray, categories, weights: str = "quadratic", co
         var = ((k_ix - k) ** 2).sum() / (n * (n - 1))
         se = math.sqrt(var)
         tc = stats.t.isf((1 - confidence) / 2, n - 1)
-        out.update(se=se, ci_low=k - se * tc, ci_high=min(1.0, k + se * tc))
+        lo, hi, cut = truncate_interval(k - se * tc, k + se * tc, -1.0, 1.0)
+        out.update(se=se, ci_low=lo, ci_high=hi, note=cut)
         if se > 0:
             out["z"] = k / se
             out["p_value"] = float(2 * stats.t.sf(abs(k / se), n - 1))
         else:
-            out["note"] = "every unit rated identically by all raters: SE 0, test undefined"
+            out["note"] = join_notes(out["note"], "every unit rated identically by all raters: SE 0, test undefined")
     else:
         out["note"] = "one unit only: SE undefined"
     return out
@@ -291,8 +293,9 @@ def fleiss_kappa(ratings: np.ndarray, categories, confidence: float = 0.95) -> d
     var = 2 / (spq ** 2 * n * r * (r - 1)) * (spq ** 2 - float((pj * qj * (qj - pj)).sum()))
     se = math.sqrt(var)
     zc = qnorm_upper((1 - confidence) / 2)
-    out.update(kappa=k, se=se, ci_low=k - zc * se, ci_high=k + zc * se, z=k / se,
-               p_value=float(2 * stats.norm.sf(abs(k / se))))
+    lo, hi, cut = truncate_interval(k - zc * se, k + zc * se, -1.0, 1.0)
+    out.update(kappa=k, se=se, ci_low=lo, ci_high=hi, z=k / se, p_value=float(2 * stats.norm.sf(abs(k / se))),
+               note=join_notes(out["note"], cut))
     return out
 
 
@@ -308,7 +311,8 @@ def icc_a1(matrix: np.ndarray, confidence: float = 0.95) -> dict:
     -------
     dict
         ``icc, ci_low, ci_high, n, raters, f, df1, df2, p_value, note``. The interval is McGraw &
-        Wong's (as R's ``irr::icc(model="twoway", type="agreement", unit="single")``); ``f`` is
+        Wong's (as R's ``irr::icc(model="twoway", type="agreement", unit="single")``), truncated to
+        [−1, 1] with a note when a small sample pushes it past; ``f`` is
         MSR/MSE on (n − 1, (n − 1)(k − 1)) df, testing ICC = 0.
     """
     m = np.asarray(matrix, dtype=float)
@@ -332,25 +336,35 @@ def icc_a1(matrix: np.ndarray, confidence: float = 0.95) -> dict:
     sst = ((m - grand) ** 2).sum()
     sse = sst - ssr - ssc
     msr, msc, mse = ssr / (n - 1), ssc / (k - 1), sse / ((n - 1) * (k - 1))
+    tiny = 1e-12 * sst / max(n * k - 1, 1)  # rounding residue of a sum of squares that is exactly zero
+    msr, msc, mse = (0.0 if v < tiny else v for v in (msr, msc, mse))
     denom = msr + (k - 1) * mse + k * (msc - mse) / n
     if denom <= 0 or sst == 0:
         return note("no variance between or within units: ICC undefined")
     icc = (msr - mse) / denom
     out["icc"] = icc
+    if icc < -1:  # possible on a few units when raters' means differ more than units do; R's irr gives it too
+        note("estimate below −1 (few units, rater differences larger than unit differences): not interpretable")
     if mse > 0:
         out["f"] = msr / mse
         out["p_value"] = float(stats.f.sf(out["f"], n - 1, (n - 1) * (k - 1)))
     alpha = 1 - confidence
-    if icc >= 1 or mse == 0:
+    if icc >= 1:
         return note("perfect agreement: confidence interval undefined")
+    if mse == 0:
+        return note("no residual variance (readers differ by a constant only): confidence interval undefined")
     a = k * icc / (n * (1 - icc))
     b = 1 + k * icc * (n - 1) / (n * (1 - icc))
     v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1)))
     fl = stats.f.isf(alpha / 2, n - 1, v)
     fu = stats.f.isf(alpha / 2, v, n - 1)
-    out["ci_low"] = n * (msr - fl * mse) / (fl * (k * msc + (k * n - k - n) * mse) + n * msr)
-    out["ci_high"] = n * (fu * msr - mse) / (k * msc + (k * n - k - n) * mse + n * fu * msr)
-    return out
+    lo = n * (msr - fl * mse) / (fl * (k * msc + (k * n - k - n) * mse) + n * msr)
+    hi = n * (fu * msr - mse) / (k * msc + (k * n - k - n) * mse + n * fu * msr)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi + 1e-12:
+        return note("McGraw–Wong interval undefined for these mean squares")
+    lo, hi = min(lo, hi), max(lo, hi)  # equal up to rounding
+    out["ci_low"], out["ci_high"], cut = truncate_interval(lo, hi, -1.0, 1.0)
+    return note(cut.replace("Wald interval", "McGraw–Wong interval"))
 
 
 def spearman(a, b) -> dict:

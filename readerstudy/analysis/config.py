@@ -22,12 +22,14 @@ FOMS = ("auc", "mean", "sensitivity", "specificity")
 DEFAULT_MARGIN = {"likert": (-0.5, "greater"), "binary": (0.2, "less")}
 
 _TOP_KEYS = {"reference", "unit", "fdr", "alpha", "confidence", "items", "derived", "agreement",
-             "preference", "mrmc", "paired"}
+             "preference", "mrmc", "paired", "population"}
 _ITEM_KEYS = {"kind", "scale", "margin", "direction", "label", "finding", "noninferiority"}
 _DERIVED_KEYS = {"kind", "signal", "signal_reference", "noise", "label"}
 _AGREEMENT_KEYS = {"weights", "conger_weights"}
 _PREFERENCE_KEYS = {"unit"}
 _PAIRED_KEYS = {"adjust"}
+_POPULATION_KEYS = {"readers"}
+POPULATION_READERS = ("all", "complete")
 _MRMC_KEYS = {"item", "fom", "margin", "name", "level"}
 
 
@@ -94,6 +96,7 @@ class AnalysisConfig:
     preference_unit: str = "answers"
     paired_adjust: str = "bonferroni"
     mrmc: tuple[MrmcConfig, ...] = ()
+    population_readers: str = "all"
 
     def items_of(self, *kinds: str) -> list[ItemConfig]:
         return [it for it in self.items.values() if it.kind in kinds]
@@ -113,6 +116,7 @@ class AnalysisConfig:
             "agreement": {"weights": list(self.kappa_weights), "conger_weights": self.conger_weights},
             "preference": {"unit": self.preference_unit},
             "paired": {"adjust": self.paired_adjust},
+            "population": {"readers": self.population_readers},
             "mrmc": [{"item": m.item, "fom": m.fom, "margin": m.margin, "name": m.name,
                       "level": m.level} for m in self.mrmc],
         }
@@ -251,6 +255,12 @@ def parse_config(raw: dict[str, Any]) -> AnalysisConfig:
     _unknown("[paired]", paired, _PAIRED_KEYS)
     paired_adjust = _choice("[paired] adjust", paired.get("adjust", "bonferroni"), ("bonferroni", "none"))
 
+    population = raw.get("population", {})
+    if not isinstance(population, dict):
+        raise ValueError("config [population]: expected a table")
+    _unknown("[population]", population, _POPULATION_KEYS)
+    population_readers = _choice("[population] readers", population.get("readers", "all"), POPULATION_READERS)
+
     raw_mrmc = raw.get("mrmc", [])
     if not isinstance(raw_mrmc, list):
         raise ValueError("config mrmc: expected an array of tables [[mrmc]]")
@@ -278,7 +288,7 @@ def parse_config(raw: dict[str, Any]) -> AnalysisConfig:
     return AnalysisConfig(reference=reference, items=items, unit=unit, fdr=fdr, alpha=alpha,
                           confidence=confidence, derived=derived, kappa_weights=tuple(weights),
                           conger_weights=conger, preference_unit=pref_unit, paired_adjust=paired_adjust,
-                          mrmc=tuple(mrmc))
+                          mrmc=tuple(mrmc), population_readers=population_readers)
 
 
 def load_config(path: str | Path) -> AnalysisConfig:

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .common import ALL, frame
+from .common import ALL, frame, truncate_interval
 
 COLUMNS = ["analysis", "item", "fom", "sequence", "level", "arm", "reference", "readers", "cases", "fom_arm",
            "fom_reference", "difference", "se", "df", "ci_low", "ci_high", "f", "p_value", "margin", "direction",
@@ -196,7 +196,8 @@ def fom_and_jackknife(units: pd.DataFrame, fom: str, arms: list[str], readers: l
 
 
 def mrmc_analysis(units: pd.DataFrame, fom: str, reference: str, margin: float = 0.0, direction: str = "greater",
-                  confidence: float = 0.95, label: dict | None = None, alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  confidence: float = 0.95, label: dict | None = None, alpha: float = 0.05,
+                  difference_bounds: tuple[float, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run OR–Hillis for one item: each arm vs the reference, plus a global test over all arms.
 
     Parameters
@@ -211,6 +212,10 @@ def mrmc_analysis(units: pd.DataFrame, fom: str, reference: str, margin: float =
         H1: difference > margin ("greater") or < margin ("less", for scores where lower is better).
     confidence, alpha : float
         Level of the interval of the difference; significance level of the noninferiority test.
+    difference_bounds : (float, float), optional
+        The range a difference of ``mean`` FOMs can take (e.g. ±4 on a 1–5 scale, ±1 for a 0/1
+        item); the interval is truncated to it with a note. AUC, sensitivity and specificity
+        differences are always truncated to [−1, 1].
 
     Returns
     -------
@@ -271,8 +276,13 @@ def mrmc_analysis(units: pd.DataFrame, fom: str, reference: str, margin: float =
             crit = dist.isf((1 - confidence) / 2)
             tstat = (diff - margin) / se
             p_ni = float(dist.sf(tstat) if direction == "greater" else dist.cdf(tstat))
-            row.update(se=se, ci_low=diff - crit * se, ci_high=diff + crit * se, p_noninferiority=p_ni,
-                       noninferior=bool(p_ni < alpha))
+            lo, hi = diff - crit * se, diff + crit * se
+            bounds = difference_bounds if fom == "mean" else (-1.0, 1.0)  # AUC, sensitivity, specificity
+            if bounds is not None:
+                lo, hi, cut = truncate_interval(lo, hi, *bounds)
+                if cut:
+                    row_notes.append(cut)
+            row.update(se=se, ci_low=lo, ci_high=hi, p_noninferiority=p_ni, noninferior=bool(p_ni < alpha))
             if not math.isfinite(res.df):
                 row_notes.append("MS(T:R) = 0: Hillis df infinite (normal reference distribution)")
         else:

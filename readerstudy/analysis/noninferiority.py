@@ -21,7 +21,8 @@ from .rcompat import p_adjust, signed_rank_test
 
 COLUMNS = ["sequence", "item", "arm", "reference", "reader", "unit", "n", "n_nonzero", "pseudomedian",
            "conf_bound", "conf_level", "margin", "direction", "statistic", "z", "p_value", "p_adjusted",
-           "adjustment", "noninferior", "mean_arm", "mean_reference", "note"]
+           "adjustment", "noninferior", "p_inferior", "p_inferior_adjusted", "inferior", "mean_arm",
+           "mean_reference", "note"]
 
 
 def paired_units(answers: pd.DataFrame, reference: str, unit: str) -> pd.DataFrame:
@@ -70,9 +71,13 @@ def noninferiority(answers: pd.DataFrame, reference: str, margins: dict[str, tup
     DataFrame
         Columns ``sequence, item, arm, reference, reader, unit, n, n_nonzero, pseudomedian,
         conf_bound, conf_level, margin, direction, statistic, z, p_value, p_adjusted, adjustment,
-        noninferior, mean_arm, mean_reference, note``. ``statistic`` is R's V; ``pseudomedian`` the
-        Hodges–Lehmann estimate of arm − reference; ``conf_bound`` its one-sided bound (lower for
-        "greater", upper for "less"); ``noninferior`` is ``p_adjusted < alpha``.
+        noninferior, p_inferior, p_inferior_adjusted, inferior, mean_arm, mean_reference, note``.
+        ``statistic`` is R's V; ``pseudomedian`` the Hodges–Lehmann estimate of arm − reference;
+        ``conf_bound`` its one-sided bound (lower for "greater", upper for "less"); ``noninferior``
+        is ``p_adjusted < alpha``. ``p_inferior`` is the one-sided test in the opposite direction
+        (H1: the arm is worse than the margin allows), adjusted the same way into
+        ``p_inferior_adjusted``; ``inferior`` is ``p_inferior_adjusted < alpha``. A row neither
+        noninferior nor inferior is inconclusive.
 
     Notes
     -----
@@ -84,13 +89,16 @@ def noninferiority(answers: pd.DataFrame, reference: str, margins: dict[str, tup
     rows = []
     for (seq, item, arm, reader), grp in pairs.groupby(["sequence", "item", "arm", "reader"], sort=True):
         margin, direction = margins[item]
-        res = signed_rank_test(grp["x"].to_numpy() - grp["y"].to_numpy(), mu=margin,
-                               alternative=direction, conf_level=confidence)
+        d = grp["x"].to_numpy() - grp["y"].to_numpy()
+        res = signed_rank_test(d, mu=margin, alternative=direction, conf_level=confidence)
+        worse = signed_rank_test(d, mu=margin, alternative="less" if direction == "greater" else "greater",
+                                 conf_int=False)
         rows.append({"sequence": seq, "item": item, "arm": arm, "reference": reference, "reader": reader,
                      "unit": unit, "n": res.n, "n_nonzero": res.n_nonzero, "pseudomedian": res.estimate,
                      "conf_bound": res.conf_low if direction == "greater" else res.conf_high,
                      "conf_level": res.conf_level, "margin": margin, "direction": direction,
                      "statistic": res.statistic, "z": res.z, "p_value": res.p_value,
+                     "p_inferior": worse.p_value,
                      "mean_arm": float(grp["x"].mean()), "mean_reference": float(grp["y"].mean()),
                      "note": res.note})
     out = frame(rows, COLUMNS)
@@ -98,4 +106,6 @@ def noninferiority(answers: pd.DataFrame, reference: str, margins: dict[str, tup
         out["p_adjusted"] = p_adjust(out["p_value"].to_numpy(dtype=float), adjust)
         out["adjustment"] = adjust
         out["noninferior"] = (out["p_adjusted"] < alpha).fillna(False).astype(bool)
+        out["p_inferior_adjusted"] = p_adjust(out["p_inferior"].to_numpy(dtype=float), adjust)
+        out["inferior"] = (out["p_inferior_adjusted"] < alpha).fillna(False).astype(bool)
     return out

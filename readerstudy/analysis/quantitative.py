@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .common import frame
+from .common import frame, unit_means
 from .config import DerivedConfig
 from .noninferiority import paired_units
 
@@ -91,3 +91,72 @@ def bland_altman_table(answers: pd.DataFrame, reference: str, items: list[str], 
                        note="fewer than 3 pairs or a constant arm: correlations undefined")
         rows.append(row)
     return frame(rows, BLAND_ALTMAN_COLUMNS)
+
+
+MEASUREMENT_COLUMNS = ["sequence", "item", "arm", "reference", "n", "mean", "sd", "mean_reference", "sd_reference",
+                       "percent_difference", "r_squared", "slope", "intercept", "bias", "loa_low", "loa_high", "icc",
+                       "icc_ci_low", "icc_ci_high", "note"]
+
+
+def measurement_table(answers: pd.DataFrame, reference: str, items: list[str],
+                      confidence: float = 0.95) -> pd.DataFrame:
+    """Quantitative biomarkers per arm against the reference (seed 000 Table 6 and Figure 6).
+
+    The unit is a case (× level) with the readers' mean measurement, as an automatic segmentation
+    gives one value per structure. One row per sequence × item × arm; the reference arm's own row
+    has only ``n, mean, sd``.
+
+    Returns
+    -------
+    DataFrame
+        ``sequence, item, arm, reference, n, mean, sd, mean_reference, sd_reference,
+        percent_difference, r_squared, slope, intercept, bias, loa_low, loa_high, icc, icc_ci_low,
+        icc_ci_high, note``: mean ± SD over units (SD n − 1); ``percent_difference`` =
+        100·(mean − mean_reference)/mean_reference; ``r_squared``, ``slope`` and ``intercept`` of the
+        least-squares line arm = intercept + slope·reference (R ``lm``); Bland–Altman ``bias`` and
+        limits ``bias ± z·SD``; ``icc`` ICC(A,1) between the arm and the reference over units
+        (absolute agreement, McGraw & Wong interval, truncated to [−1, 1]), i.e. how
+        interchangeable the two arms' measurements are.
+    """
+    from .agreement import icc_a1
+
+    df = answers[answers["item"].isin(items)]
+    if df.empty:
+        return frame([], MEASUREMENT_COLUMNS)
+    pairs = paired_units(df, reference, "case-mean")
+    z = stats.norm.isf((1 - confidence) / 2)
+    rows = []
+    ref_units = unit_means(df[df["arm"] == reference], ["sequence", "item", "case", "level"])
+    for (seq, item), grp in ref_units.groupby(["sequence", "item"], sort=True):
+        v = grp["value"].to_numpy(dtype=float)
+        rows.append({"sequence": seq, "item": item, "arm": reference, "reference": reference, "n": v.size,
+                     "mean": v.mean(), "sd": v.std(ddof=1) if v.size > 1 else math.nan,
+                     "note": "reference arm" + ("" if v.size > 1 else "; one unit: SD undefined")})
+    for (seq, item, arm), grp in pairs.groupby(["sequence", "item", "arm"], sort=True):
+        x, y = grp["x"].to_numpy(dtype=float), grp["y"].to_numpy(dtype=float)
+        n = x.size
+        notes = []
+        row = {"sequence": seq, "item": item, "arm": arm, "reference": reference, "n": n, "mean": x.mean(),
+               "sd": x.std(ddof=1) if n > 1 else math.nan, "mean_reference": y.mean(),
+               "sd_reference": y.std(ddof=1) if n > 1 else math.nan}
+        if y.mean() != 0:
+            row["percent_difference"] = 100.0 * (x.mean() - y.mean()) / y.mean()
+        else:
+            notes.append("reference mean 0: percent difference undefined")
+        d = x - y
+        sd = d.std(ddof=1) if n > 1 else math.nan
+        row.update(bias=d.mean(), loa_low=d.mean() - z * sd, loa_high=d.mean() + z * sd)
+        if n >= 3 and np.ptp(y) > 0 and np.ptp(x) > 0:
+            fit = stats.linregress(y, x)
+            row.update(r_squared=float(fit.rvalue ** 2), slope=float(fit.slope), intercept=float(fit.intercept))
+        else:
+            notes.append("fewer than 3 units or a constant arm: regression undefined")
+        icc = icc_a1(np.c_[x, y], confidence)
+        row.update(icc=icc["icc"], icc_ci_low=icc["ci_low"], icc_ci_high=icc["ci_high"])
+        if icc["note"]:
+            notes.append(f"ICC: {icc['note']}")
+        if n < 2:
+            notes.append("one unit: SD and limits of agreement undefined")
+        row["note"] = "; ".join(notes)
+        rows.append(row)
+    return frame(rows, MEASUREMENT_COLUMNS)

@@ -291,26 +291,18 @@ def mcnemar_tests(b: np.ndarray, c: np.ndarray) -> dict[str, np.ndarray]:
 def p_adjust(p, method: str) -> np.ndarray:
     """R's ``p.adjust``: ``"bh"`` (Benjamini–Hochberg), ``"bonferroni"`` or ``"none"``; NaN kept in place.
 
-    R drops NaN and adjusts over the rest (``n = length(p[!is.na(p)])``); so do we.
+    R drops NaN and adjusts over the rest (``n = length(p[!is.na(p)])``); so do we, through
+    statsmodels' ``multipletests`` (``fdr_bh`` / ``bonferroni``), which gives R's numbers.
     """
+    from statsmodels.stats.multitest import multipletests
+
+    methods = {"bh": "fdr_bh", "bonferroni": "bonferroni"}
+    if method not in methods and method != "none":
+        raise ValueError(f"p_adjust: unknown method {method!r}")
     p = np.asarray(p, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
-    q = p[ok]
-    m = q.size
-    if m == 0:
+    if not ok.any():
         return out
-    if method == "none":
-        out[ok] = q
-    elif method == "bonferroni":
-        out[ok] = np.minimum(1.0, q * m)
-    elif method == "bh":
-        order = np.argsort(q)[::-1]
-        ranks = np.arange(m, 0, -1)
-        adj = np.minimum.accumulate(m / ranks * q[order])
-        res = np.empty(m)
-        res[order] = np.minimum(1.0, adj)
-        out[ok] = res
-    else:
-        raise ValueError(f"p_adjust: unknown method {method!r}")
+    out[ok] = p[ok] if method == "none" else multipletests(p[ok], method=methods[method])[1]
     return out

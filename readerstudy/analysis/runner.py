@@ -17,14 +17,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import accuracy, agreement, descriptives, detection, mrmc, noninferiority, paired, preference, quantitative
+from . import accuracy, agreement, descriptives, detection, mrmc, noninferiority, paired, population, preference, \
+    quantitative
 from .common import ALL
 from .config import AnalysisConfig, parse_config
 from .tidy import validate_answers, validate_reference
 
 #: Tables in the order they are written; each becomes ``<name>.csv``.
 TABLES = ("descriptives", "descriptives_by_reader", "noninferiority", "paired", "kappa", "icc", "spearman",
-          "mcnemar", "accuracy", "accuracy_gee", "preference", "bland_altman", "mrmc", "mrmc_readers")
+          "mcnemar", "accuracy", "accuracy_gee", "preference", "bland_altman", "measurements", "mrmc",
+          "mrmc_readers", "population")
 
 
 @dataclass
@@ -35,6 +37,8 @@ class AnalysisResult:
     config: AnalysisConfig
     notes: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: The validated answers the tables were computed from (derived quantities added); not written out.
+    answers: pd.DataFrame | None = None
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.tables[name]
@@ -61,7 +65,8 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
-                 reference_standard: pd.DataFrame | None = None) -> AnalysisResult:
+                 reference_standard: pd.DataFrame | None = None, *,
+                 invalid_reference: str = "raise") -> AnalysisResult:
     """Validate the input and compute every table.
 
     Parameters
@@ -73,6 +78,10 @@ def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
     reference_standard : DataFrame, optional
         ``case, level, finding, present``; needed for accuracy tables and for MRMC AUC,
         sensitivity and specificity.
+    invalid_reference : {"raise", "drop"}
+        What a reference standard that does not fit the answers (e.g. lacks a case or level) does:
+        raise, or be left out with a note (the accuracy tables are then empty), so that the rest of
+        a study's report is still built.
 
     Returns
     -------
@@ -94,13 +103,19 @@ def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
 
     cfg = parse_config(config)
     df = validate_answers(answers, cfg)
+    df, population_table = population.select_population(df, cfg.population_readers)
+    notes: list[str] = []
     ref = None
     if reference_standard is not None:
-        ref = validate_reference(reference_standard, df, cfg)
+        try:
+            ref = validate_reference(reference_standard, df, cfg)
+        except ValueError as exc:
+            if invalid_reference != "drop" or not str(exc).startswith("reference standard"):
+                raise
+            notes.append(f"the reference standard was left out: {exc}")
     needs_truth = [m.name for m in cfg.mrmc if m.fom in ("auc", "sensitivity", "specificity")]
     if ref is None and needs_truth:
         raise ValueError(f"config [[mrmc]] {', '.join(needs_truth)}: needs --reference-standard (truth per case)")
-    notes: list[str] = []
     if ref is None and cfg.items_of("finding"):
         notes.append("no reference standard given: accuracy tables are empty")
 
@@ -115,7 +130,11 @@ def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
     lap("validate")
     pref_items = of("preference")
     single = df[~df["item"].isin(pref_items)]
-    t: dict[str, pd.DataFrame] = {}
+    t: dict[str, pd.DataFrame] = {"population": population_table}
+    excluded = population_table[~population_table["included"].astype(bool)]
+    if len(excluded):
+        notes.append(f"readers left out of the analysis population ({cfg.population_readers} readers): "
+                     + "; ".join(f"{r.reader} ({r.reason})" for r in excluded.itertuples()))
     scored = of("likert", "binary", "numeric", "rating")
     t["descriptives"] = descriptives.describe(single, scored)
     t["descriptives_by_reader"] = descriptives.describe_by_reader(single, scored)
@@ -154,13 +173,16 @@ def run_analysis(answers: pd.DataFrame, config: dict | AnalysisConfig,
     t["bland_altman"] = quantitative.bland_altman_table(single, cfg.reference, of("numeric"), cfg.unit,
                                                         cfg.confidence)
     lap("bland_altman")
+    t["measurements"] = quantitative.measurement_table(single, cfg.reference, of("numeric"), cfg.confidence)
+    lap("measurements")
     t["mrmc"], t["mrmc_readers"] = _mrmc(single, cfg, ref)
     lap("mrmc")
     meta = {"answers": int(len(answers)), "readers": sorted(df["reader"].unique().tolist()),
             "cases": int(df["case"].nunique()), "arms": sorted(single["arm"].unique().tolist()),
             "sequences": sorted(df["sequence"].unique().tolist()), "python": platform.python_version(),
-            "versions": _versions(), "timings_s": timings}
-    return AnalysisResult(tables={name: t[name] for name in TABLES}, config=cfg, notes=notes, meta=meta)
+            "versions": _versions(), "timings_s": timings, "population": cfg.population_readers,
+            "reference_standard": ref is not None}
+    return AnalysisResult(tables={name: t[name] for name in TABLES}, config=cfg, notes=notes, meta=meta, answers=df)
 
 
 def _mrmc(df: pd.DataFrame, cfg: AnalysisConfig, ref: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -177,11 +199,13 @@ def _mrmc(df: pd.DataFrame, cfg: AnalysisConfig, ref: pd.DataFrame | None) -> tu
             truth = ref[ref["finding"] == finding][["case", "level", "present"]]
             sub = sub.merge(truth, on=["case", "level"], how="inner")
         direction = item.direction if spec.fom == "mean" and item.direction else "greater"
+        span = (item.scale[1] - item.scale[0]) if item.scale else (1.0 if item.kind == "binary" else None)
+        bounds = (-span, span) if span is not None else None
         for seq, grp in sub.groupby("sequence", sort=True):
             label = {"analysis": spec.name, "item": spec.item, "sequence": seq,
                      "level": spec.level if spec.level is not None else ALL}
             table, readers = mrmc.mrmc_analysis(grp, spec.fom, cfg.reference, spec.margin, direction,
-                                                cfg.confidence, label, cfg.alpha)
+                                                cfg.confidence, label, cfg.alpha, difference_bounds=bounds)
             parts.append(table)
             reader_parts.append(readers)
     if not parts:

@@ -174,7 +174,12 @@ def demo_study_ensure(*, config: DemoConfig, users: dict) -> tuple[Study, bool]:
         for spec in config.users:
             if spec.role == "reader":
                 services.membership_add(study=study, user=users[spec.username], role=Membership.Role.READER)
-        services.study_update(study=study, analysis_settings={"report": {"title": f"{config.name} (simulated readers)", "notes": [note]}})
+        services.study_update(study=study, analysis_settings={
+            "report": {"title": f"{config.name} (simulated readers)", "notes": [note]},
+            # readers who answered every read (a human who tried a few is listed, not analysed); MRMC of one item
+            "population": {"readers": "complete"},
+            "mrmc": [{"item": "apparent_snr", "fom": "mean", "margin": -0.5, "name": "Apparent SNR (mean score)"}],
+        })
     return study, True
 
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import html
 import io
 import json
@@ -25,10 +26,12 @@ import pandas as pd
 
 from readerstudy.analysis.runner import write_results
 
-from .build import Report, Table
+from .document import Report, Table
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 FORMATS = ("html", "pdf", "xlsx", "zip")
+#: Background of a verdict cell per status class (the HTML uses the same colours).
+STATUS_COLOURS = {"v-ni": "#c8ecd0", "v-inc": "#fdf0c2", "v-inf": "#f8c9c4"}
 CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",
     "pdf": "application/pdf",
@@ -66,21 +69,49 @@ def _stamp_items(report: Report) -> list[tuple[str, str]]:
             ("Generated", s["generated_at"])]
 
 
+def _absent_text(report: Report) -> str:
+    absent = report.absent_sections
+    if not absent:
+        return ""
+    return "Not part of this study's design or data: " + "; ".join(
+        f"{s.title.split(':')[0].split(' (')[0].lower()} ({s.note[:1].lower() + s.note[1:].rstrip('.')})"
+        for s in absent) + "."
+
+
+def _table_context(t: Table) -> dict[str, Any]:
+    rows = body_rows(t.frame)
+    classes = t.cell_classes or [[""] * len(r) for r in rows]
+    return {"key": t.key, "title": t.title, "rows": [list(zip(r, c)) for r, c in zip(rows, classes)],
+            "headers": [[(text, str(span) if span > 1 else "") for text, span in hrow] for hrow in header_rows(t.frame)],
+            "footnotes": t.footnotes, "sources": ", ".join(f"{s}.csv" for s in t.sources),
+            "wide": len(t.frame.columns) > 9}
+
+
+def _numbered(report: Report) -> list[tuple[str, Any]]:
+    return [(str(n), sec) for n, sec in enumerate(report.body_sections, 1)]
+
+
+def _appendix_refs(report: Report, sec) -> str:
+    return ", ".join(number for number, s, _ in report.appendix_tables if s is sec)
+
+
 def _context(report: Report, downloads: dict[str, str] | None) -> dict[str, Any]:
     sections = []
-    for number, sec in enumerate(report.sections, 1):
+    for number, sec in _numbered(report):
         # Everything reaches the template as text: Django would localize numbers, which needs settings.
-        tables = [{"key": t.key, "title": t.title, "rows": body_rows(t.frame),
-                   "headers": [[(text, str(span) if span > 1 else "") for text, span in hrow]
-                               for hrow in header_rows(t.frame)],
-                   "footnotes": t.footnotes, "sources": ", ".join(f"{s}.csv" for s in t.sources)} for t in sec.tables]
         figures = [{"key": f.key, "title": f.title, "caption": f.caption,
                     "src": "data:image/png;base64," + base64.b64encode(f.png).decode("ascii")} for f in sec.figures]
-        sections.append({"number": str(number), "key": sec.key, "title": sec.title, "seed": sec.seed, "note": sec.note,
-                         "tables": tables, "figures": figures})
+        sections.append({"number": number, "key": sec.key, "title": sec.title, "source": sec.source,
+                         "tables": [_table_context(t) for t in sec.body_tables], "figures": figures,
+                         "appendix": _appendix_refs(report, sec)})
+    appendix = [{**_table_context(t), "number": number, "section": sec.title}
+                for number, sec, t in report.appendix_tables]
+    v = report.verdict
     return {"report": report, "title": report.title, "stamp": _stamp_items(report), "methods": report.methods,
-            "references": report.references, "notes": report.notes, "sections": sections,
-            "downloads": downloads or {}}
+            "references": report.references, "notes": report.notes, "sections": sections, "appendix": appendix,
+            "verdict": {"paragraphs": v.paragraphs, "lines": v.lines, "population": v.population, "note": v.note,
+                        "tables": [_table_context(t) for t in v.tables]},
+            "absent": _absent_text(report), "downloads": downloads or {}}
 
 
 # --- HTML -----------------------------------------------------------------------------------------
@@ -148,6 +179,18 @@ def _pdf_table(table: Table, width: float, styles: dict):
     headers = header_rows(table.frame)
     rows = body_rows(table.frame)
     cell, head = styles["cell"], styles["head"]
+    widths = _col_widths(headers, rows, width, cell.fontName, head.fontName, cell.fontSize)
+    if sum(widths) > width:  # even broken at every space the table is too wide: a smaller type size
+        from reportlab.lib.styles import ParagraphStyle
+
+        size = max(4.5, cell.fontSize * width / sum(widths) * 0.98)
+        cell = ParagraphStyle("cell-small", parent=cell, fontSize=size, leading=size * 1.18)
+        head = ParagraphStyle("head-small", parent=head, fontSize=size, leading=size * 1.18)
+        widths = _col_widths(headers, rows, width, cell.fontName, head.fontName, size)
+        if sum(widths) > width:  # still too wide: break inside words, columns in proportion
+            cell = ParagraphStyle("cell-cjk", parent=cell, wordWrap="CJK")
+            head = ParagraphStyle("head-cjk", parent=head, wordWrap="CJK")
+            widths = [w * width / sum(widths) for w in widths]
     data = []
     spans = []
     for h, hrow in enumerate(headers):
@@ -161,7 +204,12 @@ def _pdf_table(table: Table, width: float, styles: dict):
         data.append(line)
     for r in rows:
         data.append([Paragraph(html.escape(v), cell) for v in r])
-    widths = _col_widths(headers, rows, width, cell.fontName, head.fontName, cell.fontSize)
+    colours = []
+    for i, classes in enumerate(table.cell_classes or []):
+        for j, cls in enumerate(classes):
+            if cls in STATUS_COLOURS:
+                colours.append(("BACKGROUND", (j, len(headers) + i), (j, len(headers) + i),
+                                colors.HexColor(STATUS_COLOURS[cls])))
     t = RLTable(data, colWidths=widths, repeatRows=len(headers), hAlign="LEFT")
     t.setStyle(TableStyle([
         ("LINEABOVE", (0, 0), (-1, 0), 0.8, colors.black),
@@ -172,23 +220,44 @@ def _pdf_table(table: Table, width: float, styles: dict):
         ("LEFTPADDING", (0, 0), (-1, -1), 2), ("RIGHTPADDING", (0, 0), (-1, -1), 2),
         ("ROWBACKGROUNDS", (0, len(headers)), (-1, -1), [colors.white, colors.HexColor("#f3f4f6")]),
         *spans,
+        *colours,
     ]))
     return t
 
 
+def _pdf_timestamp(generated_at: str):
+    """ReportLab's document time stamp set to the report's generation time (UTC), so the PDF's
+    CreationDate is when the report was generated and the file stays a function of the report."""
+    import time
+
+    from reportlab.pdfbase.pdfdoc import TimeStamp
+
+    ts = TimeStamp(invariant=True)
+    when = dt.datetime.fromisoformat(generated_at)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    ts.t = when.timestamp()
+    ts.lt = time.gmtime(ts.t)
+    ts.YMDhms = tuple(ts.lt)[:6]
+    return ts
+
+
 def render_pdf(report: Report) -> bytes:
-    """The report as a printable PDF (A4 landscape): stamp, Methods, every section, figures."""
+    """The report as a printable PDF (A4 landscape): verdict first, Methods, the sections this
+    study's design has, references, then the per-reader and per-level detail as an appendix."""
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.platypus import CondPageBreak, Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
+    from reportlab.platypus import CondPageBreak, Image, KeepTogether, PageBreak, Paragraph, SimpleDocTemplate, Spacer
 
     regular, bold = _fonts()
     styles = {
-        "title": ParagraphStyle("title", fontName=bold, fontSize=15, leading=19, spaceAfter=6),
-        "h2": ParagraphStyle("h2", fontName=bold, fontSize=11.5, leading=14, spaceBefore=8, spaceAfter=3),
+        "title": ParagraphStyle("title", fontName=bold, fontSize=15, leading=19, spaceAfter=4),
+        "h2": ParagraphStyle("h2", fontName=bold, fontSize=11.5, leading=14, spaceBefore=7, spaceAfter=3),
         "h3": ParagraphStyle("h3", fontName=bold, fontSize=9, leading=11, spaceBefore=4, spaceAfter=2),
         "body": ParagraphStyle("body", fontName=regular, fontSize=8.5, leading=11, spaceAfter=3),
+        "bullet": ParagraphStyle("bullet", fontName=regular, fontSize=9, leading=11.5, spaceAfter=1.5, leftIndent=10,
+                                 bulletIndent=2),
         "small": ParagraphStyle("small", fontName=regular, fontSize=7, leading=8.6, spaceAfter=1),
         "cell": ParagraphStyle("cell", fontName=regular, fontSize=6.8, leading=8),
         "head": ParagraphStyle("head", fontName=bold, fontSize=6.8, leading=8),
@@ -198,8 +267,10 @@ def render_pdf(report: Report) -> bytes:
     margin = 12 * mm
     width = page[0] - 2 * margin
     stamp = report.stamp
+    timestamp = _pdf_timestamp(stamp["generated_at"])
 
     def footer(canvas, doc):
+        canvas._doc._timeStamp = timestamp
         canvas.saveState()
         canvas.setFont(regular, 6.5)
         canvas.drawString(margin, 7 * mm, f"{stamp['software']} {stamp['version']} · study seed {stamp.get('seed')} · "
@@ -208,39 +279,61 @@ def render_pdf(report: Report) -> bytes:
         canvas.drawRightString(page[0] - margin, 7 * mm, f"page {doc.page}")
         canvas.restoreState()
 
+    def add_table(story, table: Table, number: str = "") -> None:
+        title = f"{number} {table.title}".strip()
+        story.append(KeepTogether([Paragraph(html.escape(title), styles["h3"])]))
+        story.append(_pdf_table(table, width, styles))
+        for fn in table.footnotes:
+            story.append(Paragraph(html.escape(fn), styles["small"]))
+        story.append(Spacer(1, 2 * mm))
+
     doc = SimpleDocTemplate(buf, pagesize=page, leftMargin=margin, rightMargin=margin, topMargin=margin,
                             bottomMargin=14 * mm, title=report.title, author=f"readerstudy {stamp['version']}",
                             creator=f"readerstudy {stamp['version']}", invariant=True)
     story: list = [Paragraph(html.escape(report.title), styles["title"])]
-    story.append(Paragraph("<br/>".join(f"<b>{html.escape(k)}:</b> {html.escape(v)}" for k, v in _stamp_items(report)),
+    story.append(Paragraph(" · ".join(f"<b>{html.escape(k)}:</b> {html.escape(v)}" for k, v in _stamp_items(report)),
                            styles["small"]))
+    verdict = report.verdict
+    story.append(Paragraph("Verdict", styles["h2"]))
+    for text in verdict.paragraphs:
+        story.append(Paragraph(html.escape(text), styles["bullet"], bulletText="•"))
+    if not (verdict.paragraphs or verdict.lines) and verdict.note:
+        story.append(Paragraph(html.escape(verdict.note), styles["body"]))
+    for table in verdict.tables:
+        add_table(story, table)
+    for text in verdict.lines:
+        story.append(Paragraph(html.escape(text), styles["bullet"], bulletText="•"))
+    for text in verdict.population:
+        story.append(Paragraph(html.escape(text), styles["small"]))
     story.append(Paragraph("Methods", styles["h2"]))
     story.append(Paragraph(html.escape(report.methods), styles["body"]))
     for note in report.notes:
         story.append(Paragraph(html.escape(f"Note: {note}"), styles["small"]))
-    for number, sec in enumerate(report.sections, 1):
+    if absent := _absent_text(report):
+        story.append(Paragraph(html.escape(absent), styles["small"]))
+    for number, sec in _numbered(report):
         story.append(CondPageBreak(40 * mm))
-        story.append(Paragraph(html.escape(f"{number}. {sec.title}") +
-                               f" <font size=7 color='#555555'>({html.escape(sec.seed)})</font>", styles["h2"]))
-        if not sec.present:
-            story.append(Paragraph(html.escape(sec.note), styles["body"]))
-            continue
-        for table in sec.tables:
-            story.append(KeepTogether([Paragraph(html.escape(table.title), styles["h3"])]))
-            story.append(_pdf_table(table, width, styles))
-            for fn in table.footnotes:
-                story.append(Paragraph(html.escape(fn), styles["small"]))
-            story.append(Spacer(1, 3 * mm))
+        source = f" <font size=7 color='#555555'>({html.escape(sec.source)})</font>" if sec.source else ""
+        story.append(Paragraph(html.escape(f"{number}. {sec.title}") + source, styles["h2"]))
+        for table in sec.body_tables:
+            add_table(story, table)
         for fig in sec.figures:
             img = Image(io.BytesIO(fig.png))
             natural = 72.0 / 120  # figures are saved at 120 dpi; points per pixel at natural size
-            scale = min(natural, width / img.imageWidth, 150 * mm / img.imageHeight)
+            scale = min(natural, width / img.imageWidth, 120 * mm / img.imageHeight)
             img.drawWidth, img.drawHeight = img.imageWidth * scale, img.imageHeight * scale
             story.append(KeepTogether([Paragraph(html.escape(f"Figure: {fig.title}"), styles["h3"]), img,
                                        Paragraph(html.escape(fig.caption), styles["small"])]))
+        if refs := _appendix_refs(report, sec):
+            story.append(Paragraph(html.escape(f"Per-reader detail: Appendix {refs}."), styles["small"]))
     story.append(Paragraph("References", styles["h2"]))
     for i, ref in enumerate(report.references, 1):
         story.append(Paragraph(html.escape(f"[{i}] {ref}"), styles["small"]))
+    if report.appendix_tables:
+        story.append(PageBreak())
+        story.append(Paragraph("Appendix: per-reader and per-level detail", styles["h2"]))
+        for number, sec, table in report.appendix_tables:
+            add_table(story, table, f"{number} ({sec.title}):")
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return buf.getvalue()
 
@@ -272,7 +365,7 @@ def _xlsx_value(v: Any) -> Any:
 def render_xlsx(report: Report) -> bytes:
     """The report as a workbook: ``Report`` (stamp, methods), one sheet per display table, ``data_*`` sheets."""
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
+    from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
     wb = Workbook()
@@ -285,6 +378,8 @@ def render_xlsx(report: Report) -> bytes:
     for k, v in _stamp_items(report):
         ws.append([k, v])
     ws.append([])
+    for i, text in enumerate(report.verdict.paragraphs + report.verdict.lines + report.verdict.population):
+        ws.append(["Verdict" if i == 0 else "", text])
     ws.append(["Methods", report.methods])
     ws.cell(ws.max_row, 2).alignment = Alignment(wrap_text=True, vertical="top")
     for i, ref in enumerate(report.references, 1):
@@ -295,7 +390,7 @@ def render_xlsx(report: Report) -> bytes:
     ws.column_dimensions["A"].width = 22
     ws.column_dimensions["B"].width = 110
     listing = []
-    for sec in report.sections:
+    for sec in [report.verdict, *report.sections]:
         if not sec.present:
             listing.append([sec.title, "", "", sec.note])
         for table in sec.tables:
@@ -313,8 +408,12 @@ def render_xlsx(report: Report) -> bytes:
                     if span > 1:
                         sh.merge_cells(start_row=r, start_column=col, end_row=r, end_column=col + span - 1)
                     col += span
-            for row in body_rows(table.frame):
+            for i, row in enumerate(body_rows(table.frame)):
                 sh.append(row)
+                for j, cls in enumerate((table.cell_classes or [[]] * (i + 1))[i]):
+                    if cls in STATUS_COLOURS:
+                        colour = STATUS_COLOURS[cls].lstrip("#").upper()
+                        sh.cell(sh.max_row, j + 1).fill = PatternFill("solid", start_color=colour, end_color=colour)
             for fn in table.footnotes:
                 sh.append([fn])
             for j in range(1, sum(s for _, s in headers[-1]) + 1):

@@ -11,10 +11,8 @@ from typing import Any
 
 import pandas as pd
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from readerstudy.analysis.config import parse_config
-from readerstudy.analysis.tidy import validate_answers, validate_reference
 from readerstudy.reading.export import answers_tidy
 from readerstudy.studies.models import Item, ReferenceStandard, Study
 
@@ -111,6 +109,20 @@ def study_integrity(study: Study) -> pd.DataFrame | None:
                        keep_default_na=False)
 
 
+def study_reads_by_reader(study: Study) -> dict[str, dict[str, int]]:
+    """Per reader (username): reads scheduled and submitted, training sessions and cases left out —
+    so that a reader with no answer yet is still listed on the report's verdict page."""
+    from readerstudy.reading.models import Read
+
+    rows = (
+        Read.objects.filter(session__study=study, session__is_training=False, series__case__is_training=False)
+        .values("session__reader__username")
+        .annotate(scheduled=Count("id"), submitted=Count("id", filter=Q(submitted_at__isnull=False)))
+        .order_by("session__reader__username")
+    )
+    return {r["session__reader__username"]: {"scheduled": r["scheduled"], "submitted": r["submitted"]} for r in rows}
+
+
 def _sha256_json(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
@@ -118,8 +130,8 @@ def _sha256_json(value: Any) -> str:
 def report_inputs(study: Study) -> ReportInputs:
     """Everything a report of ``study`` is built from, with the hashes that key the cache.
 
-    A reference standard that does not cover every answered case and level of a finding is left
-    out (with a note), so that the rest of the report is still built.
+    The answers are not validated here: the analysis engine does that once, when the report is
+    built (a reference standard that does not fit them is then left out with a note).
     """
     answers = answers_tidy(study)
     config = study_analysis_config(study, answers)
@@ -127,16 +139,9 @@ def report_inputs(study: Study) -> ReportInputs:
     integrity = study_integrity(study)
     options = report_options(study)
     notes: list[str] = list(options["notes"])
-    if reference is not None and not answers.empty:
-        try:
-            cfg = parse_config(config)
-            reference = validate_reference(reference, validate_answers(answers, cfg), cfg)
-        except ValueError as exc:
-            if str(exc).startswith("reference standard"):
-                notes.append(f"the reference standard was left out: {exc}")
-                reference = None
-            # any other error is the answers' or configuration's; build_report raises it itself
+    reads = study_reads_by_reader(study)
     settings_hash = _sha256_json({
+        "reads": reads,
         "config": config,
         "reference": None if reference is None else reference.to_csv(index=False),
         "integrity": None if integrity is None else integrity.to_csv(index=False),
@@ -145,6 +150,7 @@ def report_inputs(study: Study) -> ReportInputs:
     meta = {"study": study.name, "seed": study.seed,
             "sequences": list(study.sequences.order_by("order", "name").values_list("name", flat=True)),
             "arms": list(study.arms.order_by("order", "name").values_list("name", flat=True)),
+            "reads": reads,
             **({"title": options["title"]} if options["title"] else {})}
     return ReportInputs(answers=answers, config=config, reference_standard=reference, integrity=integrity, meta=meta,
                         answers_sha256=hashlib.sha256(answers_csv_bytes(answers)).hexdigest(),

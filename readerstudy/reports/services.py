@@ -93,7 +93,8 @@ def report_build(*, report_pk: int) -> Report | None:
     try:
         inputs = selectors.report_inputs(report.study)
         built = build_report(inputs.answers, inputs.config, inputs.reference_standard, inputs.integrity,
-                             meta={**inputs.meta, "notes": inputs.notes}, progress=tick)
+                             meta={**inputs.meta, "notes": inputs.notes}, progress=tick,
+                             invalid_reference="drop")
         if out.exists():
             shutil.rmtree(out)
         paths = write_report(built, out, progress=tick)

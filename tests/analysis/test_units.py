@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from statsmodels.stats.multitest import multipletests
 
 from readerstudy.analysis.accuracy import _exchangeable_logit_gee
 from readerstudy.analysis.config import DerivedConfig
@@ -31,12 +30,17 @@ def test_gee_matches_statsmodels_with_geepack_moments():
     assert alpha == pytest.approx(model.cov_struct.dep_params, rel=1e-6)
 
 
-def test_p_adjust_matches_statsmodels():
+def test_p_adjust_matches_r():
+    # R 4: p <- c(0.01, 0.04, 0.03, NA, 0.2, 0.04); p.adjust(p, "BH"); p.adjust(p, "bonferroni")
+    # [1] 0.05 0.05 0.05   NA 0.20 0.05
+    # [1] 0.05 0.20 0.15   NA 1.00 0.20
     p = np.array([0.01, 0.04, 0.03, np.nan, 0.2, 0.04])
-    ok = ~np.isnan(p)
-    np.testing.assert_allclose(p_adjust(p, "bh")[ok], multipletests(p[ok], method="fdr_bh")[1])
-    np.testing.assert_allclose(p_adjust(p, "bonferroni")[ok], multipletests(p[ok], method="bonferroni")[1])
-    assert math.isnan(p_adjust(p, "bh")[3])
+    np.testing.assert_allclose(p_adjust(p, "bh"), [0.05, 0.05, 0.05, np.nan, 0.2, 0.05], rtol=1e-12)
+    np.testing.assert_allclose(p_adjust(p, "bonferroni"), [0.05, 0.2, 0.15, np.nan, 1.0, 0.2], rtol=1e-12)
+    np.testing.assert_array_equal(p_adjust(p, "none"), p)
+    assert np.isnan(p_adjust([np.nan], "bh")).all()
+    with pytest.raises(ValueError, match="unknown method"):
+        p_adjust(p, "holm")
 
 
 def test_snr_and_cnr_derived_per_unit():

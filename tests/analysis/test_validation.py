@@ -129,3 +129,18 @@ def test_preference_arm_must_be_a_pair(tiny):
     bad.loc[row, "arm"] = "Fast"
     with pytest.raises(ValueError, match="preference item 'pref_snr' needs arm 'A\\|B'"):
         run_analysis(bad, CONFIG, ref)
+
+
+def test_a_reference_standard_that_does_not_fit_raises_or_is_left_out_with_a_note(study_answers, study_config,
+                                                                                   study_reference):
+    from readerstudy.analysis.runner import run_analysis
+
+    partial = study_reference[study_reference["case"] != study_reference["case"].iloc[0]]
+    config = {**study_config, "mrmc": [m for m in study_config.get("mrmc", []) if m["fom"] == "mean"]}
+    with pytest.raises(ValueError, match="^reference standard"):
+        run_analysis(study_answers, config, partial)
+    res = run_analysis(study_answers, config, partial, invalid_reference="drop")
+    assert res["accuracy"].empty and res["accuracy_gee"].empty
+    assert res.meta["reference_standard"] is False
+    assert any(n.startswith("the reference standard was left out: reference standard") for n in res.notes)
+    assert run_analysis(study_answers, config, study_reference).meta["reference_standard"] is True

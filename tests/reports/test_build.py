@@ -8,7 +8,8 @@ import re
 import pytest
 
 import readerstudy
-from readerstudy.reports.build import SECTIONS, answers_csv_bytes, build_report, fmt, fmt_p
+from readerstudy.reports.build import SECTIONS, answers_csv_bytes, build_report
+from readerstudy.reports.formatting import fmt, fmt_p
 
 from .fixture_study import CONFIG, make_study
 
@@ -26,9 +27,13 @@ COLUMNS = {
     + [(f"Interprotocol {a} vs Standard (Cohen κ)", r) for a in ARMS[1:] for r in ("reader1", "reader2", "reader3")],
     "quantitative": ["Sequence", "Measure", "Reader", *ARMS, "p Fast vs Standard", "p Fast-DL50 vs Standard",
                      *(f"ICC {a}" for a in ARMS)],
+    "measurements": ["Sequence", "Measure", "Arm", "n", "Mean ± SD", "Difference (%)", "r²",
+                     "Bias (95% limits of agreement)", "ICC with reference (95% CI)"],
     "bland_altman": ["Sequence", "Measure", "Comparison", "n", "Bias", "95% limits of agreement", "Pearson r", "p (r)"],
-    "detection": ["Finding", "Sequence", "Reader", "Comparison", "Reported", "Both", "Standard only", "Arm only",
-                  "p (exact)"],
+    "detection": ["Sequence", "Finding", "Fast vs Standard", "Fast-DL50 vs Standard"],
+    "detection_by_reader": ["Finding", "Sequence", "Reader", "Comparison", "Reported", "Both", "Standard only",
+                            "Arm only", "p (exact)"],
+    "accuracy_arms": ["Sequence", "Finding", "Measure", "Standard", "Fast", "Fast-DL50"],
     "accuracy_gee": ["Finding", "Sequence", "Measure", "Standard", "Arm", "Difference (95% CI)", "p (GEE)"],
     "accuracy": ["Finding", "Sequence", "Reader", "Arm", "Sensitivity", "Specificity"],
     "preference": ["Sequence", "Item", "Pair (A vs B)", "n", "Mean ± SD", "Median", "p", "Favours"],
@@ -37,7 +42,7 @@ COLUMNS = {
     "mrmc": ["Analysis", "Sequence", "Level", "Comparison", "Readers × cases", "FOM Standard", "FOM arm",
              "Difference (95% CI)", "df", "p", "Margin", "p (noninf.)"],
 }
-FIGURES = {"boxplots", "forest", "kappa_heatmap", "bland_altman"}
+FIGURES = {"boxplots", "forest", "kappa_heatmap", "bland_altman", "measurement_correlation"}
 
 
 def test_every_section_is_present_with_its_documented_columns(report):
@@ -107,7 +112,7 @@ def test_sections_the_data_does_not_support_are_absent_with_a_note():
     assert "No per-level finding" in notes["detection"]
     assert "No finding item" in notes["accuracy"] or "reference standard" in notes["accuracy"]
     assert "No image-integrity" in notes["integrity"]
-    assert "[[mrmc]]" in notes["mrmc"]
+    assert "multi-reader multi-case" in notes["mrmc"] and "[" not in notes["mrmc"]
     assert "McNemar" not in report.methods and "a margin of 0.25" in report.methods
 
 
@@ -117,3 +122,16 @@ def test_bad_input_is_a_value_error_naming_the_problem(study_tables):
         build_report(answers, CONFIG, reference, integrity.drop(columns=["ssim"]))
     with pytest.raises(ValueError, match="reference"):
         build_report(answers, {**CONFIG, "reference": "Nope"}, reference)
+
+
+def test_measurement_table_carries_the_engines_numbers(report):
+    ms = report.result["measurements"]
+    r = ms[(ms["sequence"] == "SAG T2 FS") & (ms["item"] == "snr_cord") & (ms["arm"] == "Fast-DL50")].iloc[0]
+    frame = report.section("quantitative").tables[0].frame
+    shown = frame[(frame["Measure"] == "SNR cord") & (frame["Arm"] == "Fast-DL50")].iloc[0]
+    assert shown["Difference (%)"] == f"{r['percent_difference']:+.2f}"
+    assert shown["r²"] == fmt(r["r_squared"])
+    assert shown["ICC with reference (95% CI)"] == f"{fmt(r['icc'], 2)} ({fmt(r['icc_ci_low'], 2)}, {fmt(r['icc_ci_high'], 2)})"
+    ref = frame[(frame["Measure"] == "SNR cord") & (frame["Arm"] == "Standard")].iloc[0]
+    assert ref["Difference (%)"] == "reference"
+    assert list(frame[frame["Measure"] == "SNR cord"]["Arm"]) == ["Standard", "Fast", "Fast-DL50"]

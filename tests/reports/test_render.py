@@ -15,7 +15,7 @@ import pytest
 from openpyxl import load_workbook
 
 from readerstudy.analysis.runner import TABLES
-from readerstudy.reports.build import fmt, fmt_p, mean_sd
+from readerstudy.reports.formatting import fmt, fmt_p, mean_sd
 
 
 class _Cells(HTMLParser):
@@ -88,7 +88,8 @@ def test_a_number_agrees_across_html_pdf_xlsx_and_csv(rendered, csv_tables, pdf_
     assert html_row[2:5] == [pseudo, fmt_p(row["p_value"]), p_adj]
     assert _row(parser.tables["descriptives"], "SAG T2 FS", "Fast-DL50")[2] == cell
 
-    pdf_line = next(line for line in pdf_text.splitlines() if re.match(r"\s*SAG T2 FS\s+Fast-DL50 vs Standard", line))
+    ni_text = pdf_text[pdf_text.index("Noninferiority tests"):]  # the verdict matrix comes first
+    pdf_line = next(line for line in ni_text.splitlines() if re.match(r"\s*SAG T2 FS\s+Fast-DL50 vs Standard", line))
     assert pdf_line.split()[6:9] == [pseudo, fmt_p(row["p_value"]), p_adj]
     desc_line = next(line for line in pdf_text.splitlines() if re.match(r"\s*SAG T2 FS\s+Fast-DL50\s+\d", line))
     assert cell in desc_line
@@ -135,6 +136,11 @@ def test_xlsx_has_a_sheet_per_table(rendered, report):
     for table in (t for s in report.sections for t in s.tables):
         assert table.title[:31] in names or table.key in names
     assert {f"data_{t}" for t in TABLES} | {"data_integrity"} <= set(names)
+    # The verdict matrix keeps its colours: one filled cell per status cell.
+    sheet = load_workbook(rendered["xlsx"])["verdict"]
+    classes = [c for row in report.verdict.tables[0].cell_classes for c in row if c]
+    filled = [c for row in sheet.iter_rows() for c in row if c.fill is not None and c.fill.fill_type == "solid"]
+    assert len(filled) == len(classes) > 0
 
 
 def test_zip_holds_csvs_results_answers_figures_and_methods(rendered, report, study_tables):

@@ -124,3 +124,17 @@ def test_a_study_without_answers_gets_a_clear_error_not_a_job(coordinator, reade
     response = api.post(f"/api/studies/{study.pk}/reports/")
     assert response.status_code == 400 and "no submitted answers yet" in str(response.json())
     assert not Report.objects.exists()
+
+
+def test_the_verdict_lists_every_scheduled_reader_with_their_reads(world, coordinator, reader, other_reader,
+                                                                  tmp_path):
+    from readerstudy.reports import selectors
+
+    inputs = selectors.report_inputs(world["study"])
+    n = len(world["reads"][reader])
+    assert inputs.meta["reads"] == {reader.username: {"scheduled": n, "submitted": n},
+                                    other_reader.username: {"scheduled": n, "submitted": n - 1}}
+    call_command("report", str(world["study"].pk), out=str(tmp_path))
+    html = (tmp_path / "report.html").read_text()
+    assert f"Reads submitted of those scheduled (training excluded): {2 * n - 1}/{2 * n}" in html
+    assert f"{other_reader.username} {n - 1}/{n}" in html

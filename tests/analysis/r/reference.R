@@ -44,11 +44,15 @@ for (s in sort(unique(cm$sequence))) for (it in sort(names(margins))) for (arm i
   w <- suppressWarnings(wilcox.test(m$value.x, m$value.y, paired = TRUE, mu = mu, alternative = alt, exact = FALSE,
                                     correct = TRUE, conf.int = TRUE))
   cat("\n## noninferiority", s, it, arm, "\n"); print(w)
+  # the opposite one-sided test (H1: worse than the margin allows): "inferior" when it rejects after adjustment
+  wi <- suppressWarnings(wilcox.test(m$value.x, m$value.y, paired = TRUE, mu = mu, exact = FALSE, correct = TRUE,
+                                     alternative = if (alt == "greater") "less" else "greater"))
   ni[[length(ni) + 1]] <- data.frame(sequence = s, item = it, arm = arm, reader = "all", n = nrow(m),
     statistic = unname(w$statistic), p_value = w$p.value, pseudomedian = unname(w$estimate),
-    conf_bound = if (alt == "greater") w$conf.int[1] else w$conf.int[2])
+    conf_bound = if (alt == "greater") w$conf.int[1] else w$conf.int[2], p_inferior = wi$p.value)
 }
-ni <- bind(ni); ni$p_adjusted <- p.adjust(ni$p_value, "BH"); write(ni, "noninferiority")
+ni <- bind(ni); ni$p_adjusted <- p.adjust(ni$p_value, "BH"); ni$p_inferior_adjusted <- p.adjust(ni$p_inferior, "BH")
+write(ni, "noninferiority")
 
 # the same per reader (unit = "reader"), Bonferroni across the table (fdr = "bonferroni")
 nr <- list()
@@ -123,6 +127,10 @@ conger <- function(m, cats, type) {       # Conger (1980) kappa, complete data; 
   k_i <- (pa_i - pe) / (1 - pe) - 2 * (1 - k) * (pe_i - pe) / (1 - pe)
   c(kappa = k, se = sqrt(sum((k_i - k)^2) / (n * (n - 1))), n = n)
 }
+# Wald interval truncated to [-1, 1] (irrCAC truncates Conger's at 1; the engine cuts both ends, with a note)
+kci <- function(k, crit) data.frame(ci_low = max(-1, k[["kappa"]] - crit * k[["se"]]),
+                                    ci_high = min(1, k[["kappa"]] + crit * k[["se"]]))
+Z <- qnorm(0.975)
 kitems <- list(snr = 1:5, confidence_dx = 1:5, stenosis_conf = 1:5, artifacts = 0:1, stenosis = 0:1)
 kw <- list(snr = c("none", "linear", "quadratic"), confidence_dx = c("none", "linear", "quadratic"),
            stenosis_conf = c("none", "linear", "quadratic"), artifacts = "none", stenosis = "none")
@@ -135,20 +143,21 @@ for (it in names(kitems)) for (s in sort(unique(a$sequence[a$item == it]))) {
     for (i in 1:(length(rd) - 1)) for (j in (i + 1):length(rd)) for (wt in kw[[it]]) {
       k <- cohen(m[, i], m[, j], cats, wt)
       kap[[length(kap) + 1]] <- data.frame(scope = "interreader", sequence = s, item = it, arm = arm,
-        reader = paste0(rd[i], "|", rd[j]), method = "cohen", weights = wt, kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]])
+        reader = paste0(rd[i], "|", rd[j]), method = "cohen", weights = wt, kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]],
+        kci(k, Z))
     }
     cw <- if (length(cats) > 2) "quadratic" else "none"; k <- conger(m, cats, cw)
     kap[[length(kap) + 1]] <- data.frame(scope = "interreader", sequence = s, item = it, arm = arm, reader = "all",
-      method = "conger", weights = cw, kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]])
+      method = "conger", weights = cw, kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]], kci(k, qt(0.975, k[["n"]] - 1)))
     k <- fleiss(m, cats)
     kap[[length(kap) + 1]] <- data.frame(scope = "interreader", sequence = s, item = it, arm = arm, reader = "all",
-      method = "fleiss", weights = "none", kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]])
+      method = "fleiss", weights = "none", kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]], kci(k, Z))
   }
   for (r in sort(unique(d$reader))) for (arm in sort(setdiff(unique(d$arm), REF))) {
     m <- merge(d[d$reader == r & d$arm == arm, ], d[d$reader == r & d$arm == REF, ], by = c("case", "level"))
     for (wt in kw[[it]]) { k <- cohen(m$value.x, m$value.y, cats, wt)
       kap[[length(kap) + 1]] <- data.frame(scope = "interprotocol", sequence = s, item = it, arm = arm, reader = r,
-        method = "cohen", weights = wt, kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]]) }
+        method = "cohen", weights = wt, kappa = k[["kappa"]], se = k[["se"]], n = k[["n"]], kci(k, Z)) }
   }
 }
 write(bind(kap), "kappa")
@@ -166,8 +175,8 @@ for (it in c("roi_background_sd", "roi_cord", "snr_cord")) for (s in sort(unique
     v <- (A * MSC + B * MSE)^2 / ((A * MSC)^2 / (k - 1) + (B * MSE)^2 / ((n - 1) * (k - 1)))
     FL <- qf(0.975, n - 1, v); FU <- qf(0.975, v, n - 1)
     icc[[length(icc) + 1]] <- data.frame(sequence = s, item = it, arm = arm, icc = ICC,
-      ci_low = n * (MSR - FL * MSE) / (FL * (k * MSC + (k * n - k - n) * MSE) + n * MSR),
-      ci_high = n * (FU * MSR - MSE) / (k * MSC + (k * n - k - n) * MSE + n * FU * MSR),
+      ci_low = max(-1, n * (MSR - FL * MSE) / (FL * (k * MSC + (k * n - k - n) * MSE) + n * MSR)),
+      ci_high = min(1, n * (FU * MSR - MSE) / (k * MSC + (k * n - k - n) * MSE + n * FU * MSR)),
       p_value = pf(MSR / MSE, n - 1, (n - 1) * (k - 1), lower.tail = FALSE))
   }
 write(bind(icc), "icc")
@@ -205,10 +214,15 @@ for (arm in sort(setdiff(unique(u$arm), REF))) for (rr in c("all", sort(unique(u
   fit <- geeglm(correct ~ x, id = id, data = d, family = binomial, corstr = "exchangeable",
                 control = geese.control(epsilon = 1e-12, maxit = 200))
   sm <- summary(fit); cat("\n## GEE", arm, rr, ms, "\n"); print(sm)
-  co <- sm$coefficients
+  co <- sm$coefficients; b <- co[, "Estimate"]; V <- fit$geese$vbeta   # robust (sandwich) covariance
+  p0 <- plogis(b[1]); p1 <- plogis(b[1] + b[2]); g <- c(p1 * (1 - p1) - p0 * (1 - p0), p1 * (1 - p1))
+  se_d <- sqrt(drop(t(g) %*% V %*% g)); se0 <- sqrt(V[1, 1]); se1 <- sqrt(V[1, 1] + V[2, 2] + 2 * V[1, 2])
   gee[[length(gee) + 1]] <- data.frame(finding = "stenosis", sequence = d$sequence[1], reader = rr, measure = ms, arm = arm,
     log_odds_ratio = co["x", "Estimate"], se = co["x", "Std.err"], p_value = co["x", "Pr(>|W|)"],
-    estimate_reference = plogis(co["(Intercept)", "Estimate"]), estimate_arm = plogis(sum(co[, "Estimate"])),
+    estimate_reference = unname(p0), estimate_arm = unname(p1),
+    ci_low = max(-1, unname(p1 - p0) - Z * se_d), ci_high = min(1, unname(p1 - p0) + Z * se_d),
+    ci_low_arm = unname(plogis(b[1] + b[2] - Z * se1)), ci_high_arm = unname(plogis(b[1] + b[2] + Z * se1)),
+    ci_low_reference = unname(plogis(b[1] - Z * se0)), ci_high_reference = unname(plogis(b[1] + Z * se0)),
     correlation = unname(sm$corr[1, "Estimate"]))
 }
 write(bind(gee), "accuracy_gee")
@@ -249,6 +263,37 @@ for (it in sort(unique(cmq$item))) for (s in sort(unique(cmq$sequence))) for (ar
     pearson_p = pc$p.value, spearman_rho = unname(sc$estimate), spearman_p = sc$p.value)
 }
 write(bind(ba), "bland_altman")
+
+# ---- quantitative biomarkers per arm against the reference (seed 000 Table 6 / Figure 6): case means ------------
+icc_a1 <- function(x, y) {               # ICC(A,1) of two "raters" (arm, reference) over units, McGraw & Wong CI
+  d <- data.frame(unit = factor(rep(seq_along(x), 2)), rater = factor(rep(1:2, each = length(x))), value = c(x, y))
+  ms <- summary(aov(value ~ unit + rater, data = d))[[1]][["Mean Sq"]]; n <- length(x); k <- 2
+  MSR <- ms[1]; MSC <- ms[2]; MSE <- ms[3]; ICC <- (MSR - MSE) / (MSR + (k - 1) * MSE + k * (MSC - MSE) / n)
+  A <- k * ICC / (n * (1 - ICC)); B <- 1 + k * ICC * (n - 1) / (n * (1 - ICC))
+  v <- (A * MSC + B * MSE)^2 / ((A * MSC)^2 / (k - 1) + (B * MSE)^2 / ((n - 1) * (k - 1)))
+  FL <- qf(0.975, n - 1, v); FU <- qf(0.975, v, n - 1)
+  c(icc = ICC, icc_ci_low = max(-1, n * (MSR - FL * MSE) / (FL * (k * MSC + (k * n - k - n) * MSE) + n * MSR)),
+    icc_ci_high = min(1, n * (FU * MSR - MSE) / (k * MSC + (k * n - k - n) * MSE + n * FU * MSR)))
+}
+mq <- list()
+for (it in sort(unique(cmq$item))) for (s in sort(unique(cmq$sequence))) {
+  y0 <- cmq$value[cmq$item == it & cmq$sequence == s & cmq$arm == REF]
+  mq[[length(mq) + 1]] <- data.frame(sequence = s, item = it, arm = REF, n = length(y0), mean = mean(y0), sd = sd(y0),
+    percent_difference = NA, r_squared = NA, slope = NA, intercept = NA, bias = NA, loa_low = NA, loa_high = NA,
+    icc = NA, icc_ci_low = NA, icc_ci_high = NA)
+  for (arm in sort(setdiff(unique(cmq$arm), REF))) {
+    m <- merge(cmq[cmq$item == it & cmq$sequence == s & cmq$arm == arm, ], cmq[cmq$item == it & cmq$sequence == s & cmq$arm == REF, ],
+               by = c("case", "level")); x <- m$value.x; y <- m$value.y; d <- x - y
+    fit <- lm(x ~ y); cat("\n## measurements", it, s, arm, "\n"); print(summary(fit))
+    ic <- icc_a1(x, y)
+    mq[[length(mq) + 1]] <- data.frame(sequence = s, item = it, arm = arm, n = length(x), mean = mean(x), sd = sd(x),
+      percent_difference = 100 * (mean(x) - mean(y)) / mean(y), r_squared = summary(fit)$r.squared,
+      slope = unname(coef(fit)[2]), intercept = unname(coef(fit)[1]), bias = mean(d),
+      loa_low = mean(d) - qnorm(0.975) * sd(d), loa_high = mean(d) + qnorm(0.975) * sd(d),
+      icc = ic[["icc"]], icc_ci_low = ic[["icc_ci_low"]], icc_ci_high = ic[["icc_ci_high"]])
+  }
+}
+write(bind(mq), "measurements")
 
 # ---- MRMC: Obuchowski-Rockette, Hillis df, case jackknife ---------------------------------------------------------
 fom <- function(d, type) {                 # d: one arm x reader, columns case, level, value, present

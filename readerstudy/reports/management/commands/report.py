@@ -40,7 +40,8 @@ class Command(BaseCommand):
 
         try:
             report = build_report(inputs.answers, inputs.config, inputs.reference_standard, inputs.integrity,
-                                  meta={**inputs.meta, "notes": inputs.notes}, progress=tick)
+                                  meta={**inputs.meta, "notes": inputs.notes}, progress=tick,
+                                  invalid_reference="drop")
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         paths = write_report(report, out, progress=tick)
