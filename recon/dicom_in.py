@@ -28,46 +28,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage, stats
-
 from . import acquisition as acq
 from . import reconstruction as rec
+from .noise import check_noise_sd, estimate_noise
 from .protocols import ArmAcquisition
 
 
-def estimate_noise_sd(volume: np.ndarray, *, coils: int = 1, margin_px: int = 16) -> float:
-    """Per-channel Gaussian noise SD of a magnitude volume (slices, rows, cols) from its air.
+def estimate_noise_sd(volume: np.ndarray, *, coils: int = 1) -> float:
+    """Per-channel Gaussian noise SD of a magnitude volume from its air (see :mod:`recon.noise`).
 
-    1. A first estimate from the lowest-intensity histogram peak (the chi_k mode is
-       s sqrt(k - 1), k = 2 x coils).
-    2. Air = pixels farther than ``margin_px`` from anything the smoothed image shows above the
-       chi_k noise floor (so truncation ringing next to the body is left out).
-    3. s = median(air) / median(chi_k).
-
-    Exact zeros (padding) are ignored. Raises ValueError when there is no usable air.
+    Raises :class:`recon.noise.NoiseEstimateError` when the air cannot be trusted.
     """
-    v3 = np.asarray(volume, float)
-    if v3.ndim == 2:
-        v3 = v3[None]
-    v = v3[v3 > 0]
-    k = 2 * coils
-    low = v[v <= np.percentile(v, 50)]
-    if low.size < 200:
-        raise ValueError("not enough pixels to estimate the noise; give noise_sd explicitly")
-    hist, edges = np.histogram(low, bins=200)
-    hist = np.convolve(hist, np.ones(5) / 5, mode="same")
-    peak = next((i for i in range(1, len(hist) - 1) if hist[i] >= hist[i - 1] and hist[i] >= hist[i + 1] and hist[i] > 0.2 * hist.max()), int(np.argmax(hist)))
-    s0 = 0.5 * (edges[peak] + edges[peak + 1]) / math.sqrt(max(k - 1, 1))
-    floor = s0 * (stats.chi.mean(k) + 4 * stats.chi.std(k))
-    air = []
-    for sl in v3:
-        body = ndimage.gaussian_filter(sl, 2.0) > floor
-        body = ndimage.binary_dilation(body, iterations=margin_px)
-        air.append(sl[~body & (sl > 0)])
-    air = np.concatenate(air)
-    if air.size < 200:
-        raise ValueError("not enough background (air) pixels to estimate the noise; give noise_sd explicitly")
-    return float(np.median(air) / stats.chi.median(k))
+    return estimate_noise(volume, coils=coils).sigma
 
 
 def _band_mask(shape, acquired: tuple[int, int] | None) -> np.ndarray:
@@ -99,12 +71,19 @@ def fast_from_magnitude(
     measured data.
     """
     if fast.acceleration > 1:
-        raise ValueError("parallel imaging cannot be emulated from a magnitude image (coil data are gone)")
+        raise ValueError(
+            f"parallel imaging (R = {fast.acceleration}) cannot be simulated from a magnitude image: its noise "
+            "amplification (g-factor) and aliasing depend on the coil sensitivities and phase, which a magnitude "
+            "series no longer has; start from raw k-space (--from kspace) instead"
+        )
     fast_averages = 1.0 if fast.is_partial_fourier else float(fast.nex)
     if fast_averages > standard_nex:
         raise ValueError("Fast cannot have more excitations than Standard")
     v = np.asarray(volume, np.float32)
-    s = noise_sd if noise_sd is not None else estimate_noise_sd(v, coils=coils)
+    if not np.isfinite(v).all():
+        raise ValueError("the Standard series has non-finite values")
+    s = check_noise_sd(noise_sd) if noise_sd is not None else estimate_noise(v, coils=coils).sigma
+    zeros = v == 0
     band = _band_mask(v.shape[1:], acquired_matrix)
     f = band.mean()
     n_phase = int(band.any(axis=0 if phase_axis == -1 else 1).sum())
@@ -129,6 +108,9 @@ def fast_from_magnitude(
             out[k] = rec.homodyne(ksp * (keep & band), phase_axis)
         else:
             out[k] = np.abs(acq.ifft2c(ksp[0]))
+    # What the scanner stored as exact zero (padding bands, masked background) stays zero:
+    # noise there would be a tell no Standard has.
+    out[zeros] = 0
     return out
 
 
