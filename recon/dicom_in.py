@@ -26,6 +26,8 @@ References
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from . import acquisition as acq
@@ -127,3 +129,85 @@ def acquired_matrix_from_header(ds, rows: int, cols: int) -> tuple[int, int] | N
     if not (0 < n_r <= rows and 0 < n_c <= cols):
         return None
     return n_r, n_c
+
+
+class SourceSeriesError(ValueError):
+    """A DICOM folder that is not one usable magnitude MR series; the message says why."""
+
+
+@dataclass
+class SourceSeries:
+    """One single-frame MR series read from a folder, slices sorted along the normal.
+
+    ``volume`` is in stored pixel units (no rescale): what is reconstructed and written back.
+    """
+
+    volume: np.ndarray  # (slices, rows, cols) float32
+    datasets: list  # pydicom Datasets, same order
+    phase_axis: int  # -1: phase along the rows' direction (ROW), -2: along the columns (COL)
+    phase_axis_source: str  # "header" or "assumed"
+    acquired_matrix: tuple[int, int] | None
+
+    @property
+    def max_stored(self) -> int:
+        return int(self.volume.max(initial=0))
+
+
+def read_source_series(folder: Path | str) -> SourceSeries:
+    """Read and check a series folder: one series, one geometry, single-frame MR magnitude."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SourceSeriesError(f"{folder}: not a folder (give the folder of one DICOM series)")
+    datasets = []
+    for p in sorted(x for x in folder.rglob("*") if x.is_file()):
+        try:
+            ds = pydicom.dcmread(p)
+        except (InvalidDicomError, OSError):
+            continue
+        if "PixelData" not in ds:
+            continue
+        datasets.append(ds)
+    if not datasets:
+        raise SourceSeriesError(f"{folder}: no DICOM images found")
+    uids = {str(d.get("SeriesInstanceUID", "")) for d in datasets}
+    if len(uids) > 1:
+        raise SourceSeriesError(f"{folder}: {len(uids)} series mixed in one folder (SeriesInstanceUID differs); give one series")
+    if any(str(d.get("Modality", "")) != "MR" for d in datasets):
+        raise SourceSeriesError(f"{folder}: not an MR series (Modality {sorted({str(d.get('Modality', '')) for d in datasets})})")
+    if any(int(d.get("NumberOfFrames", 1) or 1) > 1 for d in datasets):
+        raise SourceSeriesError(f"{folder}: multi-frame (enhanced) MR is not supported here; export the series as single-frame images")
+    if any("PHASE" in [str(x).upper() for x in d.get("ImageType", [])] or str(d.get("ComplexImageComponent", "MAGNITUDE")).upper() not in ("MAGNITUDE", "") for d in datasets):
+        raise SourceSeriesError(f"{folder}: not a magnitude series (ImageType/ComplexImageComponent say phase, real or imaginary)")
+
+    def key(d, name):
+        v = d.get(name)
+        return None if v is None else tuple(np.round(np.atleast_1d(np.asarray(v, float)), 4).tolist())
+
+    for name in ("Rows", "Columns", "PixelSpacing", "ImageOrientationPatient"):
+        values = {key(d, name) for d in datasets}
+        if len(values) > 1:
+            raise SourceSeriesError(f"{folder}: mixed geometry ({name} differs between images: {sorted(values, key=str)[:3]})")
+    missing = [n for n in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing") if n not in datasets[0]]
+    if missing:
+        raise SourceSeriesError(f"{folder}: the images lack {missing}, so the output could not be placed in the patient")
+    iop = np.array(datasets[0].ImageOrientationPatient, float)
+    normal = np.cross(iop[:3], iop[3:])
+    positions = [float(np.dot(np.array(d.ImagePositionPatient, float), normal)) for d in datasets]
+    if len(set(np.round(positions, 3))) != len(positions):
+        raise SourceSeriesError(f"{folder}: two images share a slice position (duplicates or several echoes/phases in one series)")
+    order = np.argsort(positions)
+    datasets = [datasets[i] for i in order]
+    try:
+        volume = np.stack([d.pixel_array for d in datasets]).astype(np.float32)
+    except Exception as exc:  # noqa: BLE001 - a codec or a broken file: say which
+        raise SourceSeriesError(f"{folder}: cannot decode the pixel data ({exc})") from exc
+    if volume.min() < 0:
+        raise SourceSeriesError(f"{folder}: negative stored values; a magnitude series has none")
+    direction = str(datasets[0].get("InPlanePhaseEncodingDirection", "")).upper()
+    phase_axis, how = (-1, "header") if direction == "ROW" else (-2, "header" if direction == "COL" else "assumed")
+    rows, cols = volume.shape[1:]
+    return SourceSeries(volume=volume, datasets=datasets, phase_axis=phase_axis, phase_axis_source=how,
+                        acquired_matrix=acquired_matrix_from_header(datasets[0], rows, cols))

@@ -50,15 +50,22 @@ def path(name: str) -> Path:
     return Path(data_store.__file__).parent / "data" / filename
 
 
-@functools.lru_cache(maxsize=8)
 def dataset(name: str) -> pydicom.Dataset:
+    """A fresh copy (callers may change it)."""
     return pydicom.dcmread(path(name))
 
 
-def image(name: str) -> np.ndarray:
-    """(slices, rows, cols) float64 stored values."""
+@functools.lru_cache(maxsize=8)
+def _image(name: str) -> np.ndarray:
     a = dataset(name).pixel_array.astype(np.float64)
-    return a if a.ndim == 3 else a[None]
+    a = a if a.ndim == 3 else a[None]
+    a.flags.writeable = False
+    return a
+
+
+def image(name: str) -> np.ndarray:
+    """(slices, rows, cols) float64 stored values (read-only, cached)."""
+    return _image(name)
 
 
 def own_noise_sd(name: str) -> float:
