@@ -45,7 +45,7 @@ from scipy import ndimage, stats
 
 HOW_TO_GIVE_SIGMA = (
     "give the noise SD yourself: --noise-sd SD (per receive channel, in the series' stored pixel "
-    "units, e.g. the SD of a real-valued air region divided by 0.655 for magnitude air), or draw a "
+    "units: the SD of a magnitude air region divided by 0.655 for one channel), or draw a "
     "background ROI in air in the workspace"
 )
 

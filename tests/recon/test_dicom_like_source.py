@@ -14,27 +14,7 @@ from recon.dicom_in import SourceSeriesError, read_source_series
 from recon.dicom_out import SeriesMeta, bits_stored_for, to_uint16, write_series, write_series_like
 
 from . import real_data
-
-
-def _series_from(name: str, folder, slices: int = 3, scale: float = 1.0):
-    """A small single-frame series made from a real image: ``slices`` copies stacked 4 mm apart."""
-    src = real_data.dataset(name)
-    folder.mkdir(parents=True)
-    series = pydicom.uid.generate_uid()
-    for k in range(slices):
-        ds = copy.deepcopy(src)
-        ds.SeriesInstanceUID = series
-        ds.SOPInstanceUID = pydicom.uid.generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        pos = np.array(src.ImagePositionPatient, float) + 4.0 * k * np.cross(
-            np.array(src.ImageOrientationPatient[:3], float), np.array(src.ImageOrientationPatient[3:], float))
-        ds.ImagePositionPatient = [f"{x:.4f}" for x in pos]
-        ds.InstanceNumber = k + 1
-        px = np.clip(src.pixel_array.astype(float) * scale, 0, 65535).astype(np.uint16)
-        ds.BitsStored, ds.HighBit = 16, 15
-        ds.PixelData = px.tobytes()
-        ds.save_as(folder / f"s{k}.dcm", enforce_file_format=True)
-    return folder
+from .real_data import series_from as _series_from
 
 
 def test_bits_stored_comes_from_the_value_range():
