@@ -243,7 +243,8 @@ def recon_series(
     if kind == "kspace":
         from .rawdata import recon_raw
 
-        raw = recon_raw(source, sequence=sequence, protocol_set_name=protocol_set_name, fast_dl=fast_dl, progress=report)
+        raw = recon_raw(source, sequence=sequence, protocol_set_name=protocol_set_name, noise_sd=noise_sd, fast_dl=fast_dl,
+                        seed=seed, progress=report)
         result = ReconResult(case=case or raw.case, sequence=raw.sequence, arms=raw.arms, datasets=raw.datasets, info=raw.info)
     else:
         report(2, "reading the series")
