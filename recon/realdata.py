@@ -225,11 +225,12 @@ def recon_series(
     source: Path | str, out: Path | str, *, kind: str, sequence: str | None = None,
     protocol_set_name: str = DEFAULT_PROTOCOL_SET, noise_sd: float | None = None, case: str | None = None,
     seed: int = 0, fast_dl: bool = True, background_mask: np.ndarray | None = None,
-    progress: ProgressFn | None = None,
+    progress: ProgressFn | None = None, arms: list[str] | None = None,
 ) -> list[dict]:
     """One source series -> ``out/<arm>/`` DICOM folders, ``out/manifest.csv``, ``out/recon.json``.
 
-    Returns the manifest rows. Raises :class:`ReconInputError` (or another ``ValueError``) with a
+    ``arms`` restricts what is written (default: every arm the kind makes). Returns the manifest
+    rows. Raises :class:`ReconInputError` (or another ``ValueError``) with a
     message naming the problem; nothing is written then.
     """
     if kind not in KINDS:
@@ -240,6 +241,8 @@ def recon_series(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ReconInputError(f"{out} exists and is not empty")
     report = progress or (lambda p, m: None)
+    if arms is not None:
+        fast_dl = fast_dl and any(a in FAST_DL_ARMS for a in arms)
     if kind == "kspace":
         from .rawdata import recon_raw
 
@@ -263,6 +266,11 @@ def recon_series(
             arms, info = recon_from_fast(src, noise_sd=noise_sd, fast_dl=fast_dl, progress=report)
         info.update(info_extra)
         result = ReconResult(case=case or case_label_for(src.datasets), sequence=seq_name, arms=arms, datasets=src.datasets, info=info)
+    if arms is not None:
+        unknown = [a for a in arms if a not in result.arms]
+        if unknown:
+            raise ReconInputError(f"a {kind} recon does not make arms {unknown}; it makes {list(result.arms)}")
+        result.arms = {a: v for a, v in result.arms.items() if a in arms}
     if not result.arms:
         raise ReconInputError("nothing to write (no arm was made)")
     report(90, "writing DICOM")
