@@ -270,7 +270,9 @@ def coil_noise_sd(raw: RawData) -> float:
     from .noise import estimate_noise
 
     grid, _ = grid_sizes(raw)
-    images = np.abs(acq.ifft2c(to_grid(raw.kspace[0], grid)))  # (slices, coils, x, y)
+    n_slices = raw.kspace.shape[1]
+    picked = sorted({round(i) for i in np.linspace(0, n_slices - 1, min(n_slices, 4))})  # a few slices suffice
+    images = np.abs(acq.ifft2c(to_grid(raw.kspace[0, picked], grid)))  # (slices, coils, x, y)
     sds = []
     for c in range(images.shape[1]):
         sds.append(estimate_noise(images[:, c]).sigma)
@@ -303,7 +305,7 @@ def standard_and_fast(raw: RawData, protocol: Protocol, *, noise_sd: float | Non
     n_avg = raw.kspace.shape[0]
     info: dict = {"averages_in_file": n_avg, "standard_nex": std.nex, "fast_nex": fast.nex,
                   "fast_partial_fourier": fast.partial_fourier, "fast_acceleration": fast.acceleration}
-    standard = reconstruct(raw.kspace.mean(axis=0), raw)
+    standard = reconstruct(raw.kspace[0] if n_avg == 1 else raw.kspace.mean(axis=0), raw)
     if fast.is_partial_fourier or fast.acceleration > 1:
         if fast.averages != 1 and not fast.is_partial_fourier:
             raise RawDataError("parallel imaging with several averages is not supported")
@@ -327,8 +329,12 @@ def standard_and_fast(raw: RawData, protocol: Protocol, *, noise_sd: float | Non
     added = sd * math.sqrt(1 / ratio - 1)
     rng = np.random.default_rng(seed)
     k = raw.kspace[0]
-    sampled = np.abs(k) > 0
-    noisy = k + (rng.normal(0, added, k.shape) + 1j * rng.normal(0, added, k.shape)).astype(np.complex64) * sampled
+    noisy = np.empty_like(k)
+    for s, ks in enumerate(k):  # slice by slice: complex64 noise, no full-size float64 temporaries
+        noise = np.empty(ks.shape, np.complex64)
+        noise.real = rng.normal(0, added, ks.shape)
+        noise.imag = rng.normal(0, added, ks.shape)
+        noisy[s] = ks + noise * (ks != 0)  # only where samples were acquired
     info.update(fast_from="the single average with the missing noise added in k-space", noise_sd=sd,
                 noise_method="given" if noise_sd is not None else "air of the coil images (Rayleigh per coil)", added_noise_sd=added)
     return standard, reconstruct(noisy, raw), info
@@ -394,7 +400,13 @@ def recon_raw(source: Path | str, *, sequence: str | None, protocol_set_name: st
         report(60, "Fast-DL")
         from .realdata import fast_dl_arms
 
-        arms.update(fast_dl_arms(arms["Fast"], sigma=None))
+        fast_sd = info.get("noise_sd")
+        if fast_sd is not None and info.get("added_noise_sd") is not None:
+            # RSS noise inside the body is the per-channel SD; the Fast has the added part too.
+            fast_sd = math.hypot(fast_sd, info["added_noise_sd"]) * scale
+        else:
+            fast_sd = None
+        arms.update(fast_dl_arms(arms["Fast"], sigma=fast_sd))
     datasets, geo_info = _datasets(raw, protocol, standard.shape, sequence=protocol.name)
     window = float(np.percentile(arms["Standard"], 99.5))
     for ds in datasets:
@@ -402,8 +414,10 @@ def recon_raw(source: Path | str, *, sequence: str | None, protocol_set_name: st
     info.update(geo_info, layout=raw.layout, protocol_set=protocol.protocol_set, sequence=protocol.name,
                 encoded_matrix=list(raw.encoded_matrix), recon_matrix=list(raw.recon_matrix), coils=int(raw.kspace.shape[2]),
                 grid=list(grid_sizes(raw)[0]), intensity_scale=scale, notes=raw.notes)
-    info.setdefault("noise_sd", coil_noise_sd_or_none(raw))
-    info.setdefault("noise_method", "air of the coil images (Rayleigh per coil)" if info["noise_sd"] is not None else "not measurable (no air in the coil images)")
+    if "noise_sd" not in info:
+        info["noise_sd"] = coil_noise_sd_or_none(raw)
+        info["noise_method"] = ("air of the coil images (Rayleigh per coil)" if info["noise_sd"] is not None
+                                else "not measurable (no air in the coil images)")
     if info.get("noise_sd") is not None:
         info["noise_sd_units"] = "raw k-space units (per receive channel); multiply by intensity_scale for stored pixel units"
     import hashlib

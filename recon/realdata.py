@@ -172,16 +172,19 @@ def _jsonable(value):
     return value
 
 
-def equalise_representation(arms: dict[str, np.ndarray], zeros: np.ndarray, *, source_max: int = 0) -> tuple[dict[str, np.ndarray], int]:
+def equalise_representation(arms: dict[str, np.ndarray], zeros: np.ndarray, *, source_max: int = 0,
+                            source_bits: int = 12) -> tuple[dict[str, np.ndarray], int]:
     """Round every arm to stored integers with one rule: zero exactly where ``zeros``, at least 1
-    elsewhere; one BitsStored for all (from the largest value of any arm or the source)."""
+    elsewhere; one BitsStored for all: what the largest value of any arm (or the source) needs,
+    and at least the source series' own BitsStored, so that the imported source arm and the
+    new arms are written alike whenever the values allow it."""
     out = {}
     for name, vol in arms.items():
         v = np.rint(np.clip(np.asarray(vol, np.float64), 0, 65535))
         v = np.where(zeros, 0.0, np.maximum(v, 1.0))
         out[name] = v
     top = max([source_max] + [int(v.max(initial=0)) for v in out.values()])
-    return out, bits_stored_for(top)
+    return out, max(bits_stored_for(top), min(16, int(source_bits)))
 
 
 def write_output(out: Path, result: ReconResult, *, kind: str, source: str) -> list[dict]:
@@ -198,7 +201,12 @@ def write_output(out: Path, result: ReconResult, *, kind: str, source: str) -> l
     zeros = result.info.pop("_zeros", None)
     if zeros is None:
         zeros = np.zeros(next(iter(result.arms.values())).shape, bool)
-    arms, bits = equalise_representation(result.arms, zeros, source_max=int(result.info.pop("_source_max", 0)))
+    source_bits = int(result.info.pop("_source_bits", 12))
+    arms, bits = equalise_representation(result.arms, zeros, source_max=int(result.info.pop("_source_max", 0)),
+                                         source_bits=source_bits)
+    if bits != source_bits and kind != "kspace":
+        result.info["bits_note"] = (f"the source series has BitsStored {source_bits}, the new arms need {bits}: "
+                                    "re-import the source so that all arms share one representation")
     rows = []
     try:
         for name, vol in arms.items():
@@ -252,7 +260,8 @@ def recon_series(
     else:
         report(2, "reading the series")
         src = read_source_series(source)
-        info_extra = {"_zeros": src.volume == 0, "_source_max": src.max_stored}
+        info_extra = {"_zeros": src.volume == 0, "_source_max": src.max_stored,
+                      "_source_bits": int(src.datasets[0].get("BitsStored", 12))}
         if kind == "standard":
             protocol = pick_protocol(sequence, protocol_set_name, src.datasets)
             arms, info = recon_from_standard(src, protocol, noise_sd=noise_sd, background_mask=background_mask,
