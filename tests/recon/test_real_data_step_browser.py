@@ -5,6 +5,7 @@ with a noise SD the Fast and Fast-DL series arrive."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def test_coordinator_starts_a_real_data_recon_from_the_workspace(live_server, ma
         step.get_by_label("Noise SD").fill("10")
         step.get_by_role("button", name="Start").click()
         step.get_by_text("Done: the new series are in the study.").wait_for()
+        if os.environ.get("WORKSPACE_SCREENSHOTS"):
+            step.screenshot(path=str(Path(os.environ["WORKSPACE_SCREENSHOTS"]) / "recon-real-data-step.png"))
         browser.close()
     connections.close_all()
     time.sleep(0.3)
