@@ -373,7 +373,12 @@ def main() -> None:
             f"({100 * (r['ratio'] / r['theory'] - 1):+.1f} %)  SNR std {r['snr_standard']:.1f} fast {r['snr_fast']:.1f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n\n" + json.dumps(results, indent=1, default=float) + "\n")
+    text = "\n".join(lines) + "\n\n" + json.dumps(results, indent=1, default=float) + "\n"
+    marker = "\n# bench_recon real data"
+    previous = "\n" + out.read_text() if out.exists() else ""
+    if marker in previous:  # keep the real-data section (--real) of an earlier run
+        text += marker + previous.split(marker, 1)[1]
+    out.write_text(text)
     print(f"wrote {out}")
 
 
