@@ -126,3 +126,19 @@ def test_parallel_imaging_from_magnitude_is_refused_with_the_reason():
     with pytest.raises(ValueError, match="g-factor.*--from kspace"):
         fast_from_magnitude(real_data.image("siemens"), standard_nex=1, fast=ArmAcquisition(nex=1, acceleration=2, calibration_lines=24),
                             phase_axis=-2, rng=np.random.default_rng(0), noise_sd=5.0)
+
+
+@pytest.mark.parametrize("added", [20.0, 50.0])
+def test_held_out_source_nibabel_epi(added):
+    # Tuned on the pydicom / pydicom-data images only; validated here on another source. The
+    # scan's background was masked to zero, so the noise is added everywhere (an unmasked scan):
+    # the true SD is the added one.
+    epi = real_data.nibabel_epi()
+    noisy = real_data.rician(epi, added, np.random.default_rng(9), keep_zeros=False)
+    assert estimate_noise(noisy).sigma == pytest.approx(added, rel=0.10)
+
+
+def test_masked_background_is_not_air():
+    # The same EPI as stored: background exact zeros (a mask), no noise to measure.
+    with pytest.raises(NoiseEstimateError, match="--noise-sd"):
+        estimate_noise(real_data.nibabel_epi())
