@@ -164,6 +164,13 @@ def test_ismrmrd_file_reconstructs_to_the_reference_with_the_header_geometry(tmp
     # The acquisitions' slice centres, in the order of the slice normal (phase x read = -x).
     assert np.allclose(centres, [[13.3, -5.0, 20.0], [10.0, -5.0, 20.0]], atol=1e-3)
     assert {int(read_source_series(out / r["path"]).datasets[0].BitsStored) for r in rows} == {12}
+    import shutil
+    import subprocess
+
+    if shutil.which("dciodvfy"):
+        for r in rows:
+            run = subprocess.run(["dciodvfy", str(out / r["path"] / "IM0001.dcm")], capture_output=True, text=True)
+            assert not [x for x in (run.stdout + run.stderr).splitlines() if x.startswith("Error")], r["arm"]
 
 
 def test_fast_from_two_averages_has_sqrt2_the_noise(tmp_path):
