@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
@@ -80,6 +81,13 @@ class ReconJobViewSet(
     def get_serializer_class(self):
         return ReconJobCreateSerializer if self.action == "create" else ReconJobSerializer
 
+    @extend_schema(
+        request=PolymorphicProxySerializer(
+            component_name="ReconJobCreateAny", serializers=[ReconJobCreateSerializer, ReconJobRealCreateSerializer],
+            resource_type_field_name=None,
+        ),
+        responses={201: ReconJobSerializer},
+    )
     def create(self, request, *args, **kwargs):
         """``kind`` phantom (default; ReconJobCreateSerializer) or standard/fast/kspace
         (ReconJobRealCreateSerializer)."""
