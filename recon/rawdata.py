@@ -243,11 +243,11 @@ def reconstruct(kspace: np.ndarray, raw: RawData, arm: ArmAcquisition | None = N
     n_phase = kspace.shape[-1]
     out = []
     for k in kspace:
-        g = to_grid(k, grid)
+        g = k if k.shape[-2:] == tuple(grid) else to_grid(k, grid)
         n = g.shape[-1]
         acquired = min(n_phase, n)
         if arm is None or (not arm.is_partial_fourier and arm.acceleration == 1):
-            image = rec.rss(acq.ifft2c(g))
+            image = rec.rss(crop_image(acq.ifft2c(g), recon))  # crop first: RSS of what is kept only
         elif arm.is_partial_fourier:
             lines = acq.partial_fourier_lines(n, acquired, arm.partial_fourier)
             image = rec.homodyne(g * lines[None, None, :], -1)
