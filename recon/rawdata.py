@@ -112,7 +112,7 @@ def read_fastmri_file(path: Path) -> RawData:
         raise RawDataError(f"{path.name}: 'kspace' must be complex (slices, coils, readout, phase), got {kspace.dtype} {kspace.shape}")
     spaces = _spaces(header.decode() if isinstance(header, bytes) else str(header), path.name)
     return RawData(
-        kspace=kspace[None].astype(np.complex64), encoded_matrix=spaces["encodedSpace"][0], encoded_fov_mm=spaces["encodedSpace"][1],
+        kspace=kspace[None].astype(np.complex64, copy=False), encoded_matrix=spaces["encodedSpace"][0], encoded_fov_mm=spaces["encodedSpace"][1],
         recon_matrix=spaces["reconSpace"][0], recon_fov_mm=spaces["reconSpace"][1], layout="fastmri",
         protocol_name=protocol or spaces["protocol"], patient_id=patient,
         notes=["fastMRI files carry no patient position: the slices are placed by the protocol's plane around the origin"],
