@@ -149,3 +149,28 @@ def test_api_starts_a_real_data_job(study, coordinator, tmp_path, client):
     r = client.post(f"/api/studies/{study.pk}/recon-jobs/", {"kind": "standard", "series": [standard.public_id], "noise_sd": -1},
                     content_type="application/json")
     assert r.status_code == 400 and "noise SD must be" in r.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_job_whose_worker_died_after_one_series_resumes_without_duplicates(study, coordinator, tmp_path,
+                                                                          django_capture_on_commit_callbacks):
+    import socket
+
+    from recon.services import recon_jobs_recover
+
+    first = _import(study, coordinator, tmp_path, name="siemens", case="C010", arm="Standard", noise_sd=20.0)
+    second = _import(study, coordinator, tmp_path, name="siemens", case="C011", arm="Standard", noise_sd=20.0, seed=5)
+    # The first series was made by an earlier attempt (a job for it alone stands in for that).
+    done = recon_job_create_real(study=study, actor=coordinator, kind="standard", series=[first.public_id], arms=["Fast"], enqueue=False)
+    assert recon_job_run(done.pk).state == ReconJob.State.SUCCEEDED
+    job = recon_job_create_real(study=study, actor=coordinator, kind="standard", series=[first.public_id, second.public_id],
+                                arms=["Fast"], enqueue=False)
+    # Killed mid-job on a broker without redelivery: running, its process gone.
+    ReconJob.objects.filter(pk=job.pk).update(state=ReconJob.State.RUNNING, worker_host=f"{socket.gethostname()}:999999")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert recon_jobs_recover() == [job.pk]
+    job.refresh_from_db()
+    assert job.state == ReconJob.State.SUCCEEDED, job.error
+    made = Series.objects.filter(case__study=study, source="recon")
+    assert sorted(made.values_list("case__label", flat=True)) == ["C010", "C011"]  # one Fast each, no duplicate
+    assert list(job.result["items"]) == [second.public_id]  # the first was skipped as already made
