@@ -26,48 +26,22 @@ References
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-from scipy import ndimage, stats
-
 from . import acquisition as acq
 from . import reconstruction as rec
+from .noise import check_noise_sd, estimate_noise
 from .protocols import ArmAcquisition
 
 
-def estimate_noise_sd(volume: np.ndarray, *, coils: int = 1, margin_px: int = 16) -> float:
-    """Per-channel Gaussian noise SD of a magnitude volume (slices, rows, cols) from its air.
+def estimate_noise_sd(volume: np.ndarray, *, coils: int = 1) -> float:
+    """Per-channel Gaussian noise SD of a magnitude volume from its air (see :mod:`recon.noise`).
 
-    1. A first estimate from the lowest-intensity histogram peak (the chi_k mode is
-       s sqrt(k - 1), k = 2 x coils).
-    2. Air = pixels farther than ``margin_px`` from anything the smoothed image shows above the
-       chi_k noise floor (so truncation ringing next to the body is left out).
-    3. s = median(air) / median(chi_k).
-
-    Exact zeros (padding) are ignored. Raises ValueError when there is no usable air.
+    Raises :class:`recon.noise.NoiseEstimateError` when the air cannot be trusted.
     """
-    v3 = np.asarray(volume, float)
-    if v3.ndim == 2:
-        v3 = v3[None]
-    v = v3[v3 > 0]
-    k = 2 * coils
-    low = v[v <= np.percentile(v, 50)]
-    if low.size < 200:
-        raise ValueError("not enough pixels to estimate the noise; give noise_sd explicitly")
-    hist, edges = np.histogram(low, bins=200)
-    hist = np.convolve(hist, np.ones(5) / 5, mode="same")
-    peak = next((i for i in range(1, len(hist) - 1) if hist[i] >= hist[i - 1] and hist[i] >= hist[i + 1] and hist[i] > 0.2 * hist.max()), int(np.argmax(hist)))
-    s0 = 0.5 * (edges[peak] + edges[peak + 1]) / math.sqrt(max(k - 1, 1))
-    floor = s0 * (stats.chi.mean(k) + 4 * stats.chi.std(k))
-    air = []
-    for sl in v3:
-        body = ndimage.gaussian_filter(sl, 2.0) > floor
-        body = ndimage.binary_dilation(body, iterations=margin_px)
-        air.append(sl[~body & (sl > 0)])
-    air = np.concatenate(air)
-    if air.size < 200:
-        raise ValueError("not enough background (air) pixels to estimate the noise; give noise_sd explicitly")
-    return float(np.median(air) / stats.chi.median(k))
+    return estimate_noise(volume, coils=coils).sigma
 
 
 def _band_mask(shape, acquired: tuple[int, int] | None) -> np.ndarray:
@@ -99,12 +73,19 @@ def fast_from_magnitude(
     measured data.
     """
     if fast.acceleration > 1:
-        raise ValueError("parallel imaging cannot be emulated from a magnitude image (coil data are gone)")
+        raise ValueError(
+            f"parallel imaging (R = {fast.acceleration}) cannot be simulated from a magnitude image: its noise "
+            "amplification (g-factor) and aliasing depend on the coil sensitivities and phase, which a magnitude "
+            "series no longer has; start from raw k-space (--from kspace) instead"
+        )
     fast_averages = 1.0 if fast.is_partial_fourier else float(fast.nex)
     if fast_averages > standard_nex:
         raise ValueError("Fast cannot have more excitations than Standard")
     v = np.asarray(volume, np.float32)
-    s = noise_sd if noise_sd is not None else estimate_noise_sd(v, coils=coils)
+    if not np.isfinite(v).all():
+        raise ValueError("the Standard series has non-finite values")
+    s = check_noise_sd(noise_sd) if noise_sd is not None else estimate_noise(v, coils=coils).sigma
+    zeros = v == 0
     band = _band_mask(v.shape[1:], acquired_matrix)
     f = band.mean()
     n_phase = int(band.any(axis=0 if phase_axis == -1 else 1).sum())
@@ -129,6 +110,9 @@ def fast_from_magnitude(
             out[k] = rec.homodyne(ksp * (keep & band), phase_axis)
         else:
             out[k] = np.abs(acq.ifft2c(ksp[0]))
+    # What the scanner stored as exact zero (padding bands, masked background) stays zero:
+    # noise there would be a tell no Standard has.
+    out[zeros] = 0
     return out
 
 
@@ -145,3 +129,85 @@ def acquired_matrix_from_header(ds, rows: int, cols: int) -> tuple[int, int] | N
     if not (0 < n_r <= rows and 0 < n_c <= cols):
         return None
     return n_r, n_c
+
+
+class SourceSeriesError(ValueError):
+    """A DICOM folder that is not one usable magnitude MR series; the message says why."""
+
+
+@dataclass
+class SourceSeries:
+    """One single-frame MR series read from a folder, slices sorted along the normal.
+
+    ``volume`` is in stored pixel units (no rescale): what is reconstructed and written back.
+    """
+
+    volume: np.ndarray  # (slices, rows, cols) float32
+    datasets: list  # pydicom Datasets, same order
+    phase_axis: int  # -1: phase along the rows' direction (ROW), -2: along the columns (COL)
+    phase_axis_source: str  # "header" or "assumed"
+    acquired_matrix: tuple[int, int] | None
+
+    @property
+    def max_stored(self) -> int:
+        return int(self.volume.max(initial=0))
+
+
+def read_source_series(folder: Path | str) -> SourceSeries:
+    """Read and check a series folder: one series, one geometry, single-frame MR magnitude."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SourceSeriesError(f"{folder}: not a folder (give the folder of one DICOM series)")
+    datasets = []
+    for p in sorted(x for x in folder.rglob("*") if x.is_file()):
+        try:
+            ds = pydicom.dcmread(p)
+        except (InvalidDicomError, OSError):
+            continue
+        if "PixelData" not in ds:
+            continue
+        datasets.append(ds)
+    if not datasets:
+        raise SourceSeriesError(f"{folder}: no DICOM images found")
+    uids = {str(d.get("SeriesInstanceUID", "")) for d in datasets}
+    if len(uids) > 1:
+        raise SourceSeriesError(f"{folder}: {len(uids)} series mixed in one folder (SeriesInstanceUID differs); give one series")
+    if any(str(d.get("Modality", "")) != "MR" for d in datasets):
+        raise SourceSeriesError(f"{folder}: not an MR series (Modality {sorted({str(d.get('Modality', '')) for d in datasets})})")
+    if any(int(d.get("NumberOfFrames", 1) or 1) > 1 for d in datasets):
+        raise SourceSeriesError(f"{folder}: multi-frame (enhanced) MR is not supported here; export the series as single-frame images")
+    if any("PHASE" in [str(x).upper() for x in d.get("ImageType", [])] or str(d.get("ComplexImageComponent", "MAGNITUDE")).upper() not in ("MAGNITUDE", "") for d in datasets):
+        raise SourceSeriesError(f"{folder}: not a magnitude series (ImageType/ComplexImageComponent say phase, real or imaginary)")
+
+    def key(d, name):
+        v = d.get(name)
+        return None if v is None else tuple(np.round(np.atleast_1d(np.asarray(v, float)), 4).tolist())
+
+    for name in ("Rows", "Columns", "PixelSpacing", "ImageOrientationPatient"):
+        values = {key(d, name) for d in datasets}
+        if len(values) > 1:
+            raise SourceSeriesError(f"{folder}: mixed geometry ({name} differs between images: {sorted(values, key=str)[:3]})")
+    missing = [n for n in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing") if n not in datasets[0]]
+    if missing:
+        raise SourceSeriesError(f"{folder}: the images lack {missing}, so the output could not be placed in the patient")
+    iop = np.array(datasets[0].ImageOrientationPatient, float)
+    normal = np.cross(iop[:3], iop[3:])
+    positions = [float(np.dot(np.array(d.ImagePositionPatient, float), normal)) for d in datasets]
+    if len(set(np.round(positions, 3))) != len(positions):
+        raise SourceSeriesError(f"{folder}: two images share a slice position (duplicates or several echoes/phases in one series)")
+    order = np.argsort(positions)
+    datasets = [datasets[i] for i in order]
+    try:
+        volume = np.stack([d.pixel_array for d in datasets]).astype(np.float32)
+    except Exception as exc:  # noqa: BLE001 - a codec or a broken file: say which
+        raise SourceSeriesError(f"{folder}: cannot decode the pixel data ({exc})") from exc
+    if volume.min() < 0:
+        raise SourceSeriesError(f"{folder}: negative stored values; a magnitude series has none")
+    direction = str(datasets[0].get("InPlanePhaseEncodingDirection", "")).upper()
+    phase_axis, how = (-1, "header") if direction == "ROW" else (-2, "header" if direction == "COL" else "assumed")
+    rows, cols = volume.shape[1:]
+    return SourceSeries(volume=volume, datasets=datasets, phase_axis=phase_axis, phase_axis_source=how,
+                        acquired_matrix=acquired_matrix_from_header(datasets[0], rows, cols))

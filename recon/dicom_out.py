@@ -12,7 +12,9 @@ The folder appears atomically: files are written to a hidden sibling and renamed
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import math
 import os
 import shutil
 import tempfile
@@ -68,10 +70,38 @@ def _fmt(vec) -> list[str]:
     return [_ds(0.0 if abs(x) < 1e-9 else x) for x in vec]
 
 
-def build_instance(pixels: np.ndarray, geometry, k: int, meta: SeriesMeta, series_uid: str, sop_uid: str) -> FileDataset:
-    """One MR Image Storage instance for slice ``k`` (pixels: uint16, 12 bits used)."""
+def bits_stored_for(max_value: float, *, minimum: int = 12) -> int:
+    """BitsStored that holds unsigned values up to ``max_value`` (at least ``minimum``, at most 16).
+
+    Every arm of a case x sequence must be written with the same value (blinding): pass the
+    maximum over all of them.
+    """
+    top = int(max(0, math.ceil(float(max_value))))
+    if top > 65535:
+        raise ValueError(f"pixel value {max_value} does not fit 16 bits")
+    return max(minimum, top.bit_length())
+
+
+def to_uint16(volume: np.ndarray) -> np.ndarray:
+    """Round a non-negative float volume to uint16, refusing values that do not fit (never wrap)."""
+    v = np.asarray(volume)
+    if not np.isfinite(v).all():
+        raise ValueError("volume has non-finite values")
+    r = np.rint(np.clip(v, 0, None))
+    if r.max(initial=0) > 65535:
+        raise ValueError(f"pixel value {float(r.max())} does not fit 16 bits")
+    return r.astype(np.uint16)
+
+
+def build_instance(pixels: np.ndarray, geometry, k: int, meta: SeriesMeta, series_uid: str, sop_uid: str,
+                   *, bits_stored: int | None = None) -> FileDataset:
+    """One MR Image Storage instance for slice ``k`` (pixels: uint16; BitsStored from the
+    values, at least 12, unless given)."""
     if pixels.dtype != np.uint16:
-        raise ValueError("pixels must be uint16 (12-bit values)")
+        raise ValueError("pixels must be uint16")
+    bits = bits_stored or bits_stored_for(pixels.max(initial=0))
+    if int(pixels.max(initial=0)) >= 1 << bits:
+        raise ValueError(f"pixel values up to {int(pixels.max())} do not fit BitsStored {bits}")
     if pixels.shape != (geometry.rows, geometry.cols):
         raise ValueError("pixel array does not match the geometry")
     fm = FileMetaDataset()
@@ -142,8 +172,8 @@ def build_instance(pixels: np.ndarray, geometry, k: int, meta: SeriesMeta, serie
     ds.Rows = geometry.rows
     ds.Columns = geometry.cols
     ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
+    ds.BitsStored = bits
+    ds.HighBit = bits - 1
     ds.PixelRepresentation = 0
     ds.WindowCenter = _ds(meta.window_center)
     ds.WindowWidth = _ds(meta.window_width)
@@ -151,9 +181,10 @@ def build_instance(pixels: np.ndarray, geometry, k: int, meta: SeriesMeta, serie
     return ds
 
 
-def write_series(volume_u12: np.ndarray, geometry, folder: Path | str, meta: SeriesMeta) -> list[Path]:
+def write_series(volume_u12: np.ndarray, geometry, folder: Path | str, meta: SeriesMeta, *, bits_stored: int | None = None) -> list[Path]:
     """Write a (slices, rows, cols) uint16 volume as ``folder/IM0001.dcm`` ... atomically.
 
+    BitsStored is what the whole volume needs (at least 12) unless ``bits_stored`` is given.
     Returns the file paths. The folder must not exist yet.
     """
     folder = Path(folder)
@@ -164,10 +195,11 @@ def write_series(volume_u12: np.ndarray, geometry, folder: Path | str, meta: Ser
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     series_uid = meta.series_instance_uid or generate_uid()
+    bits = bits_stored or bits_stored_for(volume_u12.max(initial=0))
     try:
         names = []
         for k in range(geometry.slices):
-            ds = build_instance(volume_u12[k], geometry, k, meta, series_uid, generate_uid())
+            ds = build_instance(volume_u12[k], geometry, k, meta, series_uid, generate_uid(), bits_stored=bits)
             name = f"IM{k + 1:04d}.dcm"
             ds.save_as(tmp / name, enforce_file_format=True)
             names.append(name)
@@ -193,3 +225,76 @@ def read_series(folder: Path | str) -> tuple[np.ndarray, list[pydicom.Dataset]]:
 def today() -> tuple[str, str]:
     now = dt.datetime.now(dt.UTC)
     return now.strftime("%Y%m%d"), now.strftime("%H%M%S")
+
+
+# Elements describing the source's pixel encoding or values, which the new pixels make false.
+_STALE_PIXEL_ELEMENTS = (
+    "SmallestImagePixelValue", "LargestImagePixelValue", "SmallestPixelValueInSeries",
+    "LargestPixelValueInSeries", "PixelPaddingValue", "PixelPaddingRangeLimit", "LossyImageCompression",
+    "LossyImageCompressionRatio", "LossyImageCompressionMethod", "ExtendedOffsetTable",
+    "ExtendedOffsetTableLengths", "IconImageSequence",
+)
+
+
+def write_series_like(volume: np.ndarray, sources: list[pydicom.Dataset], folder: Path | str, *,
+                      bits_stored: int, series_instance_uid: str | None = None) -> list[Path]:
+    """Write ``volume`` (slices, rows, cols; stored-value units) with the headers of ``sources``.
+
+    Each slice keeps its source's header (patient, study, frame of reference, geometry, MR
+    parameters, rescale, window): a reconstruction of the same acquisition placed where the
+    source was. New SeriesInstanceUID and SOPInstanceUIDs; uncompressed explicit VR little
+    endian; overlays and the source's pixel-value statistics dropped; ``bits_stored`` as given
+    (the same for every arm of a case x sequence). Written atomically like :func:`write_series`.
+    """
+    folder = Path(folder)
+    if folder.exists():
+        raise FileExistsError(f"{folder} exists")
+    pixels = to_uint16(volume)
+    if pixels.ndim != 3 or pixels.shape[0] != len(sources):
+        raise ValueError(f"volume has {pixels.shape[0] if pixels.ndim == 3 else '?'} slices, the source series {len(sources)}")
+    if int(pixels.max(initial=0)) >= 1 << bits_stored:
+        raise ValueError(f"pixel values up to {int(pixels.max())} do not fit BitsStored {bits_stored}")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    series_uid = series_instance_uid or generate_uid()
+    try:
+        names = []
+        for k, (src, sl) in enumerate(zip(sources, pixels, strict=True)):
+            if sl.shape != (int(src.Rows), int(src.Columns)):
+                raise ValueError(f"slice {k} is {sl.shape}, its source {src.Rows} x {src.Columns}")
+            ds = copy.deepcopy(src)
+            for tag in [t for t in ds.keys() if t.group & 0xFF00 == 0x6000]:
+                del ds[tag]  # overlays belong to the source image
+            for name in _STALE_PIXEL_ELEMENTS:
+                if name in ds:
+                    delattr(ds, name)
+            sop = generate_uid()
+            fm = FileMetaDataset()
+            fm.MediaStorageSOPClassUID = ds.SOPClassUID
+            fm.MediaStorageSOPInstanceUID = sop
+            fm.TransferSyntaxUID = ExplicitVRLittleEndian
+            fm.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+            fm.ImplementationVersionName = "READERSTUDY_1"
+            ds.file_meta = fm
+            ds.SOPInstanceUID = sop
+            ds.SeriesInstanceUID = series_uid
+            ds.SamplesPerPixel = 1
+            ds.PhotometricInterpretation = "MONOCHROME2"
+            ds.BitsAllocated = 16
+            ds.BitsStored = bits_stored
+            ds.HighBit = bits_stored - 1
+            ds.PixelRepresentation = 0
+            if "PlanarConfiguration" in ds:
+                del ds.PlanarConfiguration
+            ds.PixelData = np.ascontiguousarray(sl).tobytes()
+            ds["PixelData"].VR = "OW"
+            ds.preamble = b"\0" * 128
+            name = f"IM{k + 1:04d}.dcm"
+            ds.save_as(tmp / name, enforce_file_format=True)
+            names.append(name)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [folder / n for n in names]

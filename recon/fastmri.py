@@ -27,8 +27,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import acquisition as acq
-from . import reconstruction as rec
 from .protocols import ArmAcquisition
 
 _NS = "http://www.ismrm.org/ISMRMRD"
@@ -97,46 +95,28 @@ def read_fastmri(path: Path | str) -> RawSeries:
     return RawSeries(kspace=kspace.astype(np.complex64), recon_matrix=(mx, my), fov_mm=fov, acquisition=acquisition, patient_id=patient)
 
 
-def _to_recon_grid(k: np.ndarray, recon: tuple[int, int]) -> np.ndarray:
-    """Zero-pad (or centre-crop) (coils, readout, phase) k-space onto the recon grid."""
-    out = np.zeros(k.shape[:-2] + recon, dtype=k.dtype)
-    src, dst = [], []
-    for n_in, n_out in zip(k.shape[-2:], recon, strict=True):
-        if n_in <= n_out:
-            a = n_out // 2 - n_in // 2
-            src.append(slice(0, n_in))
-            dst.append(slice(a, a + n_in))
-        else:
-            a = n_in // 2 - n_out // 2
-            src.append(slice(a, a + n_out))
-            dst.append(slice(0, n_out))
-    out[(..., *dst)] = k[(..., *src)]
-    return out
+def _as_raw(raw: RawSeries):
+    from .rawdata import RawData
+
+    fov = tuple(raw.fov_mm)
+    return RawData(kspace=raw.kspace[None], encoded_matrix=tuple(raw.kspace.shape[-2:]), encoded_fov_mm=fov,
+                   recon_matrix=tuple(raw.recon_matrix), recon_fov_mm=fov, layout="fastmri")
 
 
 def reconstruct_standard(raw: RawSeries) -> np.ndarray:
-    """Full reconstruction: RSS of the zero-padded coil images, (slices, readout, phase)."""
-    return np.stack([rec.zero_filled(_to_recon_grid(k, raw.recon_matrix)) for k in raw.kspace]).astype(np.float32)
+    """Full reconstruction: RSS of the coil images, (slices, readout, phase). An encoded matrix
+    larger than the recon matrix (readout oversampling) is cropped in the image domain, as the
+    fastMRI reference does (:mod:`recon.rawdata`)."""
+    from .rawdata import reconstruct
+
+    return reconstruct(raw.kspace, _as_raw(raw))
 
 
 def reconstruct_fast(raw: RawSeries, arm: ArmAcquisition) -> np.ndarray:
     """Retrospective undersampling of the same data along the phase axis (last)."""
-    n_phase = raw.kspace.shape[-1]
-    out = []
-    for k in raw.kspace:
-        grid = _to_recon_grid(k, raw.recon_matrix)
-        n = grid.shape[-1]
-        if arm.is_partial_fourier:
-            lines = acq.partial_fourier_lines(n, min(n_phase, n), arm.partial_fourier)
-            out.append(rec.homodyne(grid * lines[None, None, :], -1))
-        elif arm.acceleration > 1:
-            lines = acq.undersampled_lines(n, min(n_phase, n), arm.acceleration, arm.calibration_lines)
-            sub = grid * lines[None, None, :]
-            sens = rec.estimate_sensitivities(sub, -1, arm.calibration_lines)
-            out.append(np.abs(rec.sense_unfold(sub, sens, arm.acceleration, -1)))
-        else:
-            out.append(rec.zero_filled(grid))
-    return np.stack(out).astype(np.float32)
+    from .rawdata import reconstruct
+
+    return reconstruct(raw.kspace, _as_raw(raw), arm)
 
 
 def phantom_to_fastmri(sim_kspace: np.ndarray, phase_axis: int) -> np.ndarray:

@@ -10,7 +10,8 @@ from readerstudy.studies.models import JobState, Study, new_public_id
 
 
 class ReconJob(models.Model):
-    """One run of the recon worker for a study: phantom cases (or user data) -> series.
+    """One run of the recon worker for a study: phantom cases, or real data (imported Standard or
+    Fast series, raw k-space files) -> series.
 
     Progress 0-100 and state are what the API and the coordinator's pages show. ``parameters``
     holds what the run needs (kind, cases, seed, protocol set, arms, sizes); ``result`` what it
@@ -21,6 +22,9 @@ class ReconJob(models.Model):
 
     class Kind(models.TextChoices):
         PHANTOM = "phantom", "Phantom cases"
+        STANDARD = "standard", "Fast and Fast-DL from imported Standard series"
+        FAST = "fast", "Fast-DL from imported scanner Fast series"
+        KSPACE = "kspace", "Standard, Fast and Fast-DL from raw k-space"
 
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="recon_jobs")

@@ -10,6 +10,7 @@ duplicate and no half-written series.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -196,11 +197,21 @@ def recon_job_run(job_id: int) -> ReconJob:
         job.worker_host = _worker_id()
         job.save()
     p = job.parameters
-    unknown = set(p) - _PARAMETER_KEYS
+    unknown = set(p) - (_PARAMETER_KEYS if job.kind == ReconJob.Kind.PHANTOM else _REAL_PARAMETER_KEYS)
     study = job.study
     work = _work_dir(job)
     created = list(job.result.get("series_created", []))
     try:
+        if job.kind != ReconJob.Kind.PHANTOM:
+            if unknown:
+                raise ValidationError(f"unknown job parameters {sorted(unknown)}")
+            result = _run_real(job, work, created)
+            ReconJob.objects.filter(pk=job.pk).update(
+                state=ReconJob.State.SUCCEEDED, progress=100, finished_at=timezone.now(), message="done",
+                result=result, error="",
+            )
+            job.refresh_from_db()
+            return job
         if unknown:
             raise ValidationError(f"unknown job parameters {sorted(unknown)}")
         n = int(p["cases"])
@@ -247,9 +258,10 @@ def recon_job_run(job_id: int) -> ReconJob:
     except (ValidationError, ValueError, DicomImportError) as exc:
         detail = getattr(exc, "errors", None) or getattr(exc, "messages", None) or [str(exc)]
         log.warning("recon job %s failed: %s", job.pk, detail)
+        error = "; ".join(str(d) for d in detail) if isinstance(detail, list) else str(detail)
         ReconJob.objects.filter(pk=job.pk).update(
-            state=ReconJob.State.FAILED, finished_at=timezone.now(), error=str(detail)[:10000],
-            result={"series_created": created},
+            state=ReconJob.State.FAILED, finished_at=timezone.now(), error=error[:10000],
+            result={**ReconJob.objects.get(pk=job.pk).result, "series_created": created},
         )
     except (OperationalError, InterfaceError, ConnectionError):
         raise  # the task retries these; the job resumes with the cases not yet imported
@@ -264,3 +276,185 @@ def recon_job_run(job_id: int) -> ReconJob:
         shutil.rmtree(work, ignore_errors=True)
     job.refresh_from_db()
     return job
+
+
+# --------------------------------------------------------------------------------------------
+# Real data: imported Standard / Fast series, raw k-space files
+
+_REAL_PARAMETER_KEYS = {"items", "arms", "protocol_set", "noise_sd", "background_roi", "seed"}
+REAL_KIND_ARMS = {
+    "standard": ["Fast", "Fast-DL25", "Fast-DL50", "Fast-DL75"],
+    "fast": ["Fast-DL25", "Fast-DL50", "Fast-DL75"],
+    "kspace": ["Standard", "Fast", "Fast-DL25", "Fast-DL50", "Fast-DL75"],
+}
+
+
+def raw_root() -> Path:
+    """Where raw k-space files are dropped for jobs (``RECON_RAW_ROOT``, default MEDIA_ROOT/raw)."""
+    return Path(os.environ.get("RECON_RAW_ROOT") or Path(settings.MEDIA_ROOT) / "raw")
+
+
+def _raw_path(rel: str) -> Path:
+    root = raw_root().resolve()
+    path = (root / rel).resolve()
+    if root not in path.parents or not path.is_file():
+        raise ValidationError(f"raw file {rel!r} is not a file under the raw-data folder {root}")
+    return path
+
+
+def recon_job_create_real(
+    *, study: Study, actor, kind: str, series: list[str] | None = None, raw_files: list[dict] | None = None,
+    arms: list[str] | None = None, protocol_set: str = DEFAULT_PROTOCOL_SET, noise_sd: float | None = None,
+    background_roi: dict | None = None, seed: int = 0, enqueue: bool = True,
+) -> ReconJob:
+    """A job that makes arms from real data: ``kind`` ``standard`` or ``fast`` with imported
+    series (public ids), or ``kspace`` with raw files (``[{"path", "case", "sequence"}]``, paths
+    under :func:`raw_root`). Validated against the study; enqueued after commit."""
+    from recon.noise import check_noise_sd
+    from recon.protocols import get_protocol
+
+    if kind not in REAL_KIND_ARMS:
+        raise ValidationError(f"kind must be one of {sorted(REAL_KIND_ARMS)}, not {kind!r}")
+    if noise_sd is not None:
+        try:
+            noise_sd = check_noise_sd(noise_sd)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+    possible = REAL_KIND_ARMS[kind]
+    study_arms = set(study.arms.values_list("name", flat=True))
+    wanted = list(arms) if arms else [a for a in possible if a in study_arms]
+    bad = [a for a in wanted if a not in possible]
+    if bad:
+        raise ValidationError(f"a {kind} job cannot make arms {bad}; it makes {possible}")
+    missing = [a for a in wanted if a not in study_arms]
+    if missing:
+        raise ValidationError(f"arms {missing} do not exist in study {study.name!r}")
+    if not wanted:
+        raise ValidationError(f"study {study.name!r} has none of the arms a {kind} job makes ({possible})")
+    items = []
+    if kind in ("standard", "fast"):
+        if not series:
+            raise ValidationError("choose at least one imported series")
+        found = {s.public_id: s for s in Series.objects.filter(case__study=study, public_id__in=series).select_related("case", "sequence", "arm")}
+        unknown = [s for s in series if s not in found]
+        if unknown:
+            raise ValidationError(f"series {unknown} are not in study {study.name!r}")
+        for sid in series:
+            s = found[sid]
+            if kind == "standard":
+                try:
+                    protocol = get_protocol(s.sequence.name, protocol_set)
+                except ValueError as exc:
+                    raise ValidationError(f"series {sid} ({s.case.label}, {s.sequence.name}): {exc}") from exc
+                if protocol.arm("Fast").acceleration > 1:
+                    raise ValidationError(
+                        f"{protocol.protocol_set}/{protocol.name}: the Fast uses parallel imaging, which cannot be simulated "
+                        "from magnitude images (coil sensitivities are gone); use raw k-space or a scanner Fast")
+            items.append({"series": sid})
+    else:
+        if not raw_files:
+            raise ValidationError("give at least one raw file")
+        study_seqs = set(study.sequences.values_list("name", flat=True))
+        for f in raw_files:
+            if not {"path", "case", "sequence"} <= set(f):
+                raise ValidationError("each raw file needs path, case and sequence")
+            _raw_path(f["path"])
+            if f["sequence"] not in study_seqs:
+                raise ValidationError(f"sequence {f['sequence']!r} does not exist in study {study.name!r}")
+            items.append({"raw": f["path"], "case": f["case"], "sequence": f["sequence"]})
+    if background_roi is not None:
+        try:
+            r0, r1 = (int(x) for x in background_roi["rows"])
+            c0, c1 = (int(x) for x in background_roi["cols"])
+        except (KeyError, TypeError, ValueError):
+            raise ValidationError("background_roi must be {'rows': [r0, r1], 'cols': [c0, c1]}") from None
+        if not (0 <= r0 < r1 and 0 <= c0 < c1):
+            raise ValidationError("background_roi: empty or negative ranges")
+        background_roi = {"rows": [r0, r1], "cols": [c0, c1]}
+    job = ReconJob(
+        study=study, created_by=actor, kind=kind,
+        parameters={"items": items, "arms": wanted, "protocol_set": protocol_set, "noise_sd": noise_sd,
+                    "background_roi": background_roi, "seed": int(seed)},
+    )
+    job.full_clean()
+    job.save()
+    if enqueue:
+        from recon.tasks import recon_job_task
+
+        transaction.on_commit(lambda: recon_job_task.delay(job.pk))
+    return job
+
+
+def _targets_done(study: Study, label: str, sequence: str, arms: list[str]) -> bool:
+    return _case_done(study, label, [sequence], arms)
+
+
+def _run_real(job: ReconJob, work: Path, created: list[str]) -> dict:
+    """Each item (series or raw file) -> recon_series into the work folder -> import. Progress
+    and the noise used are recorded per item; items already imported are skipped."""
+    import numpy as np
+
+    from readerstudy.imports.errors import DicomImportError
+    from readerstudy.imports.services import import_dicom
+    from recon.realdata import recon_series
+
+    p = job.parameters
+    study = job.study
+    items = p["items"]
+    per_item = dict(job.result.get("items", {}))
+    n = len(items)
+    for i, item in enumerate(items):
+        key = item.get("series") or item["raw"]
+        if job.kind == ReconJob.Kind.KSPACE:
+            label, sequence, source = item["case"], item["sequence"], _raw_path(item["raw"])
+        else:
+            s = Series.objects.select_related("case", "sequence").get(public_id=item["series"], case__study=study)
+            label, sequence, source = s.case.label, s.sequence.name, None
+        where = f"{i + 1}/{n} ({label}, {sequence})"
+        if _targets_done(study, label, sequence, p["arms"]):
+            _update(job.pk, message=f"series {where}: already made", progress=min(99, int(100 * (i + 1) / n)))
+            continue
+        item_dir = work / f"{i:04d}"
+        shutil.rmtree(item_dir, ignore_errors=True)  # leftovers of a killed attempt
+        item_dir.mkdir(parents=True)
+        if source is None:
+            source = item_dir / "source"
+            source.mkdir()
+            for inst in s.instances.order_by("index"):
+                shutil.copyfile(Path(settings.MEDIA_ROOT) / inst.path, source / f"{inst.index:05d}.dcm")
+        mask = None
+        roi = p.get("background_roi")
+        if roi and job.kind == ReconJob.Kind.STANDARD:
+            import pydicom
+
+            first = pydicom.dcmread(next(iter(sorted(source.iterdir()))), stop_before_pixels=True)
+            mask = np.zeros((s.num_instances, int(first.Rows), int(first.Columns)), bool)
+            mask[:, roi["rows"][0] : roi["rows"][1], roi["cols"][0] : roi["cols"][1]] = True
+
+        def progress(pct: int, msg: str, i=i, where=where) -> None:
+            _update(job.pk, message=f"series {where}: {msg}", progress=min(99, int(100 * (i + pct / 100) / n)))
+
+        out = item_dir / "out"
+        try:
+            rows = recon_series(source, out, kind=job.kind, sequence=sequence, protocol_set_name=p["protocol_set"],
+                                noise_sd=p.get("noise_sd"), case=label, seed=p.get("seed", 0), background_mask=mask,
+                                progress=progress, arms=p["arms"])
+        except ValueError as exc:
+            raise ValidationError(f"series {where}: {exc}") from exc
+        info = json.loads((out / "recon.json").read_text())
+        keep = rows
+        mapping = out / "manifest.csv"
+        _update(job.pk, message=f"series {where}: importing")
+        try:
+            result = import_dicom(study=study, source=out, mapping=mapping, actor=job.created_by, series_source="recon")
+            created += [x.public_id for x in result.series]
+        except DicomImportError:
+            if not _targets_done(study, label, sequence, p["arms"]):
+                raise
+        per_item[key] = {"case": label, "sequence": sequence, "arms": [r["arm"] for r in keep],
+                         "noise_sd": info.get("noise_sd"), "noise_method": info.get("noise_method"),
+                         "bits_stored": info.get("bits_stored")}
+        shutil.rmtree(item_dir, ignore_errors=True)
+        _update(job.pk, progress=min(99, int(100 * (i + 1) / n)),
+                result={"series_created": created, "items": per_item, "items_done": i + 1})
+    return {"series_created": created, "items": per_item, "items_done": n}

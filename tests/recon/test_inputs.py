@@ -59,7 +59,7 @@ def test_acquired_matrix_is_read_from_the_header():
 
 
 def test_parallel_imaging_cannot_be_emulated_from_magnitude():
-    with pytest.raises(ValueError, match="coil data"):
+    with pytest.raises(ValueError, match="coil sensitivities"):
         fast_from_magnitude(np.ones((1, 8, 8)), standard_nex=2, fast=ArmAcquisition(nex=2, acceleration=2), phase_axis=-1,
                             rng=np.random.default_rng(0), noise_sd=1.0)
 
