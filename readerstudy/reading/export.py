@@ -29,7 +29,7 @@ import pandas as pd
 
 from readerstudy.studies.models import Item, Study
 
-from .answers import pair_orientation
+from .selectors import pair_orientation
 from .models import Answer
 
 COLUMNS = [

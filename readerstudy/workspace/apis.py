@@ -13,7 +13,7 @@ service or selector, serialize. Mounted under ``/api/studies/<study_pk>/workspac
 ``GET  reads/?state=in_progress|submitted&reader=&case=``  reads with their reader and progress
 ``POST reopen/``   ``{read, reason}``      reopen a submitted read for revision (audited)
 ``POST override/`` ``{session, opens_at, reason}``  override a session's opening (audited;
-                                          ``reading.answers.session_override_opening``)
+                                          ``reading.services.session_override_opening``)
 ``GET  recon-jobs/[?job=<public_id>]``, ``POST recon-jobs/``  the recon worker's phantom jobs
                                           (``recon.services.recon_job_create``)
 
@@ -243,7 +243,7 @@ class WorkspaceViewSet(StudyChildMixin, viewsets.GenericViewSet):
     @extend_schema(request=WorkspaceOverrideSerializer, responses={200: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["post"])
     def override(self, request, study_pk=None):
-        from readerstudy.reading import answers as reading_answers
+        from readerstudy.reading import services as reading_answers
         from readerstudy.reading.models import Session
 
         data = WorkspaceOverrideSerializer(data=request.data)

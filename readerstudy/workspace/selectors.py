@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from readerstudy.reading.models import Read, Session
 from readerstudy.reading.scheduler import PairRead, build_schedule, design_from_dict
-from readerstudy.reading.selectors import session_is_open, session_opening_time
+from readerstudy.reading.selectors import session_opening_time, session_state
 from readerstudy.studies import services as study_services
 from readerstudy.studies.models import Instance, Item, Membership, ReferenceStandard, Series, Study
 
@@ -251,9 +251,7 @@ def schedule_preview(study: Study, design_data: dict[str, Any]) -> dict[str, Any
 
 
 def _state(session: Session, now: dt.datetime) -> str:
-    if session.completed_at is not None:
-        return "done"
-    return "open" if session_is_open(session, now) else "locked"
+    return session_state(session, now)
 
 
 def dashboard(study: Study, *, now: dt.datetime | None = None, soon_days: int = 7) -> dict[str, Any]:

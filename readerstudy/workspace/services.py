@@ -3,7 +3,7 @@ revision, one-time login links for readers, and the audited access to the unblin
 
 Keyword-only, atomic, audited (STYLE.md "Services and selectors"). Everything else the workspace
 changes goes through the owners' services (``studies.services``, ``reading.services``,
-``reading.answers``, ``recon.services``, ``reports.services``).
+``recon.services``, ``reports.services``).
 """
 
 from __future__ import annotations

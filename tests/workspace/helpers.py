@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from readerstudy.reading import answers as reading
+from readerstudy.reading import services as reading
+from readerstudy.reading.selectors import applicable_items
 
 
 def submit_all(session, reader):
     """Answer and submit every unsubmitted read of ``session`` through the reading service."""
     for read in session.reads.filter(submitted_at__isnull=True).order_by("position"):
-        items = reading.applicable_items(read)
+        items = applicable_items(read)
         answers = []
         for item in items:
             if item.kind == "likert":

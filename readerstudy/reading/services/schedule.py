@@ -15,8 +15,8 @@ from django.utils import timezone
 from readerstudy.studies import audit
 from readerstudy.studies.models import Case, Membership, Series, Study
 
-from .models import Read, Session
-from .scheduler import Design, PairRead, Schedule, build_schedule, design_from_dict
+from ..models import Read, Session
+from ..scheduler import Design, PairRead, Schedule, build_schedule, design_from_dict
 
 
 class ScheduleError(ValidationError):

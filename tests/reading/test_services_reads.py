@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from readerstudy.reading import answers as svc
+from readerstudy.reading import services as svc
 from readerstudy.reading.models import Answer, Read, Session
 from readerstudy.reading.selectors import session_is_open
 from readerstudy.studies import services

@@ -30,11 +30,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from readerstudy.studies import audit
-from readerstudy.studies.models import Arm, Item, Membership, Study
+from readerstudy.studies.models import Item, Membership, Study
 from readerstudy.studies.selectors import is_coordinator
 
-from .models import Answer, Read, Session
-from .selectors import session_is_open, session_opening_time
+from ..models import Answer, Read, Session
+from ..selectors import applicable_items, missing_answers, pair_orientation, session_is_open, session_opening_time
 
 # A heartbeat may credit at most this many seconds, and never more than the server saw pass since
 # the previous one (plus a little slack for network jitter).
@@ -116,49 +116,6 @@ def _locked(read: Read) -> Read:
         .select_related("session__study", "series__arm", "series__sequence", "series_right__arm")
         .get(pk=read.pk)
     )
-
-
-def applicable_items(read: Read) -> list[Item]:
-    """The items asked in ``read``: those of its sequence (or of every sequence); preference items
-    only for side-by-side pairs."""
-    is_pair = read.series_right_id is not None
-    items = []
-    for item in Item.objects.filter(study_id=read.session.study_id).prefetch_related("sequences"):
-        sequence_ids = {s.pk for s in item.sequences.all()}
-        if sequence_ids and read.series.sequence_id not in sequence_ids:
-            continue
-        if item.kind == Item.Kind.PREFERENCE and not is_pair:
-            continue
-        items.append(item)
-    return items
-
-
-@dataclass(frozen=True)
-class PairOrientation:
-    first: Arm
-    second: Arm
-    first_side: str  # "left" or "right": where the reader saw the first arm
-
-
-def pair_orientation(read: Read) -> PairOrientation | None:
-    """The analysis point of view of a side-by-side read: which arm is first of the pair.
-
-    The study's side-by-side design names its pairs in that order (``reading_design["pairs"]``);
-    a pair it does not name is ordered reference first, then by the arms' order.
-    """
-    if read.series_right_id is None:
-        return None
-    left, right = read.series.arm, read.series_right.arm
-    first = None
-    design = read.session.study.reading_design or {}
-    for pair in design.get("pairs") or ():
-        if len(pair) == 2 and {str(pair[0]), str(pair[1])} == {left.name, right.name}:
-            first = left if str(pair[0]) == left.name else right
-            break
-    if first is None:
-        first = min((left, right), key=lambda a: (not a.is_reference, a.order, a.name))
-    second = right if first is left else left
-    return PairOrientation(first=first, second=second, first_side="left" if first is left else "right")
 
 
 # --- validating one answer ----------------------------------------------------------------------
@@ -337,25 +294,6 @@ def _set_comment(read: Read, comment: str | None) -> bool:
         raise AnswerInvalidError([f"the comment must be text of at most {COMMENT_MAX_CHARS} characters"])
     read.comment = comment
     return True
-
-
-def missing_answers(read: Read) -> list[dict[str, Any]]:
-    """Required items of ``read`` that are not (completely) answered, in form order."""
-    answered: dict[int, set[str]] = {}
-    for item_id, level in Answer.objects.filter(read=read, value__isnull=False).values_list("item_id", "level"):
-        answered.setdefault(item_id, set()).add(level)
-    missing = []
-    for item in applicable_items(read):
-        if not item.required:
-            continue
-        have = answered.get(item.pk, set())
-        if item.kind == Item.Kind.CHECKLIST:
-            lacking = [level for level in item.levels if level not in have]
-            if lacking:
-                missing.append({"item": item.key, "label": item.label, "levels": lacking})
-        elif "" not in have:
-            missing.append({"item": item.key, "label": item.label, "levels": []})
-    return missing
 
 
 # --- services -----------------------------------------------------------------------------------
