@@ -8,7 +8,7 @@ reader : str         the reader's username
 case : str           case label
 sequence : str       sequence name
 arm : str            arm name; for a side-by-side read the pair ``A|B``, first arm of the pair first
-                     (the design's pair order, else reference first; see ``answers.pair_orientation``)
+                     (the design's pair order, else reference first; see ``selectors.pair_orientation``)
 item : str           item key
 level : str          checklist level; empty for series-level items
 value : float        the answer; for a preference item from the first arm's point of view
@@ -21,6 +21,9 @@ side : str           preference items: where the first arm was shown (``left``/`
 raw_value : float    preference items: the score as the reader gave it (left/right scale); else empty
 
 ``side`` and ``raw_value`` are optional columns of ``analysis.tidy``.
+
+A checklist cell answered "not assessable" (items that offer it, see
+``selectors.allows_not_assessable``) has no value and is left out: it is neither absent nor present.
 """
 
 from __future__ import annotations

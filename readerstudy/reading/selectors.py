@@ -125,6 +125,20 @@ def instances_readable_by(user, now: dt.datetime | None = None) -> QuerySet[Inst
 # --- what a read asks --------------------------------------------------------------------------
 
 
+NOT_ASSESSABLE = "na"
+
+
+def allows_not_assessable(item: Item) -> bool:
+    """A checklist item may be answered "not assessable" (at a level) when the coordinator gave it
+    an anchor text for that answer: ``anchors = {"0": "Absent", "1": "Present", "na": "Not
+    assessable"}``. Such an answer has no value (it is left out of the tidy table, so it counts
+    neither as absent nor as present) and the payload ``{"not_assessable": true}``."""
+    return (
+        item.kind == Item.Kind.CHECKLIST and isinstance(item.anchors, dict)
+        and bool(str(item.anchors.get(NOT_ASSESSABLE, "")).strip())
+    )
+
+
 def applicable_items(read: Read) -> list[Item]:
     """The items asked in ``read``: those of its sequence (or of every sequence); preference items
     only for side-by-side pairs."""
@@ -173,7 +187,8 @@ def pair_orientation(read: Read) -> PairOrientation | None:
 def missing_answers(read: Read) -> list[dict[str, Any]]:
     """Required items of ``read`` that are not (completely) answered, in form order."""
     answered: dict[int, set[str]] = {}
-    for item_id, level in Answer.objects.filter(read=read, value__isnull=False).values_list("item_id", "level"):
+    given = Q(value__isnull=False) | Q(payload__not_assessable=True)
+    for item_id, level in Answer.objects.filter(given, read=read).values_list("item_id", "level"):
         answered.setdefault(item_id, set()).add(level)
     missing = []
     for item in applicable_items(read):
@@ -220,6 +235,7 @@ def form_definition(items: list[Item]) -> list[dict]:
                               {"point": 1, "text": str(anchors.get("1", "Yes"))}]
         if item.kind == Item.Kind.CHECKLIST:
             entry["levels"] = list(item.levels)
+            entry["not_assessable"] = str(item.anchors[NOT_ASSESSABLE]) if allows_not_assessable(item) else None
         if item.kind in (Item.Kind.NUMERIC, Item.Kind.ROI):
             entry["unit"] = item.unit
             entry["range"] = [item.value_min, item.value_max]

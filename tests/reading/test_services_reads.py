@@ -198,6 +198,48 @@ def test_checklist_numeric_and_roi_answers(coordinator, reader):
                            "ellipse": {"center": [10, 12], "axes": [3, 2]}}
 
 
+def test_an_untouched_grid_blocks_submit_and_not_assessable_only_where_the_item_allows_it(coordinator, reader):
+    study, _, sessions = small_study(coordinator=coordinator, readers=[reader], publish=False)
+    services.item_create(study=study, key="stenosis", label="Spinal stenosis", kind="checklist",
+                         category="Pathology", levels=["L4-L5", "L5-S1"],
+                         anchors={"0": "Absent", "1": "Present", "na": "Not assessable"})
+    services.item_create(study=study, key="herniation", label="Disc herniation", kind="checklist",
+                         category="Pathology", levels=["L4-L5", "L5-S1"])
+    services.study_set_status(study=study, status="published")
+    read = sessions[0].reads.first()
+    # Nothing in the grid: every cell of both findings is named, not silently taken as absent.
+    with pytest.raises(svc.AnswersIncompleteError) as missing:
+        svc.read_submit(read=read, reader=reader, submission_id="sub-000001", answers=complete())
+    assert missing.value.missing == [
+        {"item": "stenosis", "label": "Spinal stenosis", "levels": ["L4-L5", "L5-S1"]},
+        {"item": "herniation", "label": "Disc herniation", "levels": ["L4-L5", "L5-S1"]},
+    ]
+    na = {"value": None, "payload": {"not_assessable": True}}
+    # "Not assessable" is refused where the item does not offer it ...
+    with pytest.raises(svc.AnswerInvalidError) as refused:
+        svc.answer_draft_save(read=read, reader=reader, answers=[{"item": "herniation", "level": "L5-S1", **na}])
+    assert "no 'not assessable' option" in refused.value.problems[0]
+    # ... and answers a cell where it is offered; it is neither absent nor present.
+    grid = [
+        {"item": "stenosis", "level": "L4-L5", "value": 1}, {"item": "stenosis", "level": "L5-S1", **na},
+        {"item": "herniation", "level": "L4-L5", "value": 0}, {"item": "herniation", "level": "L5-S1", "value": 1},
+    ]
+    changed = svc.answer_draft_save(read=read, reader=reader, answers=grid)
+    assert "stenosis@L5-S1" in changed
+    cell = Answer.objects.get(read=read, item__key="stenosis", level="L5-S1")
+    assert cell.value is None and cell.payload == {"not_assessable": True}
+    svc.read_submit(read=read, reader=reader, submission_id="sub-000001", answers=complete())
+    from readerstudy.reading.export import answers_tidy
+
+    tidy = answers_tidy(study)
+    assert ("stenosis", "L5-S1") not in set(zip(tidy["item"], tidy["level"]))  # left out, not counted as 0
+    assert ("stenosis", "L4-L5") in set(zip(tidy["item"], tidy["level"]))
+    state = client_for(reader).get(url(read)).json()
+    assert {i["key"]: i.get("not_assessable") for i in state["items"] if i["kind"] == "checklist"} == {
+        "stenosis": "Not assessable", "herniation": None}
+    assert {"item": "stenosis", "level": "L5-S1", "value": None, "payload": {"not_assessable": True}} in state["answers"]
+
+
 # --- submission ---------------------------------------------------------------------------------
 
 

@@ -34,7 +34,9 @@ from readerstudy.studies.models import Item, Membership, Study
 from readerstudy.studies.selectors import is_coordinator
 
 from ..models import Answer, Read, Session
-from ..selectors import applicable_items, missing_answers, pair_orientation, session_is_open, session_opening_time
+from ..selectors import (
+    allows_not_assessable, applicable_items, missing_answers, pair_orientation, session_is_open, session_opening_time,
+)
 
 # A heartbeat may credit at most this many seconds, and never more than the server saw pass since
 # the previous one (plus a little slack for network jitter).
@@ -152,6 +154,10 @@ def _clean(item: Item, level: str, value: Any, payload: Any, read: Read) -> tupl
         if problem:
             raise ValueError(problem)
         return number, {}
+    if item.kind == Item.Kind.CHECKLIST and value is None and payload.get("not_assessable") is True:
+        if not allows_not_assessable(item):
+            raise ValueError("this finding has no 'not assessable' option; answer 0 (absent) or 1 (present)")
+        return None, {"not_assessable": True}
     if item.kind in (Item.Kind.BINARY, Item.Kind.CHECKLIST):
         number = _number(value)
         if number not in (0.0, 1.0):
@@ -225,7 +231,7 @@ def _parse(read: Read, answers: Iterable[dict]) -> dict[tuple[int, str], tuple[I
             continue
         where = item.label + (f" at {level}" if level else "")
         value, payload = entry.get("value"), entry.get("payload")
-        if value is None and not (item.kind == Item.Kind.ROI and payload):
+        if value is None and not (item.kind in (Item.Kind.ROI, Item.Kind.CHECKLIST) and payload):
             if item.kind == Item.Kind.CHECKLIST and level not in item.levels:
                 problems.append(f"{where}: level {level!r} is not one of {', '.join(item.levels)}")
                 continue
@@ -258,7 +264,7 @@ def _apply(read: Read, parsed: Parsed, *, revising: bool = False) -> list[str]:
     for (item_id, level), (item, value, payload) in parsed.items():
         answer = existing.get((item_id, level))
         label = item.key + (f"@{level}" if level else "")
-        if value is None:
+        if value is None and not payload:  # cleared (a "not assessable" cell has no value but a payload)
             if answer is not None:
                 if revising:
                     raise AnswerInvalidError([f"{item.label}: a submitted answer can be changed, not removed"])
