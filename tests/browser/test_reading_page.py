@@ -142,6 +142,8 @@ def test_reader_reads_and_scores_by_keyboard_and_the_answers_are_stored_once(pag
     page.keyboard.press("1")
     page.keyboard.press("ArrowRight")  # disc herniation at L4-L5
     page.keyboard.press("Space")
+    page.keyboard.press("Tab")  # the grid's "mark the unanswered cells absent": an explicit answer
+    page.keyboard.press("Enter")
     page.keyboard.press("Tab")  # the comment
     page.keyboard.type("Keyboard only")
     page.wait_for_function("() => document.getElementById('rd-save').dataset.state === 'saved'")
@@ -223,6 +225,13 @@ def test_side_by_side_pair_scrolls_in_sync_and_preference_is_stored_corrected(pa
     page.wait_for_function("() => document.querySelector('#rd-viewer-right .rv-overlay').textContent === '5/8'")
     assert overlay(page) == "5/8"
 
+    # V then Tab lands on the first item, not on the right-hand image (which would shift every
+    # answer of a keyboard run by one item).
+    page.keyboard.press("v")
+    page.keyboard.press("Tab")
+    first_item = page.evaluate("() => document.querySelector('#rd-form .rd-item').dataset.item")
+    assert page.evaluate("() => document.activeElement.closest('.rd-item')?.dataset.item") == first_item
+    page.keyboard.press("Shift+Tab")
     # Eight preferences and the integrity item by keyboard, from the right-hand image.
     page.focus("#rd-viewer-right")
     for key in ["2"] * 8 + ["0"]:
@@ -279,3 +288,103 @@ def test_an_ellipse_drawn_on_the_image_fills_the_roi_item(page, live_server, tmp
     payload = answer.payload
     assert answer.value == payload["mean"] > 0 and payload["sd"] > 0
     assert payload["slice"] == 4 and payload["side"] == "left" and payload["area_mm2"] > 0
+
+
+def login(page, live_server, username="reader1"):
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(f"{live_server.url}/")
+
+
+def test_arrow_keys_after_clicking_an_answer_move_the_slice_and_never_the_answer(page, live_server, reading_study):
+    read = Read.objects.filter(session__reader=reading_study["reader"], session__index=0).order_by("position").first()
+    login(page, live_server)
+    page.goto(f"{live_server.url}/reading/reads/{read.public_id}/")
+    wait_for_image(page)
+    # The image has the keyboard on load: slice keys work without a click.
+    assert page.evaluate("() => document.activeElement.id") == "rd-viewer-left"
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function(f"() => document.querySelector('{VIEWER} .rv-overlay').textContent.startsWith('5/8')")
+
+    # Click a Likert answer, then scroll with the keys: the slice moves, the answer stays.
+    page.click("input[name='item-overall_quality'][value='3']")
+    page.wait_for_function("() => document.getElementById('rd-save').dataset.state === 'saved'")
+    assert "Overall image quality — → 3" in page.inner_text("#rd-save")
+    for key, expected in (("ArrowDown", "6/8"), ("ArrowDown", "7/8"), ("ArrowUp", "6/8"), ("PageDown", "7/8"),
+                          ("End", "8/8"), ("Home", "1/8")):
+        page.keyboard.press(key)
+        page.wait_for_function(
+            f"(want) => document.querySelector('{VIEWER} .rv-overlay').textContent.startsWith(want)", arg=expected)
+    assert page.is_checked("input[name='item-overall_quality'][value='3']")
+    assert page.evaluate("() => document.activeElement.value") == "3"  # the focus stayed on the answer
+    page.wait_for_timeout(800)  # an autosave would have fired by now
+    assert Answer.objects.get(read=read, item__key="overall_quality").value == 3
+
+    # A changed answer is named in the save note, with what it was.
+    page.keyboard.press("5")
+    page.wait_for_function("() => document.getElementById('rd-save').textContent.includes('3 → 5')")
+    assert "Overall image quality 3 → 5" in page.inner_text("#rd-save")
+    assert Answer.objects.get(read=read, item__key="overall_quality").value == 5
+
+    # Form keys never reach the viewer: digits typed on the image change neither slice nor answer.
+    page.keyboard.press("v")
+    page.keyboard.press("2")
+    assert page.inner_text(f"{VIEWER} .rv-overlay").startswith("1/8")
+    assert page.is_checked("input[name='item-overall_quality'][value='5']")
+
+    # The page is exactly the window's height and never scrolls.
+    sizes = page.evaluate("() => [document.documentElement.scrollHeight, window.innerHeight, window.scrollY]")
+    assert sizes[0] == sizes[1] and sizes[2] == 0, sizes
+
+
+def test_an_untouched_grid_blocks_submit_and_names_the_cells_next_to_the_button(page, live_server, reading_study):
+    read = Read.objects.filter(session__reader=reading_study["reader"], session__index=0).order_by("position").first()
+    login(page, live_server)
+    page.goto(f"{live_server.url}/reading/reads/{read.public_id}/")
+    wait_for_image(page)
+    # Every cell starts unanswered: nothing is shown (or stored) as absent.
+    states = page.eval_on_selector_all(".rd-cell", "cells => cells.map(c => c.dataset.state)")
+    assert len(states) == 12 and set(states) == {"unanswered"}
+    # All series-level items answered, the grid untouched: submit is refused and says which cells.
+    for key, value in (("apparent_snr", 4), ("anatomy_discernment", 4), ("diagnostic_confidence", 4),
+                       ("overall_quality", 4), ("artifacts", 0)):
+        page.click(f"input[name='item-{key}'][value='{value}']")
+    page.click("#rd-submit")
+    missing = page.inner_text("#rd-missing")
+    assert "Still to answer (12)" in missing
+    assert "Spinal canal stenosis (T12-L1, L1-L2, L2-L3, L3-L4, L4-L5, L5-S1)" in missing
+    assert "Disc herniation (T12-L1" in missing
+    assert "Overall" not in missing
+    # The list sits beside the button at the top of the form, in view.
+    button, box = page.locator("#rd-submit").bounding_box(), page.locator("#rd-missing").bounding_box()
+    assert 0 <= box["y"] - (button["y"] + button["height"]) < 40
+    assert page.evaluate("() => document.activeElement.dataset.state") == "unanswered"
+    assert page.url.endswith(f"/reading/reads/{read.public_id}/")
+    read.refresh_from_db()
+    assert read.submitted_at is None
+    assert not Answer.objects.filter(read=read, item__key__in=GRID_ITEMS).exists()
+
+    # The server refuses it too, naming the cells (a page that skipped its own check).
+    status, body = page.evaluate(
+        """async (url) => { const r = await fetch(url, {method: 'POST', credentials: 'same-origin',
+             headers: {'Content-Type': 'application/json',
+                       'X-CSRFToken': document.querySelector('input[name=csrfmiddlewaretoken]').value},
+             body: JSON.stringify({submission_id: 'browser-sub-1', answers: []})});
+           return [r.status, await r.json()]; }""",
+        f"/api/reader/reads/{read.public_id}/submit/",
+    )
+    assert status == 400 and {m["item"] for m in body["missing"]} == set(GRID_ITEMS)
+
+    # One cell present, the rest marked absent explicitly: the list empties and submit goes through.
+    page.click(".rd-cell[data-item='disc_herniation'][data-level='L4-L5']")
+    assert "(11)" in page.inner_text("#rd-missing")
+    page.click(".rd-rest-absent >> nth=0")
+    page.wait_for_function("() => document.getElementById('rd-missing').hidden")
+    following = Read.objects.get(session=read.session, position=1)
+    page.click("#rd-submit")
+    page.wait_for_url(re.compile(rf"/reading/reads/{following.public_id}/$"))
+    stored = {(a.item.key, a.level): a.value for a in Answer.objects.filter(read=read, item__key__in=GRID_ITEMS)
+              .select_related("item")}
+    assert len(stored) == 12 and stored[("disc_herniation", "L4-L5")] == 1 and sum(stored.values()) == 1
