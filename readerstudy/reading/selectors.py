@@ -14,10 +14,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from readerstudy.studies.models import Arm, Instance, Item
+from readerstudy.studies.models import Arm, AuditEvent, Instance, Item, Membership, Study
 from readerstudy.studies.selectors import studies_read_by
 
 from .models import Answer, Read, Session
@@ -109,6 +110,54 @@ def reader_worklist(user, now: dt.datetime | None = None) -> list[dict[str, Any]
          "total": s.reads_total, "done": s.reads_done}
         for s in reader_sessions(user)
     ]
+
+
+def _reopen_events():
+    """Audit events of a coordinator reopening a submitted read (``submitted_at`` set back to None)."""
+    return AuditEvent.objects.filter(object_type="reading.read", action="event", changes__has_key="submitted_at")
+
+
+def read_was_reopened(read: Read) -> bool:
+    """The coordinator reopened this (now unsubmitted) read for revision."""
+    return read.submitted_at is None and _reopen_events().filter(object_id=str(read.pk)).exists()
+
+
+def reader_notices(user) -> list[dict[str, str]]:
+    """What changed in the reader's studies without their doing, for the worklist's banners:
+    a study locked by its coordinator, the reader withdrawn from a study, a read reopened for
+    revision. ``[{"kind": "locked" | "withdrawn" | "reopened", "text": ..., "read": public id or ""}]``.
+    Only the reader's own studies and reads; nothing about arms or cases."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    notices = []
+    for name in (
+        Study.objects.filter(sessions__reader=user, status=Study.Status.LOCKED).distinct().order_by("name")
+        .values_list("name", flat=True)
+    ):
+        notices.append({"kind": "locked", "read": "", "text": (
+            f"The study '{name}' has been locked by its coordinator: reading is closed. "
+            "Your submitted answers are kept.")})
+    for name in (
+        Membership.objects.filter(user=user, role=Membership.Role.READER, active=False,
+                                  study__status=Study.Status.PUBLISHED, study__sessions__reader=user)
+        .distinct().order_by("study__name").values_list("study__name", flat=True)
+    ):
+        notices.append({"kind": "withdrawn", "read": "", "text": (
+            f"You have been withdrawn from the study '{name}': its reads are closed to you. "
+            "Your submitted answers are kept.")})
+    reopened = (
+        Read.objects.filter(session__reader=user, submitted_at__isnull=True, session__study__in=studies_read_by(user),
+                            session__study__status=Study.Status.PUBLISHED)
+        .annotate(reopened=Exists(_reopen_events().filter(object_id=Cast(OuterRef("pk"), CharField()))))
+        .filter(reopened=True)
+        .select_related("session__study")
+        .order_by("session__study__name", "session__index", "position")
+    )
+    for read in reopened:
+        notices.append({"kind": "reopened", "read": read.public_id, "text": (
+            f"The coordinator reopened read {read.position + 1} of session {read.session.index + 1} "
+            f"in '{read.session.study.name}' for revision: check your answers and submit it again.")})
+    return notices
 
 
 def instances_readable_by(user, now: dt.datetime | None = None) -> QuerySet[Instance]:
@@ -276,6 +325,7 @@ def read_state(read: Read) -> dict:
         "answers": [reader_answer(a) for a in answers],
         "comment": read.comment,
         "next_read": next_read,
+        "reopened": read_was_reopened(read),
     }
 
 

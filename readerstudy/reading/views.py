@@ -28,7 +28,7 @@ from . import services
 from .export import answers_csv
 from .models import Read, Session
 from .selectors import (
-    form_layout, read_state, reader_worklist, session_is_open, session_opening_time, session_state,
+    form_layout, read_state, reader_notices, reader_worklist, session_is_open, session_opening_time, session_state,
     sessions_with_progress,
 )
 
@@ -38,6 +38,7 @@ def worklist(request):
     finished = request.GET.get("finished", "")
     return render(request, "reading/worklist.html", {
         "rows": reader_worklist(request.user),
+        "notices": reader_notices(request.user),
         "finished": int(finished) if finished.isdigit() else None,
     })
 
@@ -50,7 +51,10 @@ def session_continue(request, public_id: str):
         messages.info(request, f"Session {session.index + 1} is finished.")
         return redirect("reading-worklist")
     if not session_is_open(session):
-        raise Http404("this session is not open")
+        opening = session_opening_time(session)
+        when = f"on {opening:%Y-%m-%d %H:%M} UTC" if opening else "after the previous session and its washout"
+        messages.info(request, f"Session {session.index + 1} is not open yet: it opens {when}.")
+        return redirect("reading-worklist")
     read = session.reads.filter(submitted_at__isnull=True).order_by("position").first()
     if read is None:
         return redirect("reading-worklist")
@@ -65,8 +69,10 @@ def read_page(request, public_id: str):
     )
     try:
         services.check_read_access(read, request.user)
-    except services.ReadAccessError:
-        raise Http404("no such read") from None
+    except services.ReadAccessError as exc:
+        # The reader's own read, closed to them now (study locked, reader withdrawn, session not
+        # open or finished): say why, plainly. Someone else's read stays a 404 above.
+        return render(request, "reading/closed.html", {"reason": exc.messages[0]}, status=403)
     state = read_state(read)
     return render(request, "reading/read.html", {"state": state, "read": read, "form": form_layout(state["items"])})
 

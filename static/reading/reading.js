@@ -164,6 +164,7 @@ let saveTimer = null;
 let saving = false;
 let dirty = false;
 let submitting = false;
+let closed = false;
 function scheduleSave(delay = 600) {
   if (submitted) return;
   dirty = true;
@@ -172,7 +173,7 @@ function scheduleSave(delay = 600) {
   saveTimer = setTimeout(saveDraft, delay);
 }
 async function saveDraft() {
-  if (!dirty || submitting || submitted) return;
+  if (!dirty || submitting || submitted || closed) return;
   if (saving) {
     scheduleSave(300);
     return;
@@ -194,6 +195,9 @@ async function saveDraft() {
       for (const [k, change] of sending) if (!pending.has(k)) pending.set(k, change);
       setSaveLabel("Not saved: see the message above the form", "error");
       showProblems(data.problems || [data.detail || "invalid answer"]);
+    } else if (status === 404 || status === 403) {
+      for (const [k, change] of sending) if (!pending.has(k)) pending.set(k, change);
+      showClosed(data.detail);
     } else {
       setSaveLabel(`Not saved (${data.detail || status})`, "error");
       if (status >= 500) scheduleSave(3e3);
@@ -295,6 +299,20 @@ missingBox.addEventListener("click", (event) => {
   focusItem(link.dataset.item);
 });
 updateMissing();
+function showClosed(detail) {
+  const box = document.getElementById("rd-closed");
+  const reason = detail && detail !== "Not found." ? detail : "this read is no longer open to you";
+  box.replaceChildren(`Reading is closed: ${reason}. Answers saved before are kept. `);
+  const link = document.createElement("a");
+  link.href = "/reading/";
+  link.textContent = "Back to the worklist";
+  box.append(link);
+  box.hidden = false;
+  setSaveLabel("Not saved: reading is closed", "error");
+  submitButton.disabled = true;
+  clearTimeout(saveTimer);
+  closed = true;
+}
 function showProblems(lines, focusKey = null) {
   problemsBox.hidden = !lines.length;
   problemsBox.replaceChildren();
@@ -362,6 +380,8 @@ async function submit() {
     showMissing(data.missing);
     showProblems([]);
     focusItem(data.missing[0].item);
+  } else if (status === 404 || status === 403) {
+    showClosed(data.detail);
   } else {
     setSaveLabel("Not submitted", "error");
     showProblems(data.problems || [data.detail || `Error ${status}`]);

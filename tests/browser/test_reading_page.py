@@ -338,6 +338,19 @@ def test_arrow_keys_after_clicking_an_answer_move_the_slice_and_never_the_answer
     sizes = page.evaluate("() => [document.documentElement.scrollHeight, window.innerHeight, window.scrollY]")
     assert sizes[0] == sizes[1] and sizes[2] == 0, sizes
 
+    # The coordinator locks the study while the reader works: the next autosave says so, plainly,
+    # and the worklist carries the locked-study banner (the study does not just vanish).
+    services.study_set_status(study=reading_study["study"], status="locked", reason="analysis")
+    page.click("input[name='item-apparent_snr'][value='2']")
+    page.wait_for_selector("#rd-closed:not([hidden])")
+    assert "Reading is closed: the study is locked; reading is closed" in page.inner_text("#rd-closed")
+    assert page.is_disabled("#rd-submit")
+    page.click("#rd-closed a")
+    page.wait_for_url(f"{live_server.url}/reading/")
+    assert "The study 'Browser study' has been locked by its coordinator" in page.inner_text(".rd-notices")
+    page.goto(f"{live_server.url}/reading/reads/{read.public_id}/")
+    assert "This read is closed to you" in page.inner_text("main")
+
 
 def test_an_untouched_grid_blocks_submit_and_names_the_cells_next_to_the_button(page, live_server, reading_study):
     read = Read.objects.filter(session__reader=reading_study["reader"], session__index=0).order_by("position").first()

@@ -4,6 +4,7 @@ queries however many sessions they hold (pinned, STYLE.md)."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 
 import pytest
 from django.db import connection
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 # Before the annotated list: 6 / 24 / 69 queries (API) and 4 / 10 / 25 (worklist) for 1 / 6 / 21 sessions.
 API_QUERIES = 2  # the page of sessions and the pagination count
-WORKLIST_QUERIES = 4  # auth session, user, the annotated list, the page's template context
+WORKLIST_QUERIES = 7  # auth session, user, the annotated list, the template context, 3 for the notices (locked, withdrawn, reopened)
 
 
 def study_with_sessions(*, coordinator, reader, sessions: int, name: str = "Study"):
@@ -88,3 +89,67 @@ def test_session_lists_cost_the_same_queries_for_1_6_or_21_sessions(coordinator,
     assert page.status_code == 200
     assert len(page_queries) == WORKLIST_QUERIES, [q["sql"] for q in page_queries]
     assert len(reader_worklist(reader)) == sessions
+
+
+# --- readers are told ---------------------------------------------------------------------------
+
+
+def _reopen(**kwargs):
+    # The reopen service is the workspace's today; the structure issue moves it to reading.
+    try:
+        from readerstudy.reading.services import read_reopen
+    except ImportError:
+        from readerstudy.workspace.services import read_reopen
+    return read_reopen(**kwargs)
+
+
+def test_readers_are_told_about_lock_withdrawal_closed_sessions_and_reopened_reads(coordinator, reader, client):
+    from tests.factories import small_study
+
+    study, _, sessions = small_study(coordinator=coordinator, readers=[reader])
+    read = sessions[0].reads.order_by("position").first()
+    client.force_login(reader)
+
+    # Reopened by the coordinator: a banner on the worklist with a link, and on the read itself.
+    answers = [{"item": k, "level": "", "value": 4} for k in (
+        "apparent_snr", "anatomy_discernment", "diagnostic_confidence", "overall_quality")]
+    answers.append({"item": "artifacts", "level": "", "value": 0})
+    reading.read_submit(read=read, reader=reader, submission_id="sub-000001", answers=answers)
+    assert "reopened" not in html.unescape(client.get("/reading/").content.decode())
+    _reopen(read=read, reason="wrong level", actor=coordinator)
+    page = html.unescape(client.get("/reading/").content.decode())
+    assert "The coordinator reopened read 1 of session 1" in page and f"/reading/reads/{read.public_id}/" in page
+    assert "wrong level" not in page  # the coordinator's reason is for the audit log
+    read_page = client.get(f"/reading/reads/{read.public_id}/").content.decode()
+    assert "reopened this read for revision" in read_page
+
+    # Withdrawn: the worklist says so; the read says why it is closed (not a 404 or a debug page).
+    membership = study.memberships.get(user=reader, role="reader")
+    services.membership_withdraw(membership=membership, reason="left")
+    page = html.unescape(client.get("/reading/").content.decode())
+    assert f"You have been withdrawn from the study '{study.name}'" in page
+    closed = client.get(f"/reading/reads/{read.public_id}/")
+    assert closed.status_code == 403 and "not an active reader of this study" in html.unescape(closed.content.decode())
+    assert "Back to your worklist" in html.unescape(closed.content.decode())
+
+    # Locked: the study no longer vanishes silently.
+    services.membership_add(study=study, user=reader, role="reader")
+    services.study_set_status(study=study, status="locked", reason="analysis")
+    page = html.unescape(client.get("/reading/").content.decode())
+    assert f"The study '{study.name}' has been locked by its coordinator: reading is closed." in page
+    closed = client.get(f"/reading/reads/{read.public_id}/")
+    assert closed.status_code == 403 and "reading is closed" in html.unescape(closed.content.decode())
+    # Someone else's read (or a made-up id) is still a plain 404.
+    assert client.get(f"/reading/reads/{read.public_id}x/").status_code == 404
+
+
+def test_a_session_not_yet_open_says_when_it_opens(coordinator, reader, client):
+    study_with_sessions(coordinator=coordinator, reader=reader, sessions=2)
+    second = Session.objects.get(reader=reader, index=1)
+    client.force_login(reader)
+    response = client.get(f"/reading/sessions/{second.public_id}/", follow=True)
+    assert response.redirect_chain[-1][0] == "/reading/"
+    assert "Session 2 is not open yet: it opens after the previous session and its washout." in html.unescape(response.content.decode())
+    read = second.reads.first()
+    closed = client.get(f"/reading/reads/{read.public_id}/")
+    assert closed.status_code == 403 and "This session is not open yet; it opens after the previous session" in html.unescape(closed.content.decode())

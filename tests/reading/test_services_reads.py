@@ -68,7 +68,8 @@ def test_a_reader_cannot_open_or_answer_a_read_of_a_session_not_open_yet(coordin
 
     browser = Client()
     browser.force_login(reader)
-    assert browser.get(f"/reading/reads/{read.public_id}/").status_code == 404
+    refused = browser.get(f"/reading/reads/{read.public_id}/")  # their own read: a page saying why
+    assert refused.status_code == 403 and b"not open yet; it opens on" in refused.content
     assert b"opens " in browser.get("/reading/").content
 
 

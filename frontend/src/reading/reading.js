@@ -174,6 +174,7 @@ let saveTimer = null;
 let saving = false;
 let dirty = false;
 let submitting = false;
+let closed = false; // the server closed the read under the reader (see showClosed)
 
 function scheduleSave(delay = 600) {
   if (submitted) return;
@@ -184,7 +185,7 @@ function scheduleSave(delay = 600) {
 }
 
 async function saveDraft() {
-  if (!dirty || submitting || submitted) return;
+  if (!dirty || submitting || submitted || closed) return;
   if (saving) {
     scheduleSave(300);
     return;
@@ -206,6 +207,9 @@ async function saveDraft() {
       for (const [k, change] of sending) if (!pending.has(k)) pending.set(k, change);
       setSaveLabel('Not saved: see the message above the form', 'error');
       showProblems(data.problems || [data.detail || 'invalid answer']);
+    } else if (status === 404 || status === 403) {
+      for (const [k, change] of sending) if (!pending.has(k)) pending.set(k, change);
+      showClosed(data.detail);
     } else {
       setSaveLabel(`Not saved (${data.detail || status})`, 'error');
       if (status >= 500) scheduleSave(3000);
@@ -317,6 +321,23 @@ missingBox.addEventListener('click', (event) => {
 
 updateMissing();
 
+// The read was closed under the reader (study locked, reader withdrawn, session closed): say so
+// where they look, stop saving, and point to the worklist. Nothing is lost that the server has.
+function showClosed(detail) {
+  const box = document.getElementById('rd-closed');
+  const reason = detail && detail !== 'Not found.' ? detail : 'this read is no longer open to you';
+  box.replaceChildren(`Reading is closed: ${reason}. Answers saved before are kept. `);
+  const link = document.createElement('a');
+  link.href = '/reading/';
+  link.textContent = 'Back to the worklist';
+  box.append(link);
+  box.hidden = false;
+  setSaveLabel('Not saved: reading is closed', 'error');
+  submitButton.disabled = true;
+  clearTimeout(saveTimer);
+  closed = true;
+}
+
 function showProblems(lines, focusKey = null) {
   problemsBox.hidden = !lines.length;
   problemsBox.replaceChildren();
@@ -397,6 +418,8 @@ async function submit() {
     showMissing(data.missing);
     showProblems([]);
     focusItem(data.missing[0].item);
+  } else if (status === 404 || status === 403) {
+    showClosed(data.detail);
   } else {
     setSaveLabel('Not submitted', 'error');
     showProblems(data.problems || [data.detail || `Error ${status}`]);
