@@ -22,6 +22,7 @@ opening override); it is written to be mounted at ``/api/studies/<study_pk>/sess
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -29,13 +30,16 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from readerstudy.studies.apis import AuditedViewSetMixin, StudyChildMixin
+from readerstudy.studies.selectors import studies_coordinated_by
 
 from . import services
 from .models import Read, Session
-from .selectors import read_state, reader_sessions, session_opening_time, session_state, sessions_with_progress
+from .selectors import viewer_settings, read_state, reader_sessions, session_opening_time, session_state, sessions_with_progress
 
 
 class ReaderSessionSerializer(serializers.ModelSerializer):
@@ -124,7 +128,7 @@ class ReaderReadViewSet(AuditedViewSetMixin, mixins.RetrieveModelMixin, viewsets
 
     def _own_read(self) -> Read:
         return get_object_or_404(
-            Read.objects.select_related("session__study", "series__arm", "series_right__arm"),
+            Read.objects.select_related("session__study", "series__arm", "series__sequence", "series_right__arm"),
             public_id=self.kwargs["public_id"], session__reader=self.request.user,
         )
 
@@ -260,3 +264,46 @@ class CoordinatorSessionViewSet(StudyChildMixin, mixins.ListModelMixin, mixins.R
         except services.ReadingError as exc:
             return _error(exc)
         return Response(self.get_serializer(self.get_queryset().get(pk=session.pk)).data)
+
+
+# --- the study's viewer settings (coordinator) ---------------------------------------------------
+
+
+class ViewerPresetSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    window_center = serializers.FloatField()
+    window_width = serializers.FloatField()
+
+
+class ViewerSettingsSerializer(serializers.Serializer):
+    presets = ViewerPresetSerializer(many=True)
+    initial_preset = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")
+
+
+class StudyViewerSettingsView(APIView):
+    """``/api/studies/<study_pk>/viewer-settings/``: GET the study's window presets, PUT them
+    (``{presets: [{name, window_center, window_width}], initial_preset}``). Coordinators of the
+    study only; the same presets for every arm. The workspace UI is to call this endpoint."""
+
+    permission_classes = [IsAuthenticated]
+
+    def _study(self, request, study_pk):
+        return get_object_or_404(studies_coordinated_by(request.user), pk=study_pk)
+
+    @extend_schema(responses=ViewerSettingsSerializer)
+    def get(self, request, study_pk: int):
+        return Response(viewer_settings(self._study(request, study_pk).pk))
+
+    @extend_schema(request=ViewerSettingsSerializer, responses=ViewerSettingsSerializer)
+    def put(self, request, study_pk: int):
+        study = self._study(request, study_pk)
+        data = ViewerSettingsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            services.viewer_settings_set(
+                study=study, presets=request.data.get("presets"), initial_preset=data.validated_data["initial_preset"],
+                actor=request.user,
+            )
+        except DjangoValidationError as exc:
+            return Response({"detail": "; ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(viewer_settings(study.pk))

@@ -21,7 +21,7 @@ from django.utils import timezone
 from readerstudy.studies.models import Arm, AuditEvent, Instance, Item, Membership, Study
 from readerstudy.studies.selectors import studies_read_by
 
-from .models import Answer, Read, Session
+from .models import Answer, Read, Session, ViewerSettings
 
 SessionState = str  # "done" | "open" | "locked"
 
@@ -301,6 +301,15 @@ def reader_answer(answer: Answer) -> dict:
     return {"item": answer.item.key, "level": answer.level, "value": answer.value, "payload": payload}
 
 
+def viewer_settings(study_id: int) -> dict[str, Any]:
+    """The study's window presets and the initial one (none set: the image's own window)."""
+    row = ViewerSettings.objects.filter(study_id=study_id).first()
+    return {
+        "presets": list(row.presets) if row else [],
+        "initial_preset": row.initial_preset if row else "",
+    }
+
+
 def read_state(read: Read) -> dict:
     """Everything the reading page needs about ``read`` (one serializer for the API and the page)."""
     items = applicable_items(read)
@@ -326,6 +335,10 @@ def read_state(read: Read) -> dict:
         "comment": read.comment,
         "next_read": next_read,
         "reopened": read_was_reopened(read),
+        # The sequence name is the same in every arm (a Series is case × sequence × arm), so the
+        # overlay may show it; nothing else about the series is sent.
+        "sequence": read.series.sequence.name,
+        "viewer": viewer_settings(read.session.study_id),
     }
 
 

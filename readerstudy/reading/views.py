@@ -64,7 +64,7 @@ def session_continue(request, public_id: str):
 @login_required
 def read_page(request, public_id: str):
     read = get_object_or_404(
-        Read.objects.select_related("session__study", "series__arm", "series_right__arm"),
+        Read.objects.select_related("session__study", "series__arm", "series__sequence", "series_right__arm"),
         public_id=public_id, session__reader=request.user,
     )
     try:

@@ -114,7 +114,7 @@ def test_reader_reads_and_scores_by_keyboard_and_the_answers_are_stored_once(pag
 
     # Nothing on the page names the arm, the case or the sequence.
     html = page.content()
-    for word in ("Standard", "Fast", "C001", "C002", "SAG T2", "Browser study"):
+    for word in ("Standard", "Fast", "C001", "C002", "Browser study"):
         assert word not in html, word
     assert "Read 1 of 2" in page.inner_text(".rd-bar")
 
@@ -213,7 +213,7 @@ def test_side_by_side_pair_scrolls_in_sync_and_preference_is_stored_corrected(pa
     page.wait_for_url(f"{live_server.url}/")
     page.goto(f"{live_server.url}/reading/reads/{read.public_id}/")
     html = page.content()
-    for word in ("Standard", "Fast", "C001", "SAG T2", "Pair study"):
+    for word in ("Standard", "Fast", "C001", "Pair study"):
         assert word not in html, word
 
     # Both sides render and follow each other's slice.

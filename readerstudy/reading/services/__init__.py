@@ -2,6 +2,7 @@
 
 - :mod:`.reads`: a reader's work on a read — start, autosave a draft, submit, revise, heartbeat —
   session completion and the coordinator's audited opening override.
+- :mod:`.viewer`: the study's window presets (coordinator).
 - :mod:`.schedule`: writing the seeded schedule (:mod:`readerstudy.reading.scheduler`, pure) as
   Session and Read rows.
 
@@ -26,6 +27,7 @@ from .reads import (
     session_override_opening,
 )
 from .schedule import ScheduleError, ScheduleStartedError, schedule_materialize
+from .viewer import viewer_settings_set
 
 # The workspace's schedule preview (``workspace.selectors``) compares what would be written with
 # what is stored through these; they stay importable here until it has a public selector.
@@ -35,5 +37,5 @@ __all__ = [
     "AnswerInvalidError", "AnswersIncompleteError", "ReadAccessError", "ReadingError", "ReadLockedError",
     "ScheduleError", "ScheduleStartedError", "SubmitResult", "answer_draft_save", "check_read_access",
     "read_heartbeat", "read_revise", "read_start", "read_submit", "schedule_materialize",
-    "session_complete_if_done", "session_override_opening",
+    "session_complete_if_done", "session_override_opening", "viewer_settings_set",
 ]
