@@ -303,6 +303,24 @@ def test_arrow_keys_after_clicking_an_answer_move_the_slice_and_never_the_answer
     login(page, live_server)
     page.goto(f"{live_server.url}/reading/reads/{read.public_id}/")
     wait_for_image(page)
+    # The reading overlay: the (neutral) sequence name, orientation letters computed here from the
+    # blinded geometry, slice k/N with thickness, and the window.
+    series = read.series
+    row, col = series.image_orientation[:3], series.image_orientation[3:]
+
+    def letter(v):  # the patient direction a unit vector points to (LPS: +x left, +y posterior, +z head)
+        axis = max(range(3), key=lambda i: abs(v[i]))
+        return ("R", "L") [v[axis] > 0] if axis == 0 else ("A", "P")[v[axis] > 0] if axis == 1 else ("F", "H")[v[axis] > 0]
+
+    expected = {"right": letter(row), "left": letter([-x for x in row]),
+                "bottom": letter(col), "top": letter([-x for x in col])}
+    shown = {edge: page.inner_text(f"{VIEWER} .rv-orient-{edge}") for edge in expected}
+    assert shown == expected, (shown, expected)
+    assert page.inner_text(f"{VIEWER} .rv-label") == "SAG T2 FS"
+    assert re.fullmatch(rf"Slice 4/8 · pos -?\d+\.\d mm · thk {series.slice_thickness_mm:.1f} mm",
+                        page.inner_text(f"{VIEWER} .rv-slicepos"))
+    assert re.fullmatch(r"W \d+ L -?\d+", page.inner_text(f"{VIEWER} .rv-window"))
+
     # The image has the keyboard on load: slice keys work without a click.
     assert page.evaluate("() => document.activeElement.id") == "rd-viewer-left"
     page.keyboard.press("ArrowDown")

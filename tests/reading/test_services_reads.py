@@ -201,6 +201,19 @@ def test_checklist_numeric_and_roi_answers(coordinator, reader):
     stored = {(a.item.key, a.level): a for a in Answer.objects.filter(read=read).select_related("item")}
     assert stored[("herniation", "L4-L5")].value == 1 and stored[("herniation", "L5-S1")].value == 0
     assert stored[("canal_mm", "")].payload == {"unit": "mm"}
+    # A numeric answer measured on the image keeps the measurement's geometry; a bad one is named.
+    measured = {"item": "canal_mm", "value": 12.3,
+                "payload": {"measurement": {"kind": "length", "slice": 2, "side": "left", "points": [[1, 2, 3], [1, 14.3, 3]]}}}
+    with pytest.raises(svc.ReadLockedError):
+        svc.answer_draft_save(read=read, reader=reader, answers=[measured])
+    other = sessions[0].reads.exclude(pk=read.pk).first()
+    svc.answer_draft_save(read=other, reader=reader, answers=[measured])
+    assert Answer.objects.get(read=other, item__key="canal_mm").payload == {
+        "unit": "mm", "measurement": {"kind": "length", "slice": 2, "side": "left",
+                                      "points": [[1.0, 2.0, 3.0], [1.0, 14.3, 3.0]]}}
+    bad = {**measured, "payload": {"measurement": {"kind": "length", "slice": 99, "points": []}}}
+    with pytest.raises(svc.AnswerInvalidError, match="measurement slice 99 is not between 1 and 2"):
+        svc.answer_draft_save(read=other, reader=reader, answers=[bad])
     roi = stored[("roi_signal", "")]
     assert roi.value == 812.5
     assert roi.payload == {"mean": 812.5, "sd": 20.25, "area_mm2": 41.2, "slice": 2, "side": "left",

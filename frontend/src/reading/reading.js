@@ -621,10 +621,10 @@ document.addEventListener('keydown', (event) => {
   }
   const viewer = window.readingPage.viewer;
   if (!viewer) return;
-  if (key === 'w') setTool('windowLevel');
-  else if (key === 'e') setTool('roi');
-  else if (key === 'i') viewer.invert();
-  else if (key === 'r') viewer.reset();
+  const action = VIEWER_KEYS[key];
+  if (!action) return;
+  event.preventDefault();
+  action(viewer);
 });
 
 if (!editable) {
@@ -654,6 +654,82 @@ function onRoi(roi, side = 'left') {
   });
 }
 
+// The one key map of the image tools (documented on the page, the same in every layout).
+const VIEWER_KEYS = {
+  w: () => setTool('windowLevel'),
+  g: () => setTool('windowRegion'),
+  l: () => setTool('length'),
+  a: () => setTool('angle'),
+  e: () => setTool('roi'),
+  p: () => nextPreset(),
+  z: (viewer) => viewer.fit(),
+  x: (viewer) => viewer.actualSize(),
+  c: () => toggleCine(),
+  f: () => fullScreenPane(),
+  i: (viewer) => viewer.invert(),
+  r: (viewer) => viewer.reset(),
+};
+
+const presetSelect = document.getElementById('rd-preset');
+const presets = (state.viewer && state.viewer.presets) || [];
+function applyPreset(name) {
+  const viewer = window.readingPage.viewer;
+  if (!viewer) return;
+  if (name) viewer.setPreset(name);
+  else viewer.reset();
+  if (presetSelect) presetSelect.value = name || '';
+}
+function nextPreset() {
+  if (!presets.length) return;
+  const names = ['', ...presets.map((p) => p.name)];
+  const current = presetSelect ? presetSelect.value : '';
+  applyPreset(names[(names.indexOf(current) + 1) % names.length]);
+}
+if (presetSelect) presetSelect.addEventListener('change', () => applyPreset(presetSelect.value));
+
+let cineOn = false;
+function toggleCine() {
+  const viewer = window.readingPage.viewer;
+  if (!viewer) return;
+  cineOn = viewer.cine(!cineOn);
+  const button = document.querySelector('.rd-tools [data-action="cine"]');
+  if (button) button.setAttribute('aria-pressed', cineOn ? 'true' : 'false');
+}
+
+// The pane with the keyboard (or the left one) fills the screen; Esc or F again leaves.
+let lastPane = null;
+document.addEventListener('focusin', (event) => {
+  const pane = event.target.closest && event.target.closest('.rd-viewport');
+  if (pane) lastPane = pane;
+});
+function fullScreenPane() {
+  if (document.fullscreenElement) {
+    document.exitFullscreen().catch(() => {});
+    return;
+  }
+  const pane = lastPane || document.getElementById('rd-viewer-left');
+  if (pane.requestFullscreen) pane.requestFullscreen().then(() => pane.focus({ preventScroll: true })).catch(() => {});
+}
+
+// A length or angle measured on the image answers a numeric item with that unit: the one focused
+// last, else the first still open. The geometry goes along (payload.measurement).
+const UNIT_OF = { length: ['mm'], angle: ['°', 'deg', 'degree', 'degrees'] };
+let measureTarget = null;
+form.addEventListener('focusin', (event) => {
+  const block = event.target.closest('.rd-item[data-kind="numeric"]');
+  if (block) measureTarget = block.dataset.item;
+});
+function onMeasurement(m, side = 'left') {
+  if (!editable) return;
+  const units = UNIT_OF[m.kind] || [];
+  const fits = state.items.filter((item) => item.kind === 'numeric' && units.includes(String(item.unit).trim().toLowerCase()));
+  if (!fits.length) return;
+  const target = fits.find((item) => item.key === measureTarget) || fits.find((item) => !answers.get(keyOf(item.key)) || answers.get(keyOf(item.key)).value == null) || null;
+  if (!target) return;
+  const value = Math.round(m.value * 10) / 10;
+  setAnswer(target.key, '', value, { measurement: { kind: m.kind, slice: m.slice, side, points: m.points } });
+}
+
 function setTool(name) {
   const viewer = window.readingPage.viewer;
   if (!viewer) return;
@@ -666,9 +742,14 @@ for (const button of document.querySelectorAll('.rd-tools button')) {
   button.addEventListener('click', () => {
     const viewer = window.readingPage.viewer;
     if (!viewer) return;
-    if (button.dataset.tool) setTool(button.dataset.tool);
-    else if (button.dataset.action === 'invert') viewer.invert();
-    else if (button.dataset.action === 'reset') viewer.reset();
+    const { tool, action } = button.dataset;
+    if (tool) setTool(tool);
+    else if (action === 'invert') viewer.invert();
+    else if (action === 'reset') viewer.reset();
+    else if (action === 'fit') viewer.fit();
+    else if (action === 'actualSize') viewer.actualSize();
+    else if (action === 'cine') toggleCine();
+    else if (action === 'fullscreen') fullScreenPane();
   });
 }
 
@@ -689,16 +770,29 @@ function imageIds(urls) {
   // Open mid-stack: the first slice is the edge of the volume; the middle one is the midline of a
   // sagittal spine and the centre of an axial block, where a radiologist starts.
   const initialIndex = Math.floor((state.instances.length - 1) / 2);
+  const viewerOptions = {
+    initialIndex,
+    label: state.sequence || '',
+    presets: presets.map((p) => ({ name: p.name, windowCenter: p.window_center, windowWidth: p.window_width })),
+    initialPreset: (state.viewer && state.viewer.initial_preset) || undefined,
+    tabIndex: -1,
+  };
   let viewer;
   if (state.layout === 'pair') {
     viewer = RV.createSideBySide(left, document.getElementById('rd-viewer-right'), {
       leftIds: imageIds(state.instances),
       rightIds: imageIds(state.instances_right),
-      initialIndex,
+      ...viewerOptions,
       onRoi,
+      onMeasurement,
     });
   } else {
-    viewer = RV.createStackViewer(left, { imageIds: imageIds(state.instances), initialIndex, onRoi: (roi) => onRoi(roi, 'left') });
+    viewer = RV.createStackViewer(left, {
+      imageIds: imageIds(state.instances),
+      ...viewerOptions,
+      onRoi: (roi) => onRoi(roi, 'left'),
+      onMeasurement: (m) => onMeasurement(m, 'left'),
+    });
   }
   window.readingPage.viewer = viewer;
   // The image has the keyboard when the read opens (slice keys work at once), unless the reader

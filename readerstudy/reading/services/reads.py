@@ -173,7 +173,10 @@ def _clean(item: Item, level: str, value: Any, payload: Any, read: Read) -> tupl
             low = "-∞" if item.value_min is None else f"{item.value_min:g}"
             high = "∞" if item.value_max is None else f"{item.value_max:g}"
             raise ValueError(f"{number:g} {item.unit} is outside the range {low}–{high} {item.unit}")
-        return number, {"unit": item.unit}
+        cleaned = {"unit": item.unit}
+        if payload.get("measurement") is not None:
+            cleaned["measurement"] = _clean_measurement(payload["measurement"], read)
+        return number, cleaned
     if item.kind == Item.Kind.ROI:
         return _clean_roi(item, payload, read)
     if item.kind == Item.Kind.PREFERENCE:
@@ -186,6 +189,29 @@ def _clean(item: Item, level: str, value: Any, payload: Any, read: Read) -> tupl
         corrected = raw if orientation.first_side == "left" else item.scale_min + item.scale_max - raw
         return corrected, {"raw": raw, "first_side": orientation.first_side}
     raise ValueError(f"unknown item kind {item.kind!r}")
+
+
+def _clean_measurement(measurement: Any, read: Read) -> dict:
+    """Where a numeric answer was measured on the image (a length or angle tool): kept with the
+    answer so the measurement can be checked later."""
+    if not isinstance(measurement, dict):
+        raise ValueError("a measurement must be an object {kind, slice, side, points}")
+    kind = measurement.get("kind")
+    if kind not in ("length", "angle"):
+        raise ValueError(f"measurement kind {kind!r} is not 'length' or 'angle'")
+    side = measurement.get("side", "left")
+    if side not in ("left", "right") or (side == "right" and read.series_right_id is None):
+        raise ValueError(f"measurement side {side!r} is not a viewport of this read")
+    series = read.series_right if side == "right" else read.series
+    slice_number = measurement.get("slice")
+    if isinstance(slice_number, bool) or not isinstance(slice_number, int) or not 1 <= slice_number <= series.num_instances:
+        raise ValueError(f"measurement slice {slice_number!r} is not between 1 and {series.num_instances}")
+    points = measurement.get("points") or []
+    if not isinstance(points, list) or len(points) > 3 or not all(
+        isinstance(p, list) and len(p) == 3 and all(_number(x) is not None for x in p) for p in points
+    ):
+        raise ValueError("measurement points must be up to three [x, y, z] coordinates in mm")
+    return {"kind": kind, "slice": slice_number, "side": side, "points": [[float(x) for x in p] for p in points]}
 
 
 def _clean_roi(item: Item, payload: dict, read: Read) -> tuple[float, dict]:
