@@ -6,7 +6,8 @@ Columns
 study : str          study name
 reader : str         the reader's username
 case : str           case label
-sequence : str       sequence name
+sequence : str       sequence name; for a case read (hanging protocol) the protocol layout: its
+                     sequences in pane order joined by " + ", e.g. ``SAG T2 FS + SAG T1 + AX T2``
 arm : str            arm name; for a side-by-side read the pair ``A|B``, first arm of the pair first
                      (the design's pair order, else reference first; see ``selectors.pair_orientation``)
 item : str           item key
@@ -33,12 +34,23 @@ import pandas as pd
 from readerstudy.studies.models import Item, Study
 
 from .selectors import pair_orientation
-from .models import Answer
+from .models import Answer, ReadSeries
 
 COLUMNS = [
     "study", "reader", "case", "sequence", "arm", "item", "level", "value",
     "session", "position", "read_started", "read_seconds", "side", "raw_value",
 ]
+
+
+def _protocol_layouts(study: Study) -> dict[int, list[str]]:
+    """Case reads of ``study``: read id → sequence names in pane order (one query)."""
+    out: dict[int, list[str]] = {}
+    for read_id, name in (
+        ReadSeries.objects.filter(read__session__study=study).order_by("read_id", "position")
+        .values_list("read_id", "series__sequence__name")
+    ):
+        out.setdefault(read_id, []).append(name)
+    return out
 
 
 def answers_tidy(study: Study) -> pd.DataFrame:
@@ -62,6 +74,10 @@ def answers_tidy(study: Study) -> pd.DataFrame:
         .order_by("read__session__reader__username", "read__session__index", "read__position", "item__order",
                   "item__key", "level")
     )
+    layouts = {
+        read_id: " + ".join(names)
+        for read_id, names in _protocol_layouts(study).items()
+    }
     rows = []
     orientations: dict[int, object] = {}
     for answer in answers:
@@ -78,7 +94,7 @@ def answers_tidy(study: Study) -> pd.DataFrame:
             "study": study.name,
             "reader": read.session.reader.username,
             "case": read.series.case.label,
-            "sequence": read.series.sequence.name,
+            "sequence": layouts.get(read.pk, read.series.sequence.name),
             "arm": arm,
             "item": answer.item.key,
             "level": answer.level,

@@ -68,6 +68,25 @@ class Read(models.Model):
         return f"read {self.position + 1} of {self.session}"
 
 
+class ReadSeries(models.Model):
+    """The series of a case read (hanging protocol), in pane order. ``Read.series`` is the first of
+    them; a series read or a pair has none."""
+
+    read = models.ForeignKey(Read, on_delete=models.CASCADE, related_name="protocol_series")
+    series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="case_reads")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["read", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["read", "position"], name="readseries_unique_position"),
+            models.UniqueConstraint(fields=["read", "series"], name="readseries_unique_series"),
+        ]
+
+    def __str__(self) -> str:
+        return f"pane {self.position + 1} of {self.read}"
+
+
 class Answer(models.Model):
     """A reader's response to one item (and level) in one read. Changes are audited, never silent."""
 

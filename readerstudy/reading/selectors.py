@@ -168,6 +168,7 @@ def instances_readable_by(user, now: dt.datetime | None = None) -> QuerySet[Inst
     open_ids = [s.pk for s in sessions if session_is_open(s, now)]
     return Instance.objects.filter(
         Q(series__reads__session_id__in=open_ids) | Q(series__reads_right__session_id__in=open_ids)
+        | Q(series__case_reads__read__session_id__in=open_ids)
     ).distinct()
 
 
@@ -192,10 +193,11 @@ def applicable_items(read: Read) -> list[Item]:
     """The items asked in ``read``: those of its sequence (or of every sequence); preference items
     only for side-by-side pairs."""
     is_pair = read.series_right_id is not None
+    shown = {read.series.sequence_id} | set(read.protocol_series.values_list("series__sequence_id", flat=True))
     items = []
     for item in Item.objects.filter(study_id=read.session.study_id).prefetch_related("sequences"):
         sequence_ids = {s.pk for s in item.sequences.all()}
-        if sequence_ids and read.series.sequence_id not in sequence_ids:
+        if sequence_ids and not sequence_ids & shown:
             continue
         if item.kind == Item.Kind.PREFERENCE and not is_pair:
             continue
@@ -317,6 +319,8 @@ def read_state(read: Read) -> dict:
     done = sum(1 for _, submitted in session_reads if submitted is not None)
     next_read = next((pid for pid, submitted in session_reads if submitted is None and pid != read.public_id), None)
     answers = Answer.objects.filter(read=read).select_related("item").order_by("item__order", "item__key", "level")
+    panes = [p.series for p in read.protocol_series.select_related("series__sequence").order_by("position")]
+    layout = "pair" if read.series_right_id else "case" if panes else "single"
     return {
         "public_id": read.public_id,
         "session": read.session.public_id,
@@ -324,7 +328,7 @@ def read_state(read: Read) -> dict:
         "is_training": read.session.is_training,
         "position": read.position,
         "number": read.position + 1,
-        "layout": "pair" if read.series_right_id else "single",
+        "layout": layout,
         "instances": _instance_urls(read.series),
         "instances_right": _instance_urls(read.series_right) if read.series_right_id else None,
         "progress": {"done": done, "total": len(session_reads)},
@@ -337,7 +341,9 @@ def read_state(read: Read) -> dict:
         "reopened": read_was_reopened(read),
         # The sequence name is the same in every arm (a Series is case × sequence × arm), so the
         # overlay may show it; nothing else about the series is sent.
-        "sequence": read.series.sequence.name,
+        "sequence": " + ".join(s.sequence.name for s in panes) if panes else read.series.sequence.name,
+        # A case read: every sequence of the case in one arm, in the hanging protocol's pane order.
+        "panes": [{"label": s.sequence.name, "instances": _instance_urls(s)} for s in panes] or None,
         "viewer": viewer_settings(read.session.study_id),
     }
 

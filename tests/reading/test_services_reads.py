@@ -492,7 +492,7 @@ def test_reading_page_renders_the_form_and_no_identifying_text(world, reader):
 def test_hot_reader_endpoints_have_pinned_query_counts(world, reader, django_assert_max_num_queries):
     read, other = world["reads"][0], world["reads"][1]
     client = client_for(reader)
-    with django_assert_max_num_queries(10):  # + the study's viewer presets and the reopened check
+    with django_assert_max_num_queries(11):  # + viewer presets, the reopened check, the case read's panes
         assert client.get(url(read)).status_code == 200
     with django_assert_max_num_queries(8):
         assert client.post(url(read, "heartbeat"), {"active_seconds": 2}, format="json").status_code == 200
