@@ -12,6 +12,7 @@ import {
   LengthTool,
   AngleTool,
   WindowLevelRegionTool,
+  ReferenceLinesTool,
 } from '@cornerstonejs/tools';
 import { init as dicomImageLoaderInit } from '@cornerstonejs/dicom-image-loader';
 
@@ -42,7 +43,7 @@ export function ensureInitialised({ maxWebWorkers, rendering } = {}) {
   toolsInit();
   // No probe tool: it would show raw stored values, which differ between arms (blinding).
   for (const tool of [StackScrollTool, WindowLevelTool, ZoomTool, PanTool, EllipticalROITool, LengthTool, AngleTool,
-    WindowLevelRegionTool]) {
+    WindowLevelRegionTool, ReferenceLinesTool]) {
     addTool(tool);
   }
   return renderer;

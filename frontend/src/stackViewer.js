@@ -23,6 +23,7 @@ import {
   LengthTool,
   AngleTool,
   WindowLevelRegionTool,
+  ReferenceLinesTool,
   annotation as csAnnotation,
   utilities as toolUtils,
 } from '@cornerstonejs/tools';
@@ -187,6 +188,13 @@ export function createStackViewer(element, options = {}) {
   toolGroup.addTool(LengthTool.toolName);
   toolGroup.addTool(AngleTool.toolName);
   toolGroup.addTool(WindowLevelRegionTool.toolName);
+  if (options.referenceLines) {
+    // Cross-reference lines of another pane's current slice (createCaseViewer sets the source).
+    // The frame-of-reference check is off: blinded series get new frame UIDs, while their geometry
+    // stays in the patient's coordinates, shared by the sequences of one examination.
+    toolGroup.addTool(ReferenceLinesTool.toolName, { sourceViewportId: '', enforceSameFrameOfReference: false });
+    toolGroup.setToolEnabled(ReferenceLinesTool.toolName);
+  }
   toolGroup.addViewport(viewportId, engineId);
   toolGroup.setToolActive(StackScrollTool.toolName, {
     bindings: [{ mouseButton: MouseBindings.Wheel }],
@@ -741,6 +749,7 @@ export function createStackViewer(element, options = {}) {
     _setIndexQuietly: (index) => setIndexQuietly(index).done,
     _viewport: viewport,
     _viewportId: viewportId,
+    _toolGroup: toolGroup,
     _engineId: engineId,
   };
   updateOverlay();

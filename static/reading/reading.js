@@ -702,7 +702,17 @@ function imageIds(urls) {
     tabIndex: -1
   };
   let viewer;
-  if (state.layout === "pair") {
+  if (state.layout === "case") {
+    const elements = Array.from(document.querySelectorAll(".rd-pane"));
+    viewer = RV.createCaseViewer(elements, {
+      panes: state.panes.map((pane) => ({ imageIds: imageIds(pane.instances), label: pane.label })),
+      ...viewerOptions,
+      initialIndex: void 0,
+      // each pane opens mid-stack
+      onRoi: (roi) => onRoi(roi, "left"),
+      onMeasurement: (m) => onMeasurement(m, "left")
+    });
+  } else if (state.layout === "pair") {
     viewer = RV.createSideBySide(left, document.getElementById("rd-viewer-right"), {
       leftIds: imageIds(state.instances),
       rightIds: imageIds(state.instances_right),

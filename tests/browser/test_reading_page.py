@@ -398,6 +398,9 @@ def test_an_untouched_grid_blocks_submit_and_names_the_cells_next_to_the_button(
     assert not Answer.objects.filter(read=read, item__key__in=GRID_ITEMS).exists()
 
     # The server refuses it too, naming the cells (a page that skipped its own check).
+    deadline = time.monotonic() + 10  # the five answers clicked above reach the server by autosave
+    while Answer.objects.filter(read=read).count() < 5 and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
     status, body = page.evaluate(
         """async (url) => { const r = await fetch(url, {method: 'POST', credentials: 'same-origin',
              headers: {'Content-Type': 'application/json',
@@ -419,3 +422,140 @@ def test_an_untouched_grid_blocks_submit_and_names_the_cells_next_to_the_button(
     stored = {(a.item.key, a.level): a.value for a in Answer.objects.filter(read=read, item__key__in=GRID_ITEMS)
               .select_related("item")}
     assert len(stored) == 12 and stored[("disc_herniation", "L4-L5")] == 1 and sum(stored.values()) == 1
+
+
+def _add_axial_sequence(fixture, sequence="AX T2", source="SAG T1"):
+    """Write an axial series per arm from the ``source`` sagittal files (same pixels, axial geometry:
+    rows along +x, columns along +y, slices stepping down in z) and list it in the mapping CSV.
+    Returns {original SOP Instance UID: slice z in mm}."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    z_of = {}
+    rows = []
+    for series in fixture.series:
+        if series.sequence != source:
+            continue
+        folder = Path(fixture.root) / (series.path + "_AX")
+        folder.mkdir(parents=True, exist_ok=True)
+        series_uid = generate_uid()
+        for path in series.files:
+            ds = pydicom.dcmread(path)
+            k = int(ds.InstanceNumber) - 1
+            spacing = float(ds.PixelSpacing[0])
+            z = 128.0 - (16 + 4 * k) * spacing
+            ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+            ds.ImagePositionPatient = [-32 * spacing, -128.0, z]
+            ds.SliceLocation = z
+            ds.SeriesInstanceUID = series_uid
+            ds.SeriesNumber = int(ds.SeriesNumber) + 10
+            ds.SOPInstanceUID = generate_uid()
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            ds.save_as(folder / path.name, enforce_file_format=True)
+            z_of[str(ds.SOPInstanceUID)] = z
+        rows.append(f"{series.case},{sequence},{series.arm},{series.path}_AX")
+    with open(fixture.mapping_csv, "a") as mapping:
+        mapping.write("\n".join(rows) + "\n")
+    return z_of
+
+
+def _line_world(page, selector):
+    """The cross-reference line(s) drawn on a pane, as world points (mm) of their two ends."""
+    return page.evaluate(
+        """(sel) => {
+          const el = document.querySelector(sel);
+          const viewer = window.readingPage.viewer.viewers.find((v) => v.element === el);
+          return Array.from(el.querySelectorAll('svg line')).map((line) => {
+            const p = ['x1', 'y1', 'x2', 'y2'].map((a) => Number(line.getAttribute(a)));
+            return [viewer._viewport.canvasToWorld([p[0], p[1]]), viewer._viewport.canvasToWorld([p[2], p[3]])];
+          });
+        }""",
+        selector,
+    )
+
+
+def _settled_lines(page, selector, ok, timeout_s=3.0):
+    """The pane's lines once they satisfy ``ok`` (a line follows its source one frame later), or as
+    they are at the timeout (then the caller's assertion reports them)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lines = _line_world(page, selector)
+        if (lines and all(ok(line) for line in lines)) or time.monotonic() > deadline:
+            return lines
+        page.wait_for_timeout(50)
+
+
+def test_a_case_read_shows_every_sequence_with_cross_reference_lines_at_the_right_place(page, live_server, tmp_path,
+                                                                                          make_user):
+    coordinator = make_user("coord")
+    reader = make_user("reader1", password=PASSWORD)
+    fixture = make_fixture_dicom(tmp_path / "dicom", cases=1, sequences=("SAG T2 FS", "SAG T1"), slices=8, size=64)
+    z_of = _add_axial_sequence(fixture)
+    study = services.study_create(name="Case study", created_by=coordinator)
+    for name in ("SAG T2 FS", "SAG T1", "AX T2"):
+        services.sequence_create(study=study, name=name)
+    services.arm_create(study=study, name="Standard", is_reference=True)
+    services.arm_create(study=study, name="Fast")
+    for item in services.questionnaire_templates()["seed001"]["items"]:
+        if item["key"] in GRID_ITEMS:
+            services.item_create(study=study, **item)
+    services.membership_add(study=study, user=reader, role=Membership.Role.READER)
+    import_dicom(study=study, source=fixture.root, mapping=fixture.mapping_csv, actor=coordinator)
+    services.study_set_status(study=study, status="published")
+    # Per-level items: case reads by default; the protocol's pane order is the design's.
+    schedule_materialize(study=study, design={"kind": "crossover", "washout_days": 28,
+                                              "case_layout": ["SAG T2 FS", "SAG T1", "AX T2"]}, actor=coordinator)
+    read = Read.objects.get(session__reader=reader, session__index=0)
+    panes = [p.series for p in read.protocol_series.select_related("series__sequence").order_by("position")]
+    assert [s.sequence.name for s in panes] == ["SAG T2 FS", "SAG T1", "AX T2"]
+
+    login(page, live_server)
+    page.goto(f"{live_server.url}/reading/reads/{read.public_id}/")
+    html = page.content()
+    for word in ("Standard", "Fast", "C001", "Case study"):
+        assert word not in html, word
+    page.wait_for_selector("body[data-viewer-ready='1']")
+    for i in range(3):
+        page.wait_for_function(f"() => ({DIGEST_JS})('.rd-pane[data-pane=\"{i}\"]')?.levels > 5")
+    labels = page.eval_on_selector_all(".rd-pane .rv-label", "els => els.map(e => e.textContent)")
+    assert labels == ["SAG T2 FS", "SAG T1", "AX T2"]
+
+    # The axial pane is the source: on the sagittals, its slice is a line at the slice's height.
+    axial = '.rd-pane[data-pane="2"]'
+    page.click(axial)
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function(f"() => document.querySelector('{axial} .rv-overlay').textContent === '5/8'")
+    index = page.evaluate("() => window.readingPage.viewer.viewers[2].getIndex()")
+    instance = panes[2].instances.get(index=index)
+    expected_z = z_of[instance.original_sop_instance_uid]
+    spacing = panes[2].pixel_spacing_mm[0]
+    page.wait_for_function("() => document.querySelectorAll('.rd-pane[data-pane=\"0\"] svg line').length > 0")
+    for pane in ('.rd-pane[data-pane="0"]', '.rd-pane[data-pane="1"]'):
+        lines = _settled_lines(page, pane, lambda ab: abs(ab[0][2] - expected_z) < spacing / 2)
+        assert len(lines) == 1, lines
+        (a, b) = lines[0]
+        assert a[2] == pytest.approx(expected_z, abs=spacing / 2) and b[2] == pytest.approx(expected_z, abs=spacing / 2)
+        assert abs(a[1] - b[1]) > 20  # across the sagittal image (anterior–posterior)
+    assert _line_world(page, axial) == []  # no line on the source pane
+
+    # The sagittals scroll together by position (one plane); the axial stays.
+    sag1 = '.rd-pane[data-pane="1"]'
+    page.click(sag1)
+    before = page.inner_text(f'.rd-pane[data-pane="0"] .rv-overlay')
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function(
+        f"(old) => document.querySelector('.rd-pane[data-pane=\"0\"] .rv-overlay').textContent !== old", arg=before)
+    positions = page.eval_on_selector_all(".rd-pane .rv-slicepos", "els => els.map(e => e.textContent)")
+    assert positions[0].split("·")[1] == positions[1].split("·")[1]  # the same position in mm
+    assert page.inner_text(f"{axial} .rv-overlay") == "5/8"
+    # Now a sagittal is the source: its slice is a line on the axial at its x position.
+    sag_index = page.evaluate("() => window.readingPage.viewer.viewers[1].getIndex()")
+    sag_instance = panes[1].instances.get(index=sag_index)
+    import pydicom
+
+    sag_file = next(p for s in fixture.series if s.sequence == "SAG T1" and s.arm == panes[1].arm.name for p in s.files
+                    if str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) == sag_instance.original_sop_instance_uid)
+    expected_x = float(pydicom.dcmread(sag_file, stop_before_pixels=True).ImagePositionPatient[0])
+    page.wait_for_function(f"() => document.querySelectorAll('{axial} svg line').length > 0")
+    (a, b), = _settled_lines(page, axial, lambda ab: abs(ab[0][0] - expected_x) < spacing / 2)
+    assert a[0] == pytest.approx(expected_x, abs=spacing / 2) and b[0] == pytest.approx(expected_x, abs=spacing / 2)
