@@ -559,3 +559,45 @@ def test_a_case_read_shows_every_sequence_with_cross_reference_lines_at_the_righ
     page.wait_for_function(f"() => document.querySelectorAll('{axial} svg line').length > 0")
     (a, b), = _settled_lines(page, axial, lambda ab: abs(ab[0][0] - expected_x) < spacing / 2)
     assert a[0] == pytest.approx(expected_x, abs=spacing / 2) and b[0] == pytest.approx(expected_x, abs=spacing / 2)
+
+
+def test_a_length_measured_on_the_image_answers_the_measurement_item(page, live_server, tmp_path, make_user):
+    coordinator = make_user("coord")
+    reader = make_user("reader1", password=PASSWORD)
+    fixture = make_fixture_dicom(tmp_path / "dicom", cases=1, sequences=("SAG T2 FS",), slices=8, size=64)
+    study = services.study_create(name="Measure study", created_by=coordinator)
+    services.sequence_create(study=study, name="SAG T2 FS")
+    services.arm_create(study=study, name="Standard", is_reference=True)
+    services.arm_create(study=study, name="Fast")
+    services.item_create(study=study, key="canal_mm", label="Canal diameter", kind="numeric", unit="mm",
+                         category="Measurements")
+    services.membership_add(study=study, user=reader, role=Membership.Role.READER)
+    import_dicom(study=study, source=fixture.root, mapping=fixture.mapping_csv, actor=coordinator)
+    services.study_set_status(study=study, status="published")
+    schedule_materialize(study=study, design=IndependentDesign(), actor=coordinator)
+    read = Read.objects.filter(session__reader=reader).order_by("position").first()
+
+    login(page, live_server)
+    page.goto(f"{live_server.url}/reading/reads/{read.public_id}/")
+    wait_for_image(page)
+    page.keyboard.press("l")  # the length tool, from the one key map
+    assert page.get_attribute(".rd-tools [data-tool='length']", "aria-pressed") == "true"
+    box = page.locator(VIEWER).bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 60, cy)
+    page.mouse.down()
+    for i in range(1, 9):
+        page.mouse.move(cx - 60 + 120 * i / 8, cy)
+    page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.mouse.up()
+    page.wait_for_function("() => document.querySelector('input[data-item=\"canal_mm\"]').value !== ''")
+    page.wait_for_function("() => document.getElementById('rd-save').textContent.includes('Canal diameter')")
+    measured = page.evaluate("() => window.readingPage.viewer.getMeasurements()")[0]
+    deadline = time.monotonic() + 10
+    while not Answer.objects.filter(read=read, item__key="canal_mm").exists() and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    answer = Answer.objects.get(read=read, item__key="canal_mm")
+    assert answer.value == pytest.approx(round(measured["value"], 1))
+    assert answer.value > 10
+    assert answer.payload["unit"] == "mm" and answer.payload["measurement"]["kind"] == "length"
+    assert answer.payload["measurement"]["slice"] == 4 and len(answer.payload["measurement"]["points"]) == 2
