@@ -88,7 +88,7 @@ function render(itemKey, level = "") {
     const p = answer && answer.payload;
     if (box && p && p.mean != null) {
       const area = p.area_mm2 == null ? "" : ` · area ${p.area_mm2.toFixed(1)} mm²`;
-      const side = state.layout === "pair" ? ` (${p.side})` : "";
+      const side = state.layout !== "single" && p.side ? ` (${p.side})` : "";
       box.textContent = `mean ${Number(p.mean).toFixed(1)} · SD ${Number(p.sd).toFixed(1)}${area} · slice ${p.slice}${side}`;
     } else if (box) {
       box.textContent = "No ROI yet: choose ROI (E) and draw an ellipse on the image.";
@@ -709,8 +709,9 @@ function imageIds(urls) {
       ...viewerOptions,
       initialIndex: void 0,
       // each pane opens mid-stack
-      onRoi: (roi) => onRoi(roi, "left"),
-      onMeasurement: (m) => onMeasurement(m, "left")
+      // The pane a measurement was made in (1-based), so the server checks it against that series.
+      onRoi: (roi, pane) => onRoi(roi, pane ? `pane-${pane + 1}` : "left"),
+      onMeasurement: (m, pane) => onMeasurement(m, pane ? `pane-${pane + 1}` : "left")
     });
   } else if (state.layout === "pair") {
     viewer = RV.createSideBySide(left, document.getElementById("rd-viewer-right"), {

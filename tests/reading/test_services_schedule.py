@@ -338,6 +338,21 @@ def test_case_reads_are_the_default_for_per_level_questionnaires_and_name_the_la
         assert [p.series.sequence.name for p in panes] == ["SAG T2 FS", "SAG T1", "AX T2"]
         assert len({p.series.arm_id for p in panes}) == 1 and {p.series.case_id for p in panes} == {read.series.case_id}
         assert read.series_id == panes[0].series_id
+    # A measurement in a case read names its pane and is checked against that pane's series.
+    from readerstudy.reading import services as reading
+
+    Item.objects.create(study=study, key="canal_mm", label="Canal", kind="numeric", unit="mm", required=False)
+    Study.objects.filter(pk=study.pk).update(status="published")
+    first = reads[0]
+    reader = first.session.reader
+    m = {"kind": "length", "slice": 30, "side": "pane-3", "points": [[0, 0, 0], [0, 10, 0]]}
+    reading.answer_draft_save(read=first, reader=reader, answers=[{"item": "canal_mm", "value": 10, "payload": {"measurement": m}}])
+    with pytest.raises(reading.AnswerInvalidError, match="side 'pane-4' is not a viewport"):
+        reading.answer_draft_save(read=first, reader=reader, answers=[
+            {"item": "canal_mm", "value": 10, "payload": {"measurement": {**m, "side": "pane-4"}}}])
+    Answer.objects.filter(read=first).delete()
+    Study.objects.filter(pk=study.pk).update(status="draft")
+
     # Running it again with the stored design keeps the rows (same schedule).
     ids = sorted(r.public_id for r in reads)
     schedule_materialize(study=study, design=study.reading_design, actor=coordinator)

@@ -191,6 +191,20 @@ def _clean(item: Item, level: str, value: Any, payload: Any, read: Read) -> tupl
     raise ValueError(f"unknown item kind {item.kind!r}")
 
 
+def _viewport_series(read: Read, side: Any, what: str):
+    """The series shown in the viewport ``side`` names: ``left`` (the read's series, the first pane
+    of a case read), ``right`` (a pair's right side) or ``pane-K`` (pane K, 1-based, of a case read)."""
+    if side == "left":
+        return read.series
+    if side == "right" and read.series_right_id is not None:
+        return read.series_right
+    if isinstance(side, str) and side.startswith("pane-") and side[5:].isdigit():
+        pane = read.protocol_series.select_related("series").filter(position=int(side[5:]) - 1).first()
+        if pane is not None:
+            return pane.series
+    raise ValueError(f"{what} side {side!r} is not a viewport of this read")
+
+
 def _clean_measurement(measurement: Any, read: Read) -> dict:
     """Where a numeric answer was measured on the image (a length or angle tool): kept with the
     answer so the measurement can be checked later."""
@@ -200,9 +214,7 @@ def _clean_measurement(measurement: Any, read: Read) -> dict:
     if kind not in ("length", "angle"):
         raise ValueError(f"measurement kind {kind!r} is not 'length' or 'angle'")
     side = measurement.get("side", "left")
-    if side not in ("left", "right") or (side == "right" and read.series_right_id is None):
-        raise ValueError(f"measurement side {side!r} is not a viewport of this read")
-    series = read.series_right if side == "right" else read.series
+    series = _viewport_series(read, side, "measurement")
     slice_number = measurement.get("slice")
     if isinstance(slice_number, bool) or not isinstance(slice_number, int) or not 1 <= slice_number <= series.num_instances:
         raise ValueError(f"measurement slice {slice_number!r} is not between 1 and {series.num_instances}")
@@ -222,9 +234,7 @@ def _clean_roi(item: Item, payload: dict, read: Read) -> tuple[float, dict]:
     if area is not None and (_number(area) is None or _number(area) < 0):
         raise ValueError(f"ROI area {area!r} is not a non-negative number of mm²")
     side = payload.get("side", "left")
-    if side not in ("left", "right") or (side == "right" and read.series_right_id is None):
-        raise ValueError(f"ROI side {side!r} is not a viewport of this read")
-    series = read.series_right if side == "right" else read.series
+    series = _viewport_series(read, side, "ROI")
     slice_number = payload.get("slice")
     if isinstance(slice_number, bool) or not isinstance(slice_number, int) or not 1 <= slice_number <= series.num_instances:
         raise ValueError(f"ROI slice {slice_number!r} is not between 1 and {series.num_instances}")
