@@ -8,6 +8,8 @@ reader : str         the reader's username
 case : str           case label
 sequence : str       sequence name; for a case read (hanging protocol) the protocol layout: its
                      sequences in pane order joined by " + ", e.g. ``SAG T2 FS + SAG T1 + AX T2``
+                     (per-level answers), or for a series-level item asked per sequence inside
+                     the case read, that sequence (its level is then empty)
 arm : str            arm name; for a side-by-side read the pair ``A|B``, first arm of the pair first
                      (the design's pair order, else reference first; see ``selectors.pair_orientation``)
 item : str           item key
@@ -74,10 +76,8 @@ def answers_tidy(study: Study) -> pd.DataFrame:
         .order_by("read__session__reader__username", "read__session__index", "read__position", "item__order",
                   "item__key", "level")
     )
-    layouts = {
-        read_id: " + ".join(names)
-        for read_id, names in _protocol_layouts(study).items()
-    }
+    panes_of = _protocol_layouts(study)
+    layouts = {read_id: " + ".join(names) for read_id, names in panes_of.items()}
     rows = []
     orientations: dict[int, object] = {}
     for answer in answers:
@@ -90,14 +90,18 @@ def answers_tidy(study: Study) -> pd.DataFrame:
         else:
             arm = read.series.arm.name
         preference = answer.item.kind == Item.Kind.PREFERENCE
+        sequence, level = layouts.get(read.pk, read.series.sequence.name), answer.level
+        if level.startswith("@") and read.pk in panes_of:
+            # A series-level item asked per sequence inside a case read: that pane's sequence.
+            sequence, level = panes_of[read.pk][int(level[1:]) - 1], ""
         rows.append({
             "study": study.name,
             "reader": read.session.reader.username,
             "case": read.series.case.label,
-            "sequence": layouts.get(read.pk, read.series.sequence.name),
+            "sequence": sequence,
             "arm": arm,
             "item": answer.item.key,
-            "level": answer.level,
+            "level": level,
             "value": answer.value,
             "session": read.session.index + 1,
             "position": read.position + 1,

@@ -189,11 +189,40 @@ def allows_not_assessable(item: Item) -> bool:
     )
 
 
+PER_SEQUENCE_KINDS = (Item.Kind.LIKERT, Item.Kind.BINARY, Item.Kind.NUMERIC)
+
+
+def case_panes(read: Read) -> list[tuple[str, int, str]]:
+    """A case read's panes as ``(level code, sequence id, sequence name)``: level ``"@1"`` is the
+    first pane. Empty for series reads and pairs. Kept on the read object (its panes never change)."""
+    cached = getattr(read, "_case_panes", None)
+    if cached is None:
+        cached = [
+            (f"@{position + 1}", sequence_id, name)
+            for position, sequence_id, name in read.protocol_series.order_by("position").values_list(
+                "position", "series__sequence_id", "series__sequence__name"
+            )
+        ]
+        read._case_panes = cached
+    return cached
+
+
+def per_sequence_levels(item: Item, panes: list[tuple[str, int, str]]) -> list[tuple[str, str]]:
+    """In a case read, a series-level item (Likert, yes/no, numeric) is asked once per pane whose
+    sequence it applies to; its answers carry the pane as their level (``"@K"``), which the tidy
+    table turns back into that pane's sequence with an empty level. ``[(level, sequence name)]``;
+    empty outside case reads and for per-level, ROI and preference items."""
+    if not panes or item.kind not in PER_SEQUENCE_KINDS:
+        return []
+    wanted = {s.pk for s in item.sequences.all()}
+    return [(level, name) for level, sequence_id, name in panes if not wanted or sequence_id in wanted]
+
+
 def applicable_items(read: Read) -> list[Item]:
     """The items asked in ``read``: those of its sequence (or of every sequence); preference items
     only for side-by-side pairs."""
     is_pair = read.series_right_id is not None
-    shown = {read.series.sequence_id} | set(read.protocol_series.values_list("series__sequence_id", flat=True))
+    shown = {read.series.sequence_id} | {sequence_id for _, sequence_id, _ in case_panes(read)}
     items = []
     for item in Item.objects.filter(study_id=read.session.study_id).prefetch_related("sequences"):
         sequence_ids = {s.pk for s in item.sequences.all()}
@@ -236,17 +265,26 @@ def pair_orientation(read: Read) -> PairOrientation | None:
 
 
 def missing_answers(read: Read) -> list[dict[str, Any]]:
-    """Required items of ``read`` that are not (completely) answered, in form order."""
+    """Required items of ``read`` that are not (completely) answered, in form order. ``levels``:
+    the checklist levels, or in a case read the sequences (``"@K"`` codes; ``level_labels`` names
+    them), still to answer."""
     answered: dict[int, set[str]] = {}
     given = Q(value__isnull=False) | Q(payload__not_assessable=True)
     for item_id, level in Answer.objects.filter(given, read=read).values_list("item_id", "level"):
         answered.setdefault(item_id, set()).add(level)
     missing = []
+    panes = case_panes(read)
     for item in applicable_items(read):
         if not item.required:
             continue
         have = answered.get(item.pk, set())
-        if item.kind == Item.Kind.CHECKLIST:
+        per_sequence = per_sequence_levels(item, panes)
+        if per_sequence:
+            lacking = [(level, name) for level, name in per_sequence if level not in have]
+            if lacking:
+                missing.append({"item": item.key, "label": item.label, "levels": [level for level, _ in lacking],
+                                "level_labels": [name for _, name in lacking]})
+        elif item.kind == Item.Kind.CHECKLIST:
             lacking = [level for level in item.levels if level not in have]
             if lacking:
                 missing.append({"item": item.key, "label": item.label, "levels": lacking})
@@ -264,8 +302,9 @@ def _instance_urls(series) -> list[str]:
     return [f"/wado/instances/{pid}" for pid in series.instances.order_by("index").values_list("public_id", flat=True)]
 
 
-def form_definition(items: list[Item]) -> list[dict]:
-    """The items as the form shows them: no arm, no sequence, nothing study-design internal."""
+def form_definition(items: list[Item], panes: list[tuple[str, int, str]] | None = None) -> list[dict]:
+    """The items as the form shows them: no arm, nothing study-design internal. In a case read
+    (``panes``), a series-level item lists the sequences it is asked for (``per_sequence``)."""
     out = []
     for item in items:
         entry = {
@@ -290,6 +329,9 @@ def form_definition(items: list[Item]) -> list[dict]:
         if item.kind in (Item.Kind.NUMERIC, Item.Kind.ROI):
             entry["unit"] = item.unit
             entry["range"] = [item.value_min, item.value_max]
+        per_sequence = per_sequence_levels(item, panes or [])
+        if per_sequence:
+            entry["per_sequence"] = [{"level": level, "label": name} for level, name in per_sequence]
         out.append(entry)
     return out
 
@@ -320,6 +362,7 @@ def read_state(read: Read) -> dict:
     next_read = next((pid for pid, submitted in session_reads if submitted is None and pid != read.public_id), None)
     answers = Answer.objects.filter(read=read).select_related("item").order_by("item__order", "item__key", "level")
     panes = [p.series for p in read.protocol_series.select_related("series__sequence").order_by("position")]
+    pane_levels = [(f"@{i + 1}", s.sequence_id, s.sequence.name) for i, s in enumerate(panes)]
     layout = "pair" if read.series_right_id else "case" if panes else "single"
     return {
         "public_id": read.public_id,
@@ -334,7 +377,7 @@ def read_state(read: Read) -> dict:
         "progress": {"done": done, "total": len(session_reads)},
         "submitted_at": read.submitted_at.isoformat() if read.submitted_at else None,
         "revisable": bool(read.submitted_at and read.session.study.allow_revision),
-        "items": form_definition(items),
+        "items": form_definition(items, pane_levels),
         "answers": [reader_answer(a) for a in answers],
         "comment": read.comment,
         "next_read": next_read,
@@ -360,8 +403,13 @@ def form_layout(items: list[dict]) -> list[dict]:
                 last["items"].append(item)
             else:
                 blocks.append({"kind": "grid", "levels": item["levels"], "items": [item], "category": item["category"]})
+        elif item.get("per_sequence"):
+            # Asked once per sequence of a case read: one block per pane, its level the pane's code.
+            for pane in item["per_sequence"]:
+                blocks.append({"kind": item["kind"], "item": item, "category": item["category"],
+                               "level": pane["level"], "sequence": pane["label"]})
         else:
-            blocks.append({"kind": item["kind"], "item": item, "category": item["category"]})
+            blocks.append({"kind": item["kind"], "item": item, "category": item["category"], "level": "", "sequence": ""})
     for block in blocks:
         if block["kind"] == "grid":
             block["rows"] = [{"level": level, "cells": block["items"]} for level in block["levels"]]

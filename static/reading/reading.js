@@ -81,7 +81,7 @@ function render(itemKey, level = "") {
     cell.setAttribute("aria-label", `${item.label} at ${level}: ${CELL_WORDS[cellState]}`);
     cell.classList.toggle("present", cellState === "present");
   } else if (item.kind === "numeric") {
-    const input = form.querySelector(`input[type=number][data-item="${CSS.escape(itemKey)}"]`);
+    const input = form.querySelector(`input[type=number][data-item="${CSS.escape(itemKey)}"][data-level="${CSS.escape(level)}"]`);
     if (input && document.activeElement !== input) input.value = value == null ? "" : String(value);
   } else if (item.kind === "roi") {
     const box = form.querySelector(`[data-roi="${CSS.escape(itemKey)}"]`);
@@ -94,11 +94,11 @@ function render(itemKey, level = "") {
       box.textContent = "No ROI yet: choose ROI (E) and draw an ellipse on the image.";
     }
   } else {
-    for (const radio of form.querySelectorAll(`input[type=radio][data-item="${CSS.escape(itemKey)}"]`)) {
+    for (const radio of form.querySelectorAll(`input[type=radio][data-item="${CSS.escape(itemKey)}"][data-level="${CSS.escape(level)}"]`)) {
       radio.checked = value != null && Number(radio.value) === Number(value);
     }
   }
-  const block = form.querySelector(`.rd-item[data-item="${CSS.escape(itemKey)}"]`);
+  const block = form.querySelector(`.rd-item[data-item="${CSS.escape(itemKey)}"][data-level="${CSS.escape(level)}"]`) || form.querySelector(`.rd-item[data-item="${CSS.escape(itemKey)}"]`);
   if (block) block.classList.toggle("answered", value != null);
 }
 const CELL_TEXT = { unanswered: "", present: "✓", absent: "–", na: "NA" };
@@ -122,7 +122,8 @@ function noteChange(itemKey, level, before) {
   const k = keyOf(itemKey, level);
   if (!pending.has(k)) {
     const item = items.get(itemKey);
-    pending.set(k, { itemKey, level, label: item.label + (level ? ` ${level}` : ""), before: describe(itemKey, level, before) });
+    const seq = level.startsWith("@") && item.per_sequence ? (item.per_sequence.find((p) => p.level === level) || {}).label : level;
+    pending.set(k, { itemKey, level, label: item.label + (seq ? ` ${seq}` : ""), before: describe(itemKey, level, before) });
   }
 }
 function changeSummary(entries) {
@@ -247,7 +248,13 @@ function computeMissing() {
   const missing = [];
   for (const item of state.items) {
     if (!item.required) continue;
-    if (item.kind === "checklist") {
+    if (item.per_sequence) {
+      const open = item.per_sequence.filter((p) => {
+        const a = answers.get(keyOf(item.key, p.level));
+        return !a || a.value == null;
+      });
+      if (open.length) missing.push({ item: item.key, label: item.label, levels: open.map((p) => p.level), level_labels: open.map((p) => p.label) });
+    } else if (item.kind === "checklist") {
       const levels = item.levels.filter((level) => cellStateOf(answers.get(keyOf(item.key, level))) === "unanswered");
       if (levels.length) missing.push({ item: item.key, label: item.label, levels });
     } else {
@@ -274,12 +281,13 @@ function showMissing(missing) {
     const link = document.createElement("a");
     link.href = "#";
     link.dataset.item = m.item;
-    link.textContent = m.label + (m.levels.length ? ` (${m.levels.join(", ")})` : "");
+    const names = m.level_labels || m.levels;
+    link.textContent = m.label + (names.length ? ` (${names.join(", ")})` : "");
     li.append(link);
     list.append(li);
     if (triedSubmit) {
-      const block = form.querySelector(`.rd-item[data-item="${CSS.escape(m.item)}"]`);
-      if (block) block.classList.add("missing");
+      const blocks = m.level_labels ? m.levels.map((level) => form.querySelector(`.rd-item[data-item="${CSS.escape(m.item)}"][data-level="${CSS.escape(level)}"]`)) : [form.querySelector(`.rd-item[data-item="${CSS.escape(m.item)}"]`)];
+      for (const block of blocks) if (block) block.classList.add("missing");
       for (const th of form.querySelectorAll(`th[data-item="${CSS.escape(m.item)}"]`)) th.classList.add("missing");
       for (const level of m.levels) {
         const cell = form.querySelector(`.rd-cell[data-item="${CSS.escape(m.item)}"][data-level="${CSS.escape(level)}"]`);
@@ -414,10 +422,10 @@ form.addEventListener("submit", (event) => {
 form.addEventListener("change", (event) => {
   const target = event.target;
   if (target.matches("input[type=radio][data-item]") && target.checked) {
-    setAnswer(target.dataset.item, "", Number(target.value));
+    setAnswer(target.dataset.item, target.dataset.level || "", Number(target.value));
   } else if (target.matches("input[type=number][data-item]")) {
     const raw = target.value.trim();
-    setAnswer(target.dataset.item, "", raw === "" ? null : Number(raw));
+    setAnswer(target.dataset.item, target.dataset.level || "", raw === "" ? null : Number(raw));
   }
 });
 form.addEventListener("input", (event) => {
@@ -426,7 +434,7 @@ form.addEventListener("input", (event) => {
     scheduleSave(1200);
   } else if (target.matches("input[type=number][data-item]")) {
     const raw = target.value.trim();
-    if (raw === "" || Number.isFinite(Number(raw))) setAnswer(target.dataset.item, "", raw === "" ? null : Number(raw));
+    if (raw === "" || Number.isFinite(Number(raw))) setAnswer(target.dataset.item, target.dataset.level || "", raw === "" ? null : Number(raw));
   }
 });
 function cellsOf(grid) {
@@ -529,7 +537,7 @@ form.addEventListener("keydown", (event) => {
     event.preventDefault();
     radio.checked = true;
     radio.focus();
-    setAnswer(block.dataset.item, "", Number(event.key));
+    setAnswer(block.dataset.item, block.dataset.level || "", Number(event.key));
   }
 });
 const IMAGE_KEYS = { ArrowUp: -1, ArrowLeft: -1, PageUp: -1, ArrowDown: 1, ArrowRight: 1, PageDown: 1, Home: "first", End: "last" };
@@ -652,12 +660,17 @@ form.addEventListener("focusin", (event) => {
 function onMeasurement(m, side = "left") {
   if (!editable) return;
   const units = UNIT_OF[m.kind] || [];
-  const fits = state.items.filter((item) => item.kind === "numeric" && units.includes(String(item.unit).trim().toLowerCase()));
+  const level = side.startsWith("pane-") ? `@${side.slice(5)}` : "";
+  const fits = state.items.filter((item) => item.kind === "numeric" && units.includes(String(item.unit).trim().toLowerCase()) && (!item.per_sequence || item.per_sequence.some((p) => p.level === level)));
   if (!fits.length) return;
-  const target = fits.find((item) => item.key === measureTarget) || fits.find((item) => !answers.get(keyOf(item.key)) || answers.get(keyOf(item.key)).value == null) || null;
+  const open = (item) => {
+    const a = answers.get(keyOf(item.key, item.per_sequence ? level : ""));
+    return !a || a.value == null;
+  };
+  const target = fits.find((item) => item.key === measureTarget) || fits.find(open) || null;
   if (!target) return;
   const value = Math.round(m.value * 10) / 10;
-  setAnswer(target.key, "", value, { measurement: { kind: m.kind, slice: m.slice, side, points: m.points } });
+  setAnswer(target.key, target.per_sequence ? level : "", value, { measurement: { kind: m.kind, slice: m.slice, side, points: m.points } });
 }
 function setTool(name) {
   const viewer = window.readingPage.viewer;
@@ -710,8 +723,8 @@ function imageIds(urls) {
       initialIndex: void 0,
       // each pane opens mid-stack
       // The pane a measurement was made in (1-based), so the server checks it against that series.
-      onRoi: (roi, pane) => onRoi(roi, pane ? `pane-${pane + 1}` : "left"),
-      onMeasurement: (m, pane) => onMeasurement(m, pane ? `pane-${pane + 1}` : "left")
+      onRoi: (roi, pane) => onRoi(roi, `pane-${pane + 1}`),
+      onMeasurement: (m, pane) => onMeasurement(m, `pane-${pane + 1}`)
     });
   } else if (state.layout === "pair") {
     viewer = RV.createSideBySide(left, document.getElementById("rd-viewer-right"), {

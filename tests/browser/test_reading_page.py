@@ -496,6 +496,7 @@ def test_a_case_read_shows_every_sequence_with_cross_reference_lines_at_the_righ
         services.sequence_create(study=study, name=name)
     services.arm_create(study=study, name="Standard", is_reference=True)
     services.arm_create(study=study, name="Fast")
+    services.questionnaire_apply_template(study=study, template="seed000")
     for item in services.questionnaire_templates()["seed001"]["items"]:
         if item["key"] in GRID_ITEMS:
             services.item_create(study=study, **item)
@@ -519,6 +520,14 @@ def test_a_case_read_shows_every_sequence_with_cross_reference_lines_at_the_righ
         page.wait_for_function(f"() => ({DIGEST_JS})('.rd-pane[data-pane=\"{i}\"]')?.levels > 5")
     labels = page.eval_on_selector_all(".rd-pane .rv-label", "els => els.map(e => e.textContent)")
     assert labels == ["SAG T2 FS", "SAG T1", "AX T2"]
+
+    # Series-level items are asked per sequence inside the case read; the grid once per case.
+    blocks = page.eval_on_selector_all(".rd-item[data-item='overall_quality'] .rd-seq", "els => els.map(e => e.textContent)")
+    assert blocks == ["· SAG T2 FS", "· SAG T1", "· AX T2"]
+    assert page.locator(".rd-grid").count() == 1
+    page.click("input[name='item-overall_quality@3'][value='2']")
+    page.wait_for_function("() => document.getElementById('rd-save').textContent.includes('Overall image quality AX T2 — → 2')")
+    assert Answer.objects.get(read=read, item__key="overall_quality").level == "@3"
 
     # The axial pane is the source: on the sagittals, its slice is a line at the slice's height.
     axial = '.rd-pane[data-pane="2"]'

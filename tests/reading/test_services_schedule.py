@@ -346,10 +346,14 @@ def test_case_reads_are_the_default_for_per_level_questionnaires_and_name_the_la
     first = reads[0]
     reader = first.session.reader
     m = {"kind": "length", "slice": 30, "side": "pane-3", "points": [[0, 0, 0], [0, 10, 0]]}
-    reading.answer_draft_save(read=first, reader=reader, answers=[{"item": "canal_mm", "value": 10, "payload": {"measurement": m}}])
+    # (A numeric item is asked per sequence in a case read: the answer for the axial pane is "@3".)
+    reading.answer_draft_save(read=first, reader=reader, answers=[
+        {"item": "canal_mm", "level": "@3", "value": 10, "payload": {"measurement": m}}])
     with pytest.raises(reading.AnswerInvalidError, match="side 'pane-4' is not a viewport"):
         reading.answer_draft_save(read=first, reader=reader, answers=[
-            {"item": "canal_mm", "value": 10, "payload": {"measurement": {**m, "side": "pane-4"}}}])
+            {"item": "canal_mm", "level": "@3", "value": 10, "payload": {"measurement": {**m, "side": "pane-4"}}}])
+    with pytest.raises(reading.AnswerInvalidError, match="answered per sequence: level '' is not one of @1, @2, @3"):
+        reading.answer_draft_save(read=first, reader=reader, answers=[{"item": "canal_mm", "value": 10}])
     Answer.objects.filter(read=first).delete()
     Study.objects.filter(pk=study.pk).update(status="draft")
 
@@ -363,3 +367,40 @@ def test_case_reads_are_the_default_for_per_level_questionnaires_and_name_the_la
     other.refresh_from_db()
     assert other.reading_design["case_reads"] is False
     assert not Read.objects.filter(session__study=other, protocol_series__isnull=False).exists()
+
+
+def test_a_case_read_asks_series_level_items_per_sequence_and_the_tidy_table_splits_them(make_study, coordinator):
+    from readerstudy.reading import services as reading
+    from readerstudy.reading.export import answers_tidy
+    from readerstudy.reading.selectors import missing_answers, read_state
+
+    study = make_study(readers=1, cases=1, sequences=("SAG T2 FS", "AX T2"))
+    Item.objects.create(study=study, key="stenosis", label="Stenosis", kind="checklist", levels=["L4-L5", "L5-S1"])
+    Item.objects.create(study=study, key="quality", label="Quality", kind="likert", scale_min=1, scale_max=5,
+                        anchors={str(p): f"p{p}" for p in range(1, 6)})
+    schedule_materialize(study=study, design={"kind": "crossover", "washout_days": 28,
+                                              "case_layout": ["SAG T2 FS", "AX T2"]}, actor=coordinator, start=START)
+    Study.objects.filter(pk=study.pk).update(status="published")
+    read = Read.objects.get(session__study=study, session__index=0)
+    reader = read.session.reader
+    state = read_state(read)
+    assert state["layout"] == "case" and [p["label"] for p in state["panes"]] == ["SAG T2 FS", "AX T2"]
+    quality = next(i for i in state["items"] if i["key"] == "quality")
+    assert quality["per_sequence"] == [{"level": "@1", "label": "SAG T2 FS"}, {"level": "@2", "label": "AX T2"}]
+    assert "per_sequence" not in next(i for i in state["items"] if i["key"] == "stenosis")
+
+    reading.answer_draft_save(read=read, reader=reader, answers=[
+        {"item": "quality", "level": "@1", "value": 4},
+        {"item": "stenosis", "level": "L4-L5", "value": 1}, {"item": "stenosis", "level": "L5-S1", "value": 0},
+    ])
+    assert missing_answers(read) == [{"item": "quality", "label": "Quality", "levels": ["@2"], "level_labels": ["AX T2"]}]
+    with pytest.raises(reading.AnswersIncompleteError):
+        reading.read_submit(read=read, reader=reader, submission_id="sub-000001")
+    reading.read_submit(read=read, reader=reader, submission_id="sub-000001",
+                        answers=[{"item": "quality", "level": "@2", "value": 2}])
+    tidy = answers_tidy(study)
+    rows = {(r.item, r.sequence, r.level): r.value for r in tidy.itertuples()}
+    assert rows == {
+        ("quality", "SAG T2 FS", ""): 4, ("quality", "AX T2", ""): 2,
+        ("stenosis", "SAG T2 FS + AX T2", "L4-L5"): 1, ("stenosis", "SAG T2 FS + AX T2", "L5-S1"): 0,
+    }

@@ -35,7 +35,7 @@ from readerstudy.studies.selectors import is_coordinator
 
 from ..models import Answer, Read, Session
 from ..selectors import (
-    allows_not_assessable, applicable_items, missing_answers, pair_orientation, session_is_open, session_opening_time,
+    allows_not_assessable, applicable_items, case_panes, missing_answers, per_sequence_levels, pair_orientation, session_is_open, session_opening_time,
 )
 
 # A heartbeat may credit at most this many seconds, and never more than the server saw pass since
@@ -140,12 +140,16 @@ def _scale_point(item: Item, value: Any) -> tuple[float | None, str]:
     return number, ""
 
 
-def _clean(item: Item, level: str, value: Any, payload: Any, read: Read) -> tuple[float, dict]:
+def _clean(item: Item, level: str, value: Any, payload: Any, read: Read, per_sequence=()) -> tuple[float, dict]:
     """(value, payload) to store for one answer, or ValueError naming the problem."""
     payload = payload if isinstance(payload, dict) else {}
     if item.kind == Item.Kind.CHECKLIST:
         if level not in item.levels:
             raise ValueError(f"level {level!r} is not one of {', '.join(item.levels)}")
+    elif per_sequence:
+        if level not in per_sequence:
+            raise ValueError(f"in this case read it is answered per sequence: level {level!r} is not one of "
+                             f"{', '.join(per_sequence)}")
     elif level:
         raise ValueError("only checklist items have levels")
 
@@ -253,6 +257,8 @@ def _parse(read: Read, answers: Iterable[dict]) -> dict[tuple[int, str], tuple[I
     """Validate a list of ``{item, level, value, payload}``; ``value`` None (and no ROI payload)
     clears an answer. Raises :class:`AnswerInvalidError` with every problem at once."""
     items = {item.key: item for item in applicable_items(read)}
+    panes = case_panes(read)
+    per_sequence = {key: [level for level, _ in per_sequence_levels(item, panes)] for key, item in items.items()}
     problems, parsed = [], {}
     if not isinstance(answers, (list, tuple)):
         raise AnswerInvalidError(["answers must be a list of {item, level, value}"])
@@ -274,7 +280,7 @@ def _parse(read: Read, answers: Iterable[dict]) -> dict[tuple[int, str], tuple[I
             parsed[(item.pk, level)] = (item, None, {})
             continue
         try:
-            stored, stored_payload = _clean(item, level, value, payload, read)
+            stored, stored_payload = _clean(item, level, value, payload, read, per_sequence[key])
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
             continue
