@@ -331,6 +331,10 @@ def test_case_reads_are_the_default_for_per_level_questionnaires_and_name_the_la
                          actor=coordinator, start=START)
     study.refresh_from_db()
     assert study.reading_design["case_reads"] is True
+    from readerstudy.reading.services import design_resolve
+
+    assert design_resolve(study=study, design={"kind": "crossover"}).case_reads is True  # what previews should show
+    assert design_resolve(study=study, design={"kind": "crossover", "case_reads": False}).case_reads is False
     reads = list(Read.objects.filter(session__study=study).order_by("session__index", "position"))
     assert len(reads) == 2 * 2  # two sessions (arms) × two cases
     for read in reads:

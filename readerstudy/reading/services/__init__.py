@@ -26,7 +26,7 @@ from .reads import (
     session_complete_if_done,
     session_override_opening,
 )
-from .schedule import ScheduleError, ScheduleStartedError, schedule_materialize
+from .schedule import ScheduleError, ScheduleStartedError, design_resolve, schedule_materialize
 from .viewer import viewer_settings_set
 
 # The workspace's schedule preview (``workspace.selectors``) compares what would be written with
@@ -35,7 +35,7 @@ from .schedule import _as_design, _existing_rows, _schedule_for, _series_rows  #
 
 __all__ = [
     "AnswerInvalidError", "AnswersIncompleteError", "ReadAccessError", "ReadingError", "ReadLockedError",
-    "ScheduleError", "ScheduleStartedError", "SubmitResult", "answer_draft_save", "check_read_access",
+    "ScheduleError", "ScheduleStartedError", "SubmitResult", "answer_draft_save", "check_read_access", "design_resolve",
     "read_heartbeat", "read_revise", "read_start", "read_submit", "schedule_materialize",
     "session_complete_if_done", "session_override_opening", "viewer_settings_set",
 ]

@@ -38,6 +38,12 @@ def _as_design(design: Design | dict[str, Any]) -> Design:
         raise ScheduleError(f"invalid reading design: {exc}") from exc
 
 
+def design_resolve(*, study: Study, design: Design | dict[str, Any]) -> Design:
+    """The design as :func:`schedule_materialize` will use it for ``study``: parsed, with
+    ``case_reads=None`` decided (see ``_resolve_case_reads``). For previews of the schedule."""
+    return _resolve_case_reads(study, _as_design(design))
+
+
 def _resolve_case_reads(study: Study, design: Design) -> Design:
     """``case_reads=None`` ("decide for me"): case reads with a hanging protocol when the
     questionnaire asks per-level pathology (checklist items) and the design shows more than one
