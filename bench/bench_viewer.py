@@ -1,8 +1,12 @@
-"""Viewer benchmark: first image of a series on screen, and frame time while scrolling it.
+"""Viewer benchmark: first image on screen for a single read and a three-series case read, and frame
+time while scrolling (one viewport; three synchronised viewports).
 
-Serves the committed bundle (static/viewer/) and a generated 30-slice 384×384 MR series from a local
-server (tests/browser/viewer_harness.py, the same stand-in for Django the browser tests use), opens
-the page in Debian's headless chromium and measures, in the page's own clock:
+Serves the committed bundle (static/viewer/) and generated MR series from a local server
+(tests/browser/viewer_harness.py, the same stand-in for Django the browser tests use): a single read of
+30 slices 384×384, and a case read (hanging protocol) of two sagittal series of 20 slices and one axial
+of 30, all 384×384, shown by ``createCaseViewer`` with cross-reference lines and the sagittals scrolling
+together by position. It opens the page in Debian's headless chromium and measures, in the page's own
+clock (for the case read, "first image" is the first image of every pane):
 
 - page open → first image drawn: from navigation start to the viewer's first IMAGE_RENDERED, with
   the bundle fetched fresh (cold) and from the HTTP cache (warm, as on every read after the first);
@@ -34,9 +38,12 @@ from tests.browser.viewer_harness import BUNDLE_DIR, ViewerServer, make_series  
 SLICES, ROWS, COLS = 30, 384, 384
 VIEWER_PX = 512
 
+SAG_SLICES, AX_SLICES = 20, 30
+CASE_PX = 400
+
 SCROLL_STEPS_JS = """
 async (steps) => {
-  const v = window.viewer;
+  const v = window.viewer.viewers ? window.viewer.viewers[0] : window.viewer;
   const host = v.element.querySelector('.rv-host');
   const count = v.getState().count;
   const out = [];
@@ -59,11 +66,11 @@ async (steps) => {
 # input through Playwright (synthetic WheelEvents are not what a reader produces).
 START_FRAMES_JS = """
 () => {
-  const v = window.viewer;
+  const vs = window.viewer.viewers || [window.viewer];
   window.frameLog = [];
   window.frameLogOn = true;
   const frame = (t) => {
-    window.frameLog.push([t, v.getIndex()]);
+    window.frameLog.push([t, ...vs.map((v) => v.getIndex())]);
     if (window.frameLogOn) requestAnimationFrame(frame);
   };
   requestAnimationFrame(frame);
@@ -76,7 +83,9 @@ STOP_FRAMES_JS = """
   const log = window.frameLog;
   const intervals = log.slice(1).map(([t], k) => t - log[k][0]);
   const changes = log.slice(1).filter(([, i], k) => i !== log[k][1]).length;
-  return { intervals, changes, seconds: (log.at(-1)[0] - log[0][0]) / 1000 };
+  // Frames in which a synchronised pane (the second) showed a new slice too.
+  const followed = log[0].length > 2 ? log.slice(1).filter((e, k) => e[2] !== log[k][2]).length : null;
+  return { intervals, changes, followed, seconds: (log.at(-1)[0] - log[0][0]) / 1000 };
 }
 """
 
@@ -95,9 +104,9 @@ def pct(values, q):
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def open_once(context, server, image_ids):
+def open_once(context, server, config):
     page = context.new_page()
-    page.add_init_script(f"window.autoViewer = {json.dumps({'imageIds': image_ids, 'size': VIEWER_PX})};")
+    page.add_init_script(f"window.autoViewer = {json.dumps(config)};")
     page.goto(f"{server.url}/viewer-test")
     page.wait_for_function("() => window.firstImageDrawnMs !== null", timeout=60_000)
     first_ms, bundle_ms = page.evaluate("() => [window.firstImageDrawnMs, window.bundleReadyMs]")
@@ -106,25 +115,26 @@ def open_once(context, server, image_ids):
     return page, (first_ms, bundle_ms), loaded_ms
 
 
-def measure(playwright, server, image_ids, runs, chromium_args):
-    """All figures for one browser configuration."""
+def measure(playwright, server, config, runs, chromium_args, slices):
+    """All figures for one browser configuration and one read layout."""
     conftest.CHROMIUM_ARGS[:] = chromium_args
     browser = launch_chromium(playwright)
     cold, warm, loaded, bundle = [], [], [], []
+    size = {"width": 1400, "height": 800}
     for _ in range(runs):
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        page, (first_ms, _), _ = open_once(context, server, image_ids)  # empty HTTP cache
+        context = browser.new_context(viewport=size)
+        page, (first_ms, _), _ = open_once(context, server, config)  # empty HTTP cache
         cold.append(first_ms)
         page.close()
-        page, (first_ms, bundle_ms), loaded_ms = open_once(context, server, image_ids)  # bundle cached
+        page, (first_ms, bundle_ms), loaded_ms = open_once(context, server, config)  # bundle cached
         warm.append(first_ms)
         bundle.append(bundle_ms)
         loaded.append(loaded_ms)
         page.close()
         context.close()
 
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page, _, _ = open_once(context, server, image_ids)
+    context = browser.new_context(viewport=size)
+    page, _, _ = open_once(context, server, config)
     result = {
         "browser": browser.version,
         "webgl": page.evaluate(RENDERER_JS),
@@ -135,28 +145,34 @@ def measure(playwright, server, image_ids, runs, chromium_args):
         "bundle": bundle,
     }
     page.evaluate(SCROLL_STEPS_JS, 10)  # warm-up
-    result["steps"] = page.evaluate(SCROLL_STEPS_JS, 4 * SLICES)
+    result["steps"] = page.evaluate(SCROLL_STEPS_JS, 4 * slices)
     box = page.locator("#single").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    index, direction = page.evaluate("() => window.viewer.getIndex()"), 1
+    index = page.evaluate("() => (window.viewer.viewers ? window.viewer.viewers[0] : window.viewer).getIndex()")
+    direction = 1
     page.evaluate(START_FRAMES_JS)
-    for _ in range(4 * SLICES):
-        if not 0 <= index + direction < SLICES:
+    for _ in range(4 * slices):
+        if not 0 <= index + direction < slices:
             direction = -direction
         index += direction
         page.mouse.wheel(0, 100 * direction)
     page.wait_for_timeout(200)
     result["wheel"] = page.evaluate(STOP_FRAMES_JS)
+    result["wheel_events"] = 4 * slices
     context.close()
     browser.close()
     return result
 
 
-def report(name, r, runs):
+def report(name, r, runs, target_ms):
     steps, wheel = r["steps"], r["wheel"]
     intervals = wheel["intervals"]
+    followed = "" if wheel["followed"] is None else f"; the synchronised sagittal showed a new slice in {wheel['followed']} frames"
+    warm_median = statistics.median(r["warm"])
     return [
         f"## {name}",
+        f"target: first image <= {target_ms} ms: warm median {warm_median:.0f} ms "
+        f"({'met' if warm_median <= target_ms else 'NOT met'}), cold median {statistics.median(r['cold']):.0f} ms",
         f"chromium {r['browser']}; WebGL: {r['webgl']}; viewer rendering: {r['renderer']}",
         f"page open -> first image drawn, cold (bundle fetched), median of {runs}: "
         f"{statistics.median(r['cold']):.0f} ms (min {min(r['cold']):.0f}, max {max(r['cold']):.0f})",
@@ -166,10 +182,10 @@ def report(name, r, runs):
         f"page open -> whole series prefetched (warm), median: {statistics.median(r['loaded']):.0f} ms",
         f"scroll step on the loaded series (set slice -> drawn), {len(steps)} steps: "
         f"median {statistics.median(steps):.1f} ms, p95 {pct(steps, 0.95):.1f} ms, max {max(steps):.1f} ms",
-        f"wheel scrolling ({4 * SLICES} real wheel events, back and forth), {len(intervals)} frames in "
+        f"wheel scrolling ({r['wheel_events']} real wheel events, back and forth), {len(intervals)} frames in "
         f"{wheel['seconds']:.1f} s: frame time median {statistics.median(intervals):.1f} ms, "
         f"p95 {pct(intervals, 0.95):.1f} ms, max {max(intervals):.1f} ms; "
-        f"{wheel['changes']} new slices drawn ({wheel['changes'] / wheel['seconds']:.0f} per s)",
+        f"{wheel['changes']} new slices drawn ({wheel['changes'] / wheel['seconds']:.0f} per s){followed}",
         "",
     ]
 
@@ -187,6 +203,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="page opens per condition")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results" / "viewer.txt")
+    parser.add_argument("--quick", action="store_true", help="software compositing only (skip SwiftShader WebGL)")
     args = parser.parse_args(argv)
     if not (BUNDLE_DIR / "reader-viewer.js").is_file():
         sys.exit("static/viewer/ is not built; see frontend/README.md")
@@ -195,16 +212,27 @@ def main(argv=None) -> int:
     server = ViewerServer(static_max_age_s=3600)
     server.instances.update(make_series("s", SLICES, ROWS, COLS, seed=7, pixel_spacing_mm=0.6))
     series_mb = sum(len(b) for b in server.instances.values()) / 1e6
+    server.instances.update(make_series("t", SAG_SLICES, ROWS, COLS, seed=8, pixel_spacing_mm=0.6, plane="sagittal"))
+    server.instances.update(make_series("u", SAG_SLICES, ROWS, COLS, seed=9, pixel_spacing_mm=0.6, plane="sagittal"))
+    server.instances.update(make_series("v", AX_SLICES, ROWS, COLS, seed=10, pixel_spacing_mm=0.6))
     server.start()
-    image_ids = server.image_ids("s")
+    single = {"imageIds": server.image_ids("s"), "size": VIEWER_PX}
+    case = {"size": CASE_PX, "panes": [
+        {"imageIds": server.image_ids("t"), "label": "SAG T2 FS"},
+        {"imageIds": server.image_ids("u"), "label": "SAG T1"},
+        {"imageIds": server.image_ids("v"), "label": "AX T2"},
+    ]}
     base_args = list(conftest.CHROMIUM_ARGS)
 
     from playwright.sync_api import sync_playwright
 
     results = []
     with sync_playwright() as playwright:
-        for name, make_args in CONFIGURATIONS:
-            results.append((name, measure(playwright, server, image_ids, args.runs, make_args(base_args))))
+        for name, make_args in CONFIGURATIONS[: 1 if args.quick else None]:
+            results.append((f"single read, {name}", 300,
+                            measure(playwright, server, single, args.runs, make_args(base_args), SLICES)))
+            results.append((f"case read (3 series, 3 synchronised viewports), {name}", 500,
+                            measure(playwright, server, case, args.runs, make_args(base_args), SAG_SLICES)))
     server.stop()
 
     bundle_mb = sum(p.stat().st_size for p in BUNDLE_DIR.rglob("*") if p.is_file()) / 1e6
@@ -214,13 +242,15 @@ def main(argv=None) -> int:
         f"load average at start / end: {load_start:.1f} / {os.getloadavg()[0]:.1f} (other jobs share the"
         " cores, so these are upper bounds)",
         f"browser: {CHROMIUM} headless",
-        f"series: {SLICES} slices {ROWS}x{COLS} uint16 MR, {series_mb:.1f} MB DICOM (explicit VR little endian),"
+        f"single read: {SLICES} slices {ROWS}x{COLS} uint16 MR, {series_mb:.1f} MB DICOM (explicit VR little endian),"
         f" served from a local server (no network latency); viewer {VIEWER_PX}x{VIEWER_PX} px",
+        f"case read: 2 sagittal x {SAG_SLICES} + 1 axial x {AX_SLICES} slices {ROWS}x{COLS}; 3 panes {CASE_PX}x{CASE_PX} px,"
+        " cross-reference lines on, the sagittals synchronised by position; wheel on the first sagittal",
         f"bundle: static/viewer/ {bundle_mb:.1f} MB on disk",
         "",
     ]
-    for name, result in results:
-        lines += report(name, result, args.runs)
+    for name, target_ms, result in results:
+        lines += report(name, result, args.runs, target_ms)
     text = "\n".join(lines)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -10,11 +10,18 @@ const outDir = fileURLToPath(new URL('../static/viewer', import.meta.url));
 // it is ever called, so a future use fails loudly instead of silently.
 //  - tools' compute worker (segmentation statistics, contour generation): 2.8 MB of worker code;
 //  - xmlbuilder2 (and its DOM/YAML dependencies), used only by vtk.js's VTK-XML reader/writer,
-//    reached from surface meshes and the orientation marker tool: about 1 MB.
+//    reached from surface meshes and the orientation marker tool: about 1 MB;
+//  - vtk.js's WebGPU rendering back end (the viewer uses WebGL or the CPU).
 const STUBS = [
   {
     test: (id) => /@cornerstonejs[\\/]tools[\\/]dist[\\/]esm[\\/]workers[\\/]computeWorker\.js$/.test(id),
     code: "self.onmessage = () => { throw new Error('ReaderViewer: the compute worker is not bundled'); };",
+  },
+  {
+    // vtk.js's WebGPU back end (about 210 kB minified), registered by side-effect imports only: the
+    // viewer draws with WebGL or on the CPU. An empty module; a named import of it fails the build.
+    test: (id) => /@kitware[\\/]vtk\.js[\\/]Rendering[\\/]WebGPU[\\/]/.test(id),
+    code: '',
   },
   {
     test: (id) => id === 'xmlbuilder2',

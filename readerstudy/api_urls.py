@@ -38,6 +38,8 @@ router.register("reader/reads", reading_apis.ReaderReadViewSet, basename="reader
 urlpatterns = [
     path("", include(router.urls)),
     path("studies/<int:study_pk>/workspace/<slug:endpoint>/", workspace_views.former_api, name="workspace-former-api"),
+    path("studies/<int:study_pk>/viewer-settings/", reading_apis.StudyViewerSettingsView.as_view(),
+         name="study-viewer-settings"),
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -16,7 +16,7 @@ import secrets
 
 from django.utils import timezone
 
-from readerstudy.reading import answers as reading_answers
+from readerstudy.reading import selectors as reading_selectors, services as reading_services
 from readerstudy.reading.models import Session
 from readerstudy.reading.services import schedule_materialize
 from readerstudy.studies import services
@@ -98,7 +98,7 @@ def reads_submit_all(session, reader) -> int:
     answers vary with the read, every required item answered). Returns the number submitted."""
     submitted = 0
     for read in session.reads.filter(submitted_at__isnull=True).order_by("position"):
-        items = reading_answers.applicable_items(read)
+        items = reading_selectors.applicable_items(read)
         answers = []
         for item in items:
             if item.kind == "likert":
@@ -108,7 +108,7 @@ def reads_submit_all(session, reader) -> int:
                 answers.append({"item": item.key, "level": "", "value": read.pk % 2, "payload": {}})
             elif item.kind == "checklist":
                 answers += [{"item": item.key, "level": lv, "value": 0, "payload": {}} for lv in item.levels]
-        reading_answers.read_submit(read=read, reader=reader, submission_id=f"submit-{read.pk:06d}", answers=answers, comment="",
+        reading_services.read_submit(read=read, reader=reader, submission_id=f"submit-{read.pk:06d}", answers=answers, comment="",
                             active_seconds=12.0)
         submitted += 1
     return submitted

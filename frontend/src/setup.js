@@ -9,6 +9,10 @@ import {
   ZoomTool,
   PanTool,
   EllipticalROITool,
+  LengthTool,
+  AngleTool,
+  WindowLevelRegionTool,
+  ReferenceLinesTool,
 } from '@cornerstonejs/tools';
 import { init as dicomImageLoaderInit } from '@cornerstonejs/dicom-image-loader';
 
@@ -37,7 +41,9 @@ export function ensureInitialised({ maxWebWorkers, rendering } = {}) {
     maxWebWorkers: maxWebWorkers || Math.min(2, Math.max(1, (navigator.hardwareConcurrency || 2) - 1)),
   });
   toolsInit();
-  for (const tool of [StackScrollTool, WindowLevelTool, ZoomTool, PanTool, EllipticalROITool]) {
+  // No probe tool: it would show raw stored values, which differ between arms (blinding).
+  for (const tool of [StackScrollTool, WindowLevelTool, ZoomTool, PanTool, EllipticalROITool, LengthTool, AngleTool,
+    WindowLevelRegionTool, ReferenceLinesTool]) {
     addTool(tool);
   }
   return renderer;

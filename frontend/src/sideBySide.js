@@ -1,30 +1,44 @@
-// Two stack viewers for a paired read: slice, window/level, invert and (by default) zoom/pan
-// follow each other. The page decides which series goes left and right (randomised and recorded
-// by the server); this module never learns which arm is which.
+// Two stack viewers for a paired read. Window/level (and invert) and zoom/pan follow each other
+// through Cornerstone's own synchronizers: VOI, and the camera-position synchronizer, which copies
+// the world camera (all arms of a case × sequence share one geometry, DESIGN.md). Its zoom/pan
+// synchronizer is not used: it copies zoom/pan relative to each viewport's own reference camera,
+// which left the right pane offset by half an image here (the issue's "(−9.5, −7.1) mm"). The
+// slice follows by index, because
+// blinded series carry new, unrelated frames of reference, so the library's position-based slice
+// synchronizer has nothing to match on. The page decides which series goes left and right
+// (randomised and recorded by the server); this module never learns which arm is which.
+import { SynchronizerManager, synchronizers } from '@cornerstonejs/tools';
 import { createStackViewer } from './stackViewer.js';
+
+let pairCounter = 0;
 
 function mapIndex(index, fromCount, toCount) {
   if (fromCount === toCount || fromCount <= 1) return Math.min(index, toCount - 1);
   return Math.round((index * (toCount - 1)) / (fromCount - 1));
 }
 
+const viewportInfo = (viewer) => ({ renderingEngineId: viewer._engineId, viewportId: viewer._viewportId });
+
 /**
  * @param {HTMLElement} leftEl
  * @param {HTMLElement} rightEl
- * @param {object} options  leftIds, rightIds, syncCamera (default true), and any createStackViewer
- *                          option; callbacks receive the side ('left' | 'right') as last argument.
+ * @param {object} options  leftIds, rightIds, syncCamera (default true), labels ({left, right}), and
+ *                          any createStackViewer option; callbacks receive the side ('left' | 'right')
+ *                          as last argument.
  */
 export function createSideBySide(leftEl, rightEl, options = {}) {
-  const { leftIds, rightIds, syncCamera = true, ...shared } = options;
+  const { leftIds, rightIds, syncCamera = true, labels = {}, ...shared } = options;
   const sideOptions = (side, imageIds) => {
     const wrap = (fn) => (fn ? (...args) => fn(...args, side) : undefined);
     return {
       ...shared,
       imageIds,
+      label: labels[side] ?? shared.label,
       onSliceChange: wrap(shared.onSliceChange),
       onVoiChange: wrap(shared.onVoiChange),
       onRoi: wrap(shared.onRoi),
       onRoiRemoved: wrap(shared.onRoiRemoved),
+      onMeasurement: wrap(shared.onMeasurement),
       onProgress: wrap(shared.onProgress),
       onError: wrap(shared.onError),
     };
@@ -38,50 +52,55 @@ export function createSideBySide(leftEl, rightEl, options = {}) {
     throw error;
   }
 
-  // Nothing is linked until both series show their first image; then the right side takes the
-  // left side's window, so the pair starts out comparable.
+  const id = `rv-pair${++pairCounter}`;
+  const voiSync = synchronizers.createVOISynchronizer(`${id}-voi`, { syncInvertState: true, syncColormap: false });
+  const zoomPanSync = syncCamera ? synchronizers.createCameraPositionSynchronizer(`${id}-camera`) : null;
+  const libSyncs = [voiSync, zoomPanSync].filter(Boolean);
+  const setLibSync = (enabled) => libSyncs.forEach((s) => s.setEnabled(enabled));
+
+  // Nothing is linked until both series show their first image.
   let linked = false;
-  // One change at a time: a change made by the sync must not echo back to its source.
+  // One slice change at a time: a change made by the sync must not echo back to its source.
   let syncing = false;
-  const guarded = (fn) => (...args) => {
-    if (syncing || !linked) return;
-    syncing = true;
-    try {
-      fn(...args);
-    } finally {
-      syncing = false;
-    }
-  };
-  function link(src, dst) {
-    src._sync.slice.push(
-      guarded((index, count) => {
+  function linkSlices(src, dst) {
+    src._sync.slice.push((index, count) => {
+      if (syncing || !linked) return;
+      syncing = true;
+      try {
         dst._setIndexQuietly(mapIndex(index, count, dst.getState().count));
-      }),
-    );
-    src._sync.voi.push(
-      guarded((voi) => {
-        if (voi.windowWidth == null) return;
-        const mine = dst.getState();
-        if (mine.windowCenter !== voi.windowCenter || mine.windowWidth !== voi.windowWidth) {
-          dst.setWindow(voi.windowCenter, voi.windowWidth);
-        }
-        if (mine.invert !== voi.invert) dst.invert(voi.invert);
-      }),
-    );
-    if (syncCamera) {
-      src._sync.camera.push(guarded(() => dst.setCamera(src.getCamera())));
+      } finally {
+        syncing = false;
+      }
+    });
+  }
+  linkSlices(left, right);
+  linkSlices(right, left);
+
+  // Both sides to one state: each fitted by the same rule (zoom to fit, centred), the left side's
+  // window on both. Used on load and by Reset, so the two panes always start out comparable.
+  function alignToLeft() {
+    setLibSync(false);
+    try {
+      left.fit();
+      right.fit();
+      const s = left.getState();
+      if (s.windowWidth != null) right.setWindow(s.windowCenter, s.windowWidth);
+      right.invert(s.invert);
+      if (syncCamera) right.setCamera(left.getCamera()); // the world camera
+    } finally {
+      setLibSync(true);
     }
   }
-  link(left, right);
-  link(right, left);
 
   const both = (fn) => {
+    setLibSync(false);
     syncing = true;
     try {
       fn(left);
       fn(right);
     } finally {
       syncing = false;
+      setLibSync(true);
     }
   };
   const api = {
@@ -98,18 +117,41 @@ export function createSideBySide(leftEl, rightEl, options = {}) {
       both((v) => v.invert(next));
       return next;
     },
-    reset: () => both((v) => v.reset()),
+    reset: () => {
+      both((v) => v.reset());
+      alignToLeft();
+    },
+    fit: () => {
+      left.fit(); // the zoom/pan synchronizer brings the right side along
+    },
+    actualSize: () => {
+      left.actualSize();
+    },
+    cine: (on, fps) => {
+      const next = left.cine(on, fps); // the right side follows the slice by index
+      return next;
+    },
     setTool: (name) => both((v) => v.setTool(name)),
     getState: () => ({ left: left.getState(), right: right.getState() }),
-    destroy: () => both((v) => v.destroy()),
+    destroy: () => {
+      for (const s of libSyncs) SynchronizerManager.destroySynchronizer(s.id);
+      both((v) => v.destroy());
+    },
   };
   api.ready = Promise.all([left.ready, right.ready]).then(() => {
     const s = left.getState();
-    if (!shared.initialPreset && s.windowWidth != null) {
-      right.setWindow(s.windowCenter, s.windowWidth);
-    }
     right._setIndexQuietly(mapIndex(s.index, s.count, right.getState().count));
-    if (syncCamera) right.setCamera(left.getCamera());
+    for (const sync of libSyncs) {
+      sync.add(viewportInfo(left));
+      sync.add(viewportInfo(right));
+    }
+    if (!shared.initialPreset) alignToLeft();
+    else {
+      setLibSync(false);
+      left.fit();
+      right.fit();
+      setLibSync(true);
+    }
     linked = true;
     return api;
   });

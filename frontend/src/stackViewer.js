@@ -1,12 +1,15 @@
 // A stack viewer for one blinded series. See frontend/README.md for the contract with the reading page.
 //
-// Blinding: the viewer draws the image and a "k/N" slice counter, nothing else. It never reads or
-// shows DICOM attributes such as SeriesDescription, protocol or institution, and it adds no
-// request headers, so the only thing that reaches the server is the opaque instance URL.
+// Blinding: the viewer draws the image and a reading overlay — the label the page gives it (the
+// neutral sequence name), orientation letters, slice k/N with its position and thickness, and the
+// window — nothing else. It never reads or shows DICOM attributes such as SeriesDescription,
+// protocol or institution, offers no pixel probe (raw stored values differ between arms), and adds
+// no request headers, so the only thing that reaches the server is the opaque instance URL.
 import {
   Enums as csEnums,
   eventTarget,
   imageLoader,
+  metaData,
   utilities as csUtils,
 } from '@cornerstonejs/core';
 import {
@@ -17,7 +20,12 @@ import {
   ZoomTool,
   PanTool,
   EllipticalROITool,
+  LengthTool,
+  AngleTool,
+  WindowLevelRegionTool,
+  ReferenceLinesTool,
   annotation as csAnnotation,
+  utilities as toolUtils,
 } from '@cornerstonejs/tools';
 import { ensureInitialised, getRenderingEngine } from './setup.js';
 import { injectStyle } from './style.js';
@@ -38,6 +46,33 @@ const KEY_STEPS = {
 
 let viewerCounter = 0;
 
+// Left-drag tools: the page's names → Cornerstone's.
+const PRIMARY_TOOLS = {
+  windowLevel: WindowLevelTool.toolName,
+  roi: EllipticalROITool.toolName,
+  length: LengthTool.toolName,
+  angle: AngleTool.toolName,
+  windowRegion: WindowLevelRegionTool.toolName, // auto-window on a dragged region
+};
+const MEASUREMENT_TOOLS = { [LengthTool.toolName]: 'length', [AngleTool.toolName]: 'angle' };
+
+function cross(a, b) {
+  return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+}
+function dot(a, b) {
+  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+}
+function fmt(x, digits = 1) {
+  return Number.isFinite(x) ? x.toFixed(digits) : '?';
+}
+
+/** Where slice `imageId` lies: its position along the slice normal (mm) and its thickness (mm). */
+export function slicePosition(imageId) {
+  const plane = metaData.get('imagePlaneModule', imageId);
+  if (!plane || !plane.imagePositionPatient || !plane.rowCosines || !plane.columnCosines) return null;
+  const normal = cross(plane.rowCosines, plane.columnCosines);
+  return { positionMm: dot(plane.imagePositionPatient, normal), thicknessMm: plane.sliceThickness ?? null };
+}
 function normalisePresets(presets) {
   if (!presets) return [];
   const list = Array.isArray(presets)
@@ -114,7 +149,24 @@ export function createStackViewer(element, options = {}) {
   const message = document.createElement('div');
   message.className = 'rv-message';
   message.hidden = true;
-  element.append(host, overlay, message);
+  // The reading overlay (corners and edges), pointer-transparent.
+  const info = document.createElement('div');
+  info.className = 'rv-info';
+  const label = document.createElement('div');
+  label.className = 'rv-label';
+  label.textContent = options.label ? String(options.label) : '';
+  const windowText = document.createElement('div');
+  windowText.className = 'rv-window';
+  const sliceText = document.createElement('div');
+  sliceText.className = 'rv-slicepos';
+  const markers = {};
+  for (const edge of ['top', 'bottom', 'left', 'right']) {
+    markers[edge] = document.createElement('div');
+    markers[edge].className = `rv-orient rv-orient-${edge}`;
+  }
+  info.append(label, windowText, sliceText, ...Object.values(markers));
+  if (options.overlay === false) info.hidden = true;
+  element.append(host, info, overlay, message);
 
   const renderingEngine = getRenderingEngine();
   const engineId = renderingEngine.id;
@@ -133,6 +185,16 @@ export function createStackViewer(element, options = {}) {
   toolGroup.addTool(PanTool.toolName);
   const textLines = roiTextLines(options.roiText || 'area');
   toolGroup.addTool(EllipticalROITool.toolName, textLines ? { getTextLines: textLines } : {});
+  toolGroup.addTool(LengthTool.toolName);
+  toolGroup.addTool(AngleTool.toolName);
+  toolGroup.addTool(WindowLevelRegionTool.toolName);
+  if (options.referenceLines) {
+    // Cross-reference lines of another pane's current slice (createCaseViewer sets the source).
+    // The frame-of-reference check is off: blinded series get new frame UIDs, while their geometry
+    // stays in the patient's coordinates, shared by the sequences of one examination.
+    toolGroup.addTool(ReferenceLinesTool.toolName, { sourceViewportId: '', enforceSameFrameOfReference: false });
+    toolGroup.setToolEnabled(ReferenceLinesTool.toolName);
+  }
   toolGroup.addViewport(viewportId, engineId);
   toolGroup.setToolActive(StackScrollTool.toolName, {
     bindings: [{ mouseButton: MouseBindings.Wheel }],
@@ -152,18 +214,15 @@ export function createStackViewer(element, options = {}) {
 
   let primaryTool = null;
   function setTool(name) {
-    if (name !== 'windowLevel' && name !== 'roi') {
-      throw new TypeError(`ReaderViewer: unknown tool ${JSON.stringify(name)} (windowLevel | roi)`);
+    if (!(name in PRIMARY_TOOLS)) {
+      throw new TypeError(`ReaderViewer: unknown tool ${JSON.stringify(name)} (${Object.keys(PRIMARY_TOOLS).join(' | ')})`);
     }
     const primary = [{ mouseButton: MouseBindings.Primary }];
-    if (name === 'roi') {
-      toolGroup.setToolPassive(WindowLevelTool.toolName);
-      toolGroup.setToolActive(EllipticalROITool.toolName, { bindings: primary });
-    } else {
-      // Passive: existing ellipses stay visible and their handles can still be dragged.
-      toolGroup.setToolPassive(EllipticalROITool.toolName);
-      toolGroup.setToolActive(WindowLevelTool.toolName, { bindings: primary });
+    // Passive: existing ellipses and measurements stay visible and their handles can be dragged.
+    for (const [other, toolName] of Object.entries(PRIMARY_TOOLS)) {
+      if (other !== name) toolGroup.setToolPassive(toolName);
     }
+    toolGroup.setToolActive(PRIMARY_TOOLS[name], { bindings: primary });
     primaryTool = name;
   }
   setTool(options.tool || 'windowLevel');
@@ -194,6 +253,33 @@ export function createStackViewer(element, options = {}) {
   function updateOverlay() {
     const index = viewport.getCurrentImageIdIndex();
     overlay.textContent = `${index + 1}/${count}`;
+    const where = slicePosition(imageIds[index]);
+    sliceText.textContent = where
+      ? `Slice ${index + 1}/${count} · pos ${fmt(where.positionMm)} mm${where.thicknessMm != null ? ` · thk ${fmt(Number(where.thicknessMm))} mm` : ''}`
+      : `Slice ${index + 1}/${count}`;
+  }
+  function updateWindowText() {
+    const voi = getVoi();
+    windowText.textContent = voi.windowWidth == null ? '' : `W ${Math.round(voi.windowWidth)} L ${Math.round(voi.windowCenter)}${voi.invert ? ' · inv' : ''}`;
+  }
+  // Orientation letters at the edges, from the camera (follows flips and rotation): what lies in
+  // the direction of each edge, in patient LPS words (R/L, A/P, H/F as S/I).
+  function updateOrientation() {
+    let camera;
+    try {
+      camera = viewport.getCamera();
+    } catch (error) {
+      return;
+    }
+    const { viewUp, viewPlaneNormal } = camera || {};
+    if (!viewUp || !viewPlaneNormal || !viewport.getImageData()) return;
+    const right = cross(viewUp, viewPlaneNormal);
+    const letters = (v) => toolUtils.orientation.getOrientationStringLPS(v);
+    const inv = (v) => v.map((x) => -x);
+    markers.top.textContent = letters(viewUp);
+    markers.bottom.textContent = letters(inv(viewUp));
+    markers.right.textContent = letters(right);
+    markers.left.textContent = letters(inv(right));
   }
 
   function showMessage(text) {
@@ -233,6 +319,9 @@ export function createStackViewer(element, options = {}) {
   listen(host, Events.IMAGE_RENDERED, () => {
     if (!firstRendered && viewport.getImageData()) {
       firstRendered = true;
+      updateOverlay();
+      updateWindowText();
+      updateOrientation();
       resolveReady(api);
     }
   });
@@ -264,12 +353,26 @@ export function createStackViewer(element, options = {}) {
         currentPreset = null;
       }
     }
+    updateWindowText();
     if (callbacks.onVoiChange) callbacks.onVoiChange(voi);
     for (const hook of syncHooks.voi) hook(voi);
   });
   listen(host, Events.CAMERA_MODIFIED, () => {
+    updateOrientation();
     for (const hook of syncHooks.camera) hook();
   });
+  // The canvas follows the element's size (full-screen pane, window resize, layout changes).
+  let resizeObserver = null;
+  if (typeof ResizeObserver !== 'undefined') {
+    let pendingResize = 0;
+    resizeObserver = new ResizeObserver(() => {
+      cancelAnimationFrame(pendingResize);
+      pendingResize = requestAnimationFrame(() => {
+        if (!destroyed) renderingEngine.resize(true, true);
+      });
+    });
+    resizeObserver.observe(element);
+  }
   // The context menu would cover the image on right-drag zoom.
   listen(element, 'contextmenu', (evt) => evt.preventDefault());
 
@@ -377,6 +480,62 @@ export function createStackViewer(element, options = {}) {
     element.dispatchEvent(new CustomEvent('readerviewer:roiremoved', { detail: { id: ann.annotationUID } }));
   });
 
+  // Length and angle measurements: reported through onMeasurement, like ellipses through onRoi.
+  const measurementUids = new Set();
+  function measurementFrom(annotation) {
+    const kind = MEASUREMENT_TOOLS[annotation.metadata?.toolName];
+    if (!kind) return null;
+    const sliceIndex = imageIds.indexOf(annotation.metadata.referencedImageId);
+    const stats = Object.values(annotation.data.cachedStats || {})[0] || {};
+    const value = kind === 'length' ? stats.length : stats.angle;
+    if (typeof value !== 'number' || !Number.isFinite(value)) return null;
+    return {
+      id: annotation.annotationUID,
+      kind,
+      value,
+      unit: kind === 'length' ? stats.unit || 'mm' : '°',
+      sliceIndex,
+      slice: sliceIndex + 1,
+      points: (annotation.data.handles?.points || []).map((p) => Array.from(p, (x) => Math.round(x * 100) / 100)),
+    };
+  }
+  function isMyMeasurement(detail) {
+    const ann = detail.annotation;
+    if (!ann || !MEASUREMENT_TOOLS[ann.metadata?.toolName]) return false;
+    if (detail.viewportId && detail.viewportId !== viewportId) return false;
+    return imageIds.includes(ann.metadata.referencedImageId);
+  }
+  function emitMeasurement(annotation) {
+    const m = measurementFrom(annotation);
+    if (!m) return;
+    if (options.onMeasurement) options.onMeasurement(m);
+    element.dispatchEvent(new CustomEvent('readerviewer:measurement', { detail: m }));
+  }
+  listen(eventTarget, ToolEvents.ANNOTATION_COMPLETED, (evt) => {
+    if (!isMyMeasurement(evt.detail)) return;
+    measurementUids.add(evt.detail.annotation.annotationUID);
+    // Stale statistics (from the previous drag position) are recomputed on the next render, which
+    // reports them through StatsUpdated below.
+    if (!evt.detail.annotation.invalidated) emitMeasurement(evt.detail.annotation);
+  });
+  listen(eventTarget, ToolEvents.ANNOTATION_MODIFIED, (evt) => {
+    const ann = evt.detail.annotation;
+    if (!ann || !measurementUids.has(ann.annotationUID)) return;
+    if (evt.detail.changeType !== toolEnums.ChangeTypes.StatsUpdated) return;
+    emitMeasurement(ann);
+  });
+  listen(eventTarget, ToolEvents.ANNOTATION_REMOVED, (evt) => {
+    const ann = evt.detail.annotation;
+    if (ann) measurementUids.delete(ann.annotationUID);
+  });
+  function getMeasurements() {
+    return [...measurementUids]
+      .map((id) => csAnnotation.state.getAnnotation(id))
+      .filter(Boolean)
+      .map(measurementFrom)
+      .filter(Boolean);
+  }
+
   function getRois() {
     return [...completedRois]
       .map((id) => csAnnotation.state.getAnnotation(id))
@@ -391,7 +550,7 @@ export function createStackViewer(element, options = {}) {
     return true;
   }
   function clearRois() {
-    for (const id of [...roiUids]) csAnnotation.state.removeAnnotation(id);
+    for (const id of [...roiUids, ...measurementUids]) csAnnotation.state.removeAnnotation(id);
     viewport.render();
   }
 
@@ -461,12 +620,56 @@ export function createStackViewer(element, options = {}) {
     if (options.initialPreset) setPreset(options.initialPreset);
     viewport.render();
   }
+  // zoom/pan as Cornerstone reports them, and the world camera (mm, patient coordinates): two panes
+  // show the same view exactly when their world cameras agree.
   function getCamera() {
-    return { zoom: viewport.getZoom(), pan: Array.from(viewport.getPan()) };
+    const c = viewport.getCamera();
+    const round = (v) => (v ? Array.from(v, (x) => Math.round(x * 1000) / 1000) : null);
+    return {
+      zoom: viewport.getZoom(),
+      pan: Array.from(viewport.getPan()),
+      focalPoint: round(c.focalPoint),
+      position: round(c.position),
+      viewUp: round(c.viewUp),
+      parallelScale: c.parallelScale == null ? null : Math.round(c.parallelScale * 1000) / 1000,
+    };
   }
-  function setCamera({ zoom, pan }) {
-    if (Number.isFinite(zoom)) viewport.setZoom(zoom);
-    if (pan) viewport.setPan(pan);
+  // Zoom to fit (the whole image in the pane, centred) or 1:1 (one image pixel per screen pixel).
+  function fit() {
+    viewport.resetCamera({ resetPan: true, resetZoom: true });
+    viewport.render();
+  }
+  function actualSize() {
+    const image = viewport.getImageData();
+    if (!image) return;
+    const cssHeight = element.clientHeight || viewport.canvas.clientHeight;
+    const rowSpacingMm = image.spacing ? image.spacing[1] : 1;
+    const { parallelScale } = viewport.getCamera(); // half the world height the pane shows, in mm
+    if (!(parallelScale > 0) || !(cssHeight > 0)) return;
+    const screenPxPerMm = cssHeight / (2 * parallelScale);
+    viewport.setZoom(viewport.getZoom() * (1 / rowSpacingMm) / screenPxPerMm);
+    viewport.render();
+  }
+  // Cine: the library's clip player on this viewport, looping.
+  let cinePlaying = false;
+  function cine(on, framesPerSecond = 10) {
+    const next = on === undefined ? !cinePlaying : !!on;
+    if (next && !cinePlaying) toolUtils.cine.playClip(host, { framesPerSecond, loop: true });
+    else if (!next && cinePlaying) toolUtils.cine.stopClip(host);
+    cinePlaying = next;
+    return next;
+  }
+  function setCamera({ zoom, pan, focalPoint, position, viewUp, parallelScale }) {
+    if (focalPoint && position) {
+      // The world camera: exact, whatever each viewport took as its own reference for zoom/pan.
+      const camera = { focalPoint, position };
+      if (viewUp) camera.viewUp = viewUp;
+      if (Number.isFinite(parallelScale)) camera.parallelScale = parallelScale;
+      viewport.setCamera(camera);
+    } else {
+      if (Number.isFinite(zoom)) viewport.setZoom(zoom);
+      if (pan) viewport.setPan(pan);
+    }
     viewport.render();
   }
   function getState() {
@@ -487,17 +690,29 @@ export function createStackViewer(element, options = {}) {
       failed: [...failed].sort((a, b) => a - b),
       rendered: firstRendered,
       rois: getRois(),
+      measurements: getMeasurements(),
+      cine: cinePlaying,
+      overlay: {
+        label: label.textContent,
+        window: windowText.textContent,
+        slice: sliceText.textContent,
+        orientation: { top: markers.top.textContent, bottom: markers.bottom.textContent,
+          left: markers.left.textContent, right: markers.right.textContent },
+      },
     };
   }
   function destroy() {
     if (destroyed) return;
     destroyed = true;
+    if (cinePlaying) cine(false);
+    if (resizeObserver) resizeObserver.disconnect();
     for (const [target, type, fn] of listeners) target.removeEventListener(type, fn);
     clearRois();
     ToolGroupManager.destroyToolGroup(toolGroupId);
     renderingEngine.disableElement(viewportId);
     host.remove();
     overlay.remove();
+    info.remove();
     message.remove();
     element.classList.remove('rv-viewer');
   }
@@ -522,12 +737,20 @@ export function createStackViewer(element, options = {}) {
     clearRois,
     getCamera,
     setCamera,
+    fit,
+    actualSize,
+    cine,
+    getMeasurements,
+    setLabel: (text) => { label.textContent = text ? String(text) : ''; },
     getState,
     destroy,
     // For createSideBySide: hooks that see every slice, window and camera change.
     _sync: syncHooks,
     _setIndexQuietly: (index) => setIndexQuietly(index).done,
     _viewport: viewport,
+    _viewportId: viewportId,
+    _toolGroup: toolGroup,
+    _engineId: engineId,
   };
   updateOverlay();
   return api;

@@ -13,7 +13,7 @@ Steps, each idempotent (running it again reuses what exists):
 3. :func:`demo_quality_measure`: each series against Truth (:mod:`readerstudy.demo.quality`),
    cached per case under ``MEDIA_ROOT/demo/study_<id>/``; the study's image-integrity table.
 4. :func:`demo_finish`: publish, schedule (crossover, 28-day washout), simulated answers
-   (:func:`demo_answers_simulate`, through :mod:`readerstudy.reading.answers`), and the report
+   (:func:`demo_answers_simulate`, through :mod:`readerstudy.reading.services`), and the report
    request.
 """
 
@@ -332,7 +332,8 @@ def demo_answers_simulate(
     """Answer every unsubmitted read of the simulated readers through the real answer services, in
     simulated time: each session on the day it opens (its washout after the previous one), reads a
     minute or so apart. Returns the number of reads submitted now."""
-    from readerstudy.reading.answers import applicable_items, read_start, read_submit
+    from readerstudy.reading.selectors import applicable_items
+    from readerstudy.reading.services import read_start, read_submit
     from readerstudy.reading.models import Read, Session
     from readerstudy.reading.selectors import session_opening_time
 

@@ -22,7 +22,7 @@ opening override); it is written to be mounted at ``/api/studies/<study_pk>/sess
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -30,21 +30,25 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from readerstudy.studies.apis import AuditedViewSetMixin, StudyChildMixin
-from readerstudy.studies.models import Item
+from readerstudy.studies.selectors import studies_coordinated_by
 
-from . import answers as services
-from .models import Answer, Read, Session
-from .selectors import session_is_open, session_opening_time
+from . import services
+from .models import Read, Session
+from .selectors import viewer_settings, read_state, reader_sessions, session_opening_time, session_state, sessions_with_progress
 
 
 class ReaderSessionSerializer(serializers.ModelSerializer):
+    """A session of :func:`~readerstudy.reading.selectors.reader_sessions` (annotated: no query per row)."""
+
     state = serializers.SerializerMethodField()
     opens_at = serializers.SerializerMethodField()
-    reads_total = serializers.IntegerField(source="reads.count", read_only=True)
-    reads_done = serializers.SerializerMethodField()
+    reads_total = serializers.IntegerField(read_only=True)
+    reads_done = serializers.IntegerField(read_only=True)
     next_read = serializers.SerializerMethodField()
 
     class Meta:
@@ -52,91 +56,14 @@ class ReaderSessionSerializer(serializers.ModelSerializer):
         fields = ["public_id", "index", "is_training", "state", "opens_at", "reads_total", "reads_done", "next_read"]
 
     def get_state(self, obj) -> str:
-        if obj.completed_at is not None:
-            return "done"
-        return "open" if session_is_open(obj, self.context["now"]) else "locked"
+        return session_state(obj, self.context["now"])
 
     def get_opens_at(self, obj) -> str | None:
         opening = session_opening_time(obj)
         return opening.isoformat() if opening else None
 
-    def get_reads_done(self, obj) -> int:
-        return obj.reads.filter(submitted_at__isnull=False).count()
-
     def get_next_read(self, obj) -> str | None:
-        if self.get_state(obj) != "open":
-            return None
-        read = obj.reads.filter(submitted_at__isnull=True).order_by("position").first()
-        return read.public_id if read else None
-
-
-def _instance_urls(series) -> list[str]:
-    return [f"/wado/instances/{pid}" for pid in series.instances.order_by("index").values_list("public_id", flat=True)]
-
-
-def form_definition(items: list[Item]) -> list[dict]:
-    """The items as the form shows them: no arm, no sequence, nothing study-design internal."""
-    out = []
-    for item in items:
-        entry = {
-            "key": item.key,
-            "label": item.label,
-            "kind": item.kind,
-            "category": item.category,
-            "required": item.required,
-            "help_text": item.help_text,
-        }
-        if item.kind in (Item.Kind.LIKERT, Item.Kind.PREFERENCE):
-            entry["scale"] = [
-                {"point": p, "text": str(item.anchors.get(str(p), ""))} for p in range(item.scale_min, item.scale_max + 1)
-            ]
-        elif item.kind in (Item.Kind.BINARY, Item.Kind.CHECKLIST):
-            anchors = item.anchors if isinstance(item.anchors, dict) else {}
-            entry["scale"] = [{"point": 0, "text": str(anchors.get("0", "No"))},
-                              {"point": 1, "text": str(anchors.get("1", "Yes"))}]
-        if item.kind == Item.Kind.CHECKLIST:
-            entry["levels"] = list(item.levels)
-        if item.kind in (Item.Kind.NUMERIC, Item.Kind.ROI):
-            entry["unit"] = item.unit
-            entry["range"] = [item.value_min, item.value_max]
-        out.append(entry)
-    return out
-
-
-def reader_answer(answer: Answer) -> dict:
-    """An answer as the reader gave it. A preference goes back as the point clicked: the stored,
-    corrected value (and the side of the first arm) would tell which side is which."""
-    if answer.item.kind == Item.Kind.PREFERENCE:
-        return {"item": answer.item.key, "level": answer.level, "value": answer.payload.get("raw"), "payload": {}}
-    payload = {k: v for k, v in answer.payload.items() if k != "unit"}
-    return {"item": answer.item.key, "level": answer.level, "value": answer.value, "payload": payload}
-
-
-def read_state(read: Read) -> dict:
-    """Everything the reading page needs about ``read`` (one serializer for the API and the page)."""
-    items = services.applicable_items(read)
-    session_reads = list(read.session.reads.order_by("position").values_list("public_id", "submitted_at"))
-    done = sum(1 for _, submitted in session_reads if submitted is not None)
-    next_read = next((pid for pid, submitted in session_reads if submitted is None and pid != read.public_id), None)
-    answers = Answer.objects.filter(read=read).select_related("item").order_by("item__order", "item__key", "level")
-    return {
-        "public_id": read.public_id,
-        "session": read.session.public_id,
-        "session_number": read.session.index + 1,
-        "is_training": read.session.is_training,
-        "position": read.position,
-        "number": read.position + 1,
-        "layout": "pair" if read.series_right_id else "single",
-        "instances": _instance_urls(read.series),
-        "instances_right": _instance_urls(read.series_right) if read.series_right_id else None,
-        "progress": {"done": done, "total": len(session_reads)},
-        "submitted_at": read.submitted_at.isoformat() if read.submitted_at else None,
-        "revisable": bool(read.submitted_at and read.session.study.allow_revision),
-        "items": form_definition(items),
-        "answers": [reader_answer(a) for a in answers],
-        "comment": read.comment,
-        "next_read": next_read,
-    }
+        return obj.next_read_public_id if self.get_state(obj) == "open" else None
 
 
 class ReaderReadSerializer(serializers.Serializer):
@@ -145,7 +72,7 @@ class ReaderReadSerializer(serializers.Serializer):
 
 
 class DraftSerializer(serializers.Serializer):
-    # Checked item by item in the service (``answers._parse``), with messages naming the item;
+    # Checked item by item in the service (``services.reads._parse``), with messages naming the item;
     # here only its shape, which keeps a 50-answer autosave cheap.
     answers = serializers.ListField(child=serializers.DictField(), required=False, default=list, max_length=2000)
     comment = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, trim_whitespace=False)
@@ -186,11 +113,7 @@ class ReaderSessionViewSet(AuditedViewSetMixin, mixins.ListModelMixin, mixins.Re
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
-        return Session.objects.filter(
-            reader=self.request.user, study__status="published",
-            study__memberships__user=self.request.user, study__memberships__role="reader",
-            study__memberships__active=True,
-        ).distinct()
+        return reader_sessions(self.request.user)
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "now": timezone.now()}
@@ -205,7 +128,7 @@ class ReaderReadViewSet(AuditedViewSetMixin, mixins.RetrieveModelMixin, viewsets
 
     def _own_read(self) -> Read:
         return get_object_or_404(
-            Read.objects.select_related("session__study", "series__arm", "series_right__arm"),
+            Read.objects.select_related("session__study", "series__arm", "series__sequence", "series_right__arm"),
             public_id=self.kwargs["public_id"], session__reader=self.request.user,
         )
 
@@ -301,9 +224,7 @@ class CoordinatorSessionSerializer(serializers.ModelSerializer):
                   "washout_days", "completed_at", "reads_total", "reads_done"]
 
     def get_state(self, obj) -> str:
-        if obj.completed_at is not None:
-            return "done"
-        return "open" if session_is_open(obj) else "locked"
+        return session_state(obj)
 
     def get_opens_at(self, obj) -> str | None:
         opening = session_opening_time(obj)
@@ -325,11 +246,8 @@ class CoordinatorSessionViewSet(StudyChildMixin, mixins.ListModelMixin, mixins.R
     lookup_field = "public_id"
 
     def scoped_queryset(self, study):
-        return (
-            Session.objects.filter(study=study)
-            .select_related("reader")
-            .annotate(reads_total=Count("reads"), reads_done=Count("reads", filter=Q(reads__submitted_at__isnull=False)))
-            .order_by("reader__username", "index")
+        return sessions_with_progress(
+            Session.objects.filter(study=study).select_related("reader").order_by("reader__username", "index")
         )
 
     @extend_schema(request=OverrideSerializer, responses=CoordinatorSessionSerializer)
@@ -346,3 +264,46 @@ class CoordinatorSessionViewSet(StudyChildMixin, mixins.ListModelMixin, mixins.R
         except services.ReadingError as exc:
             return _error(exc)
         return Response(self.get_serializer(self.get_queryset().get(pk=session.pk)).data)
+
+
+# --- the study's viewer settings (coordinator) ---------------------------------------------------
+
+
+class ViewerPresetSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    window_center = serializers.FloatField()
+    window_width = serializers.FloatField()
+
+
+class ViewerSettingsSerializer(serializers.Serializer):
+    presets = ViewerPresetSerializer(many=True)
+    initial_preset = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")
+
+
+class StudyViewerSettingsView(APIView):
+    """``/api/studies/<study_pk>/viewer-settings/``: GET the study's window presets, PUT them
+    (``{presets: [{name, window_center, window_width}], initial_preset}``). Coordinators of the
+    study only; the same presets for every arm. The workspace UI is to call this endpoint."""
+
+    permission_classes = [IsAuthenticated]
+
+    def _study(self, request, study_pk):
+        return get_object_or_404(studies_coordinated_by(request.user), pk=study_pk)
+
+    @extend_schema(responses=ViewerSettingsSerializer)
+    def get(self, request, study_pk: int):
+        return Response(viewer_settings(self._study(request, study_pk).pk))
+
+    @extend_schema(request=ViewerSettingsSerializer, responses=ViewerSettingsSerializer)
+    def put(self, request, study_pk: int):
+        study = self._study(request, study_pk)
+        data = ViewerSettingsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            services.viewer_settings_set(
+                study=study, presets=request.data.get("presets"), initial_preset=data.validated_data["initial_preset"],
+                actor=request.user,
+            )
+        except DjangoValidationError as exc:
+            return Response({"detail": "; ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(viewer_settings(study.pk))

@@ -6,9 +6,12 @@ Columns
 study : str          study name
 reader : str         the reader's username
 case : str           case label
-sequence : str       sequence name
+sequence : str       sequence name; for a case read (hanging protocol) the protocol layout: its
+                     sequences in pane order joined by " + ", e.g. ``SAG T2 FS + SAG T1 + AX T2``
+                     (per-level answers), or for a series-level item asked per sequence inside
+                     the case read, that sequence (its level is then empty)
 arm : str            arm name; for a side-by-side read the pair ``A|B``, first arm of the pair first
-                     (the design's pair order, else reference first; see ``answers.pair_orientation``)
+                     (the design's pair order, else reference first; see ``selectors.pair_orientation``)
 item : str           item key
 level : str          checklist level; empty for series-level items
 value : float        the answer; for a preference item from the first arm's point of view
@@ -21,6 +24,9 @@ side : str           preference items: where the first arm was shown (``left``/`
 raw_value : float    preference items: the score as the reader gave it (left/right scale); else empty
 
 ``side`` and ``raw_value`` are optional columns of ``analysis.tidy``.
+
+A checklist cell answered "not assessable" (items that offer it, see
+``selectors.allows_not_assessable``) has no value and is left out: it is neither absent nor present.
 """
 
 from __future__ import annotations
@@ -29,13 +35,24 @@ import pandas as pd
 
 from readerstudy.studies.models import Item, Study
 
-from .answers import pair_orientation
-from .models import Answer
+from .selectors import pair_orientation
+from .models import Answer, ReadSeries
 
 COLUMNS = [
     "study", "reader", "case", "sequence", "arm", "item", "level", "value",
     "session", "position", "read_started", "read_seconds", "side", "raw_value",
 ]
+
+
+def _protocol_layouts(study: Study) -> dict[int, list[str]]:
+    """Case reads of ``study``: read id → sequence names in pane order (one query)."""
+    out: dict[int, list[str]] = {}
+    for read_id, name in (
+        ReadSeries.objects.filter(read__session__study=study).order_by("read_id", "position")
+        .values_list("read_id", "series__sequence__name")
+    ):
+        out.setdefault(read_id, []).append(name)
+    return out
 
 
 def answers_tidy(study: Study) -> pd.DataFrame:
@@ -59,6 +76,8 @@ def answers_tidy(study: Study) -> pd.DataFrame:
         .order_by("read__session__reader__username", "read__session__index", "read__position", "item__order",
                   "item__key", "level")
     )
+    panes_of = _protocol_layouts(study)
+    layouts = {read_id: " + ".join(names) for read_id, names in panes_of.items()}
     rows = []
     orientations: dict[int, object] = {}
     for answer in answers:
@@ -71,14 +90,18 @@ def answers_tidy(study: Study) -> pd.DataFrame:
         else:
             arm = read.series.arm.name
         preference = answer.item.kind == Item.Kind.PREFERENCE
+        sequence, level = layouts.get(read.pk, read.series.sequence.name), answer.level
+        if level.startswith("@") and read.pk in panes_of:
+            # A series-level item asked per sequence inside a case read: that pane's sequence.
+            sequence, level = panes_of[read.pk][int(level[1:]) - 1], ""
         rows.append({
             "study": study.name,
             "reader": read.session.reader.username,
             "case": read.series.case.label,
-            "sequence": read.series.sequence.name,
+            "sequence": sequence,
             "arm": arm,
             "item": answer.item.key,
-            "level": answer.level,
+            "level": level,
             "value": answer.value,
             "session": read.session.index + 1,
             "position": read.position + 1,

@@ -68,6 +68,25 @@ class Read(models.Model):
         return f"read {self.position + 1} of {self.session}"
 
 
+class ReadSeries(models.Model):
+    """The series of a case read (hanging protocol), in pane order. ``Read.series`` is the first of
+    them; a series read or a pair has none."""
+
+    read = models.ForeignKey(Read, on_delete=models.CASCADE, related_name="protocol_series")
+    series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="case_reads")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["read", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["read", "position"], name="readseries_unique_position"),
+            models.UniqueConstraint(fields=["read", "series"], name="readseries_unique_series"),
+        ]
+
+    def __str__(self) -> str:
+        return f"pane {self.position + 1} of {self.read}"
+
+
 class Answer(models.Model):
     """A reader's response to one item (and level) in one read. Changes are audited, never silent."""
 
@@ -86,3 +105,20 @@ class Answer(models.Model):
     def __str__(self) -> str:
         level = f" at {self.level}" if self.level else ""
         return f"answer to item {self.item_id}{level} in {self.read}"
+
+
+class ViewerSettings(models.Model):
+    """How a study's images are first shown to every reader: the coordinator's window presets for
+    the study's MR images, and the one applied on opening a read. The same for every arm, so it
+    cannot reveal one (DESIGN.md, blinding: the same default window for all arms)."""
+
+    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="viewer_settings")
+    presets = models.JSONField(
+        default=list, blank=True,
+        help_text='[{"name": "Spine T2", "window_center": 600, "window_width": 1200}, ...] in stored pixel values',
+    )
+    initial_preset = models.CharField(max_length=64, blank=True, help_text="Applied on opening a read; empty: the image's own window")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"viewer settings of {self.study}"

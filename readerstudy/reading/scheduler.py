@@ -41,6 +41,7 @@ Id = Union[int, str]
 
 __all__ = [
     "CrossoverDesign",
+    "CaseRead",
     "Design",
     "Id",
     "IndependentDesign",
@@ -110,6 +111,14 @@ class Design:
     training_arms : tuple of Id, optional
         Arms shown in training reads; empty (default) means the design's arms. For side-by-side
         designs, the training pairs are the design's pairs whose two arms are both listed.
+    case_reads : bool or None, default None
+        Case reads with a hanging protocol: all chosen sequences of a case in one arm are one read
+        (:class:`CaseRead`), shown together, instead of one read per series. ``None`` means "the
+        service decides" (the Django service turns it on for per-level pathology questionnaires
+        with more than one sequence); here it counts as False. Not for side-by-side designs.
+    case_layout : tuple of Id, optional
+        The order of the sequences in a case read's panes (the hanging protocol), e.g.
+        ``("SAG T2 FS", "SAG T1", "AX T2")``; sequences not listed follow in canonical order.
     """
 
     KIND: ClassVar[str] = ""
@@ -118,12 +127,25 @@ class Design:
     arms: tuple[Id, ...] = ()
     training: bool = True
     training_arms: tuple[Id, ...] = ()
+    case_reads: bool | None = None
+    case_layout: tuple[Id, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("sequences", "arms", "training_arms"):
             object.__setattr__(self, name, _canonical(getattr(self, name), f"design.{name}", required=False))
         if not isinstance(self.training, bool):
             raise TypeError(f"design.training must be a bool, got {self.training!r}")
+        if self.case_reads is not None and not isinstance(self.case_reads, bool):
+            raise TypeError(f"design.case_reads must be a bool or None, got {self.case_reads!r}")
+        layout = tuple(self.case_layout)
+        _canonical(layout, "design.case_layout", required=False)  # ids, no duplicates; order kept
+        object.__setattr__(self, "case_layout", layout)
+        if self.case_reads and self.KIND == "side_by_side":
+            raise ValueError("design.case_reads: a side-by-side design compares two series; case reads are for "
+                             "independent and crossover designs")
+        if self.case_reads and getattr(self, "session_per_sequence", False):
+            raise ValueError("design.case_reads shows every sequence of a case in one read; it cannot be combined "
+                             "with session_per_sequence")
         washout = getattr(self, "washout_days", 0)
         if isinstance(washout, bool) or not isinstance(washout, int) or washout < 0:
             raise ValueError(f"design.washout_days must be a whole number of days >= 0, got {washout!r}")
@@ -315,7 +337,50 @@ class PairRead:
         return (self.left_arm, self.right_arm)
 
 
-ScheduledRead = Union[SeriesRead, PairRead]
+@dataclass(frozen=True)
+class CaseRead:
+    """All chosen sequences of one case in one arm, read together with a hanging protocol.
+
+    ``sequences`` is the protocol's pane order (``design.case_layout`` first, then canonical order).
+    """
+
+    case: Id
+    arm: Id
+    sequences: tuple[Id, ...]
+
+    @property
+    def arms(self) -> tuple[Id, ...]:
+        return (self.arm,)
+
+
+ScheduledRead = Union[SeriesRead, PairRead, CaseRead]
+
+
+def _as_case_reads(reads: list[ScheduledRead], layout: tuple[Id, ...]) -> list[ScheduledRead]:
+    """The series reads of one session grouped into case reads: one per case × arm, at the position
+    of its first series read, the randomized order of everything else kept. A case with one
+    sequence stays a series read."""
+    order = {seq: i for i, seq in enumerate(layout)}
+    groups: dict[tuple[Id, Id], list[Id]] = {}
+    firsts: list[tuple[Id, Id] | ScheduledRead] = []
+    for read in reads:
+        if not isinstance(read, SeriesRead):
+            firsts.append(read)
+            continue
+        key = (read.case, read.arm)
+        if key not in groups:
+            groups[key] = []
+            firsts.append(key)
+        groups[key].append(read.sequence)
+    out: list[ScheduledRead] = []
+    for entry in firsts:
+        if not isinstance(entry, tuple):
+            out.append(entry)
+            continue
+        case, arm = entry
+        sequences = sorted(groups[entry], key=lambda s: (0, order[s], (0, 0)) if s in order else (1, 0, _id_key(s)))
+        out.append(CaseRead(case, arm, tuple(sequences)) if len(sequences) > 1 else SeriesRead(case, sequences[0], arm))
+    return out
 
 
 @dataclass(frozen=True)
@@ -658,6 +723,11 @@ def build_schedule(
 
     builders = {"independent": _independent, "crossover": _crossover, "side_by_side": _side_by_side}
     plan = builders[design.KIND](seed, design, readers, cases, sequences, arms)
+    unknown_layout = [s for s in design.case_layout if s not in sequences]
+    if unknown_layout:
+        raise ValueError(f"design.case_layout: {unknown_layout!r} are not among the chosen sequences {list(sequences)!r}")
+    if design.case_reads:
+        plan = {reader: [_as_case_reads(reads, design.case_layout) for reads in blocks] for reader, blocks in plan.items()}
 
     with_training = design.training and bool(training_cases)
     sessions = []
@@ -665,6 +735,8 @@ def build_schedule(
         index = 0
         if with_training:
             reads = _training_reads(seed, design, reader, training_cases, sequences, arms)
+            if design.case_reads:
+                reads = _as_case_reads(reads, design.case_layout)
             sessions.append(ScheduledSession(reader, index, True, 0, tuple(reads)))
             index += 1
         for k, reads in enumerate(plan[reader]):

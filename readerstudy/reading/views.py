@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q, Sum
+from django.db.models import Q, Sum
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -22,41 +22,23 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import IsAuthenticated
 
-from readerstudy.studies.selectors import studies_coordinated_by, studies_read_by
+from readerstudy.studies.selectors import studies_coordinated_by
 
-from . import answers as services
-from .apis import read_state
+from . import services
 from .export import answers_csv
 from .models import Read, Session
-from .selectors import session_is_open, session_opening_time
-
-
-def _session_state(session: Session, now: dt.datetime) -> str:
-    if session.completed_at is not None:
-        return "done"
-    return "open" if session_is_open(session, now) else "locked"
-
-
-def worklist_rows(user, now: dt.datetime | None = None) -> list[dict]:
-    """The reader's sessions with state (open / done / locked), opening time and progress."""
-    now = now or timezone.now()
-    sessions = (
-        Session.objects.filter(reader=user, study__in=studies_read_by(user), study__status="published")
-        .select_related("study")
-        .annotate(total=Count("reads"), done=Count("reads", filter=Q(reads__submitted_at__isnull=False)))
-        .order_by("study__name", "index")
-    )
-    return [
-        {"session": s, "state": _session_state(s, now), "opens_at": session_opening_time(s), "total": s.total, "done": s.done}
-        for s in sessions
-    ]
+from .selectors import (
+    form_layout, read_state, reader_notices, reader_worklist, session_is_open, session_opening_time, session_state,
+    sessions_with_progress,
+)
 
 
 @login_required
 def worklist(request):
     finished = request.GET.get("finished", "")
     return render(request, "reading/worklist.html", {
-        "rows": worklist_rows(request.user),
+        "rows": reader_worklist(request.user),
+        "notices": reader_notices(request.user),
         "finished": int(finished) if finished.isdigit() else None,
     })
 
@@ -69,7 +51,10 @@ def session_continue(request, public_id: str):
         messages.info(request, f"Session {session.index + 1} is finished.")
         return redirect("reading-worklist")
     if not session_is_open(session):
-        raise Http404("this session is not open")
+        opening = session_opening_time(session)
+        when = f"on {opening:%Y-%m-%d %H:%M} UTC" if opening else "after the previous session and its washout"
+        messages.info(request, f"Session {session.index + 1} is not open yet: it opens {when}.")
+        return redirect("reading-worklist")
     read = session.reads.filter(submitted_at__isnull=True).order_by("position").first()
     if read is None:
         return redirect("reading-worklist")
@@ -79,34 +64,17 @@ def session_continue(request, public_id: str):
 @login_required
 def read_page(request, public_id: str):
     read = get_object_or_404(
-        Read.objects.select_related("session__study", "series__arm", "series_right__arm"),
+        Read.objects.select_related("session__study", "series__arm", "series__sequence", "series_right__arm"),
         public_id=public_id, session__reader=request.user,
     )
     try:
         services.check_read_access(read, request.user)
-    except services.ReadAccessError:
-        raise Http404("no such read") from None
+    except services.ReadAccessError as exc:
+        # The reader's own read, closed to them now (study locked, reader withdrawn, session not
+        # open or finished): say why, plainly. Someone else's read stays a 404 above.
+        return render(request, "reading/closed.html", {"reason": exc.messages[0]}, status=403)
     state = read_state(read)
-    return render(request, "reading/read.html", {"state": state, "read": read, "form": _form_layout(state["items"])})
-
-
-def _form_layout(items: list[dict]) -> list[dict]:
-    """Items grouped for the template: consecutive checklist items that share their levels become
-    one grid (levels × findings); everything else stays one block per item."""
-    blocks: list[dict] = []
-    for item in items:
-        last = blocks[-1] if blocks else None
-        if item["kind"] == "checklist":
-            if last and last["kind"] == "grid" and last["levels"] == item["levels"]:
-                last["items"].append(item)
-            else:
-                blocks.append({"kind": "grid", "levels": item["levels"], "items": [item], "category": item["category"]})
-        else:
-            blocks.append({"kind": item["kind"], "item": item, "category": item["category"]})
-    for block in blocks:
-        if block["kind"] == "grid":
-            block["rows"] = [{"level": level, "cells": block["items"]} for level in block["levels"]]
-    return blocks
+    return render(request, "reading/read.html", {"state": state, "read": read, "form": form_layout(state["items"])})
 
 
 # --- coordinator --------------------------------------------------------------------------------
@@ -117,21 +85,14 @@ def study_progress(request, study_pk: int):
     """Every reader's progress per session, with the override form."""
     study = get_object_or_404(studies_coordinated_by(request.user), pk=study_pk)
     now = timezone.now()
-    sessions = (
-        Session.objects.filter(study=study)
-        .select_related("reader")
-        .annotate(
-            total=Count("reads"),
-            done=Count("reads", filter=Q(reads__submitted_at__isnull=False)),
-            seconds=Sum("reads__active_seconds", filter=Q(reads__submitted_at__isnull=False)),
-        )
-        .order_by("reader__username", "index")
-    )
+    sessions = sessions_with_progress(
+        Session.objects.filter(study=study).select_related("reader").order_by("reader__username", "index")
+    ).annotate(seconds=Sum("reads__active_seconds", filter=Q(reads__submitted_at__isnull=False)))
     by_reader: dict[str, list[dict]] = defaultdict(list)
     for s in sessions:
         by_reader[s.reader.username].append({
-            "session": s, "state": _session_state(s, now), "opens_at": session_opening_time(s),
-            "total": s.total, "done": s.done, "minutes": round((s.seconds or 0) / 60, 1),
+            "session": s, "state": session_state(s, now), "opens_at": session_opening_time(s),
+            "total": s.reads_total, "done": s.reads_done, "minutes": round((s.seconds or 0) / 60, 1),
         })
     return render(request, "reading/progress.html", {"study": study, "readers": dict(by_reader), "now": now})
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from readerstudy.reading.models import Read, Session
-from readerstudy.reading.selectors import session_is_open, session_opening_time
+from readerstudy.reading.selectors import session_is_open, session_opening_time, session_state
 from readerstudy.studies.models import Instance, Membership, Series, Study
 from readerstudy.studies.selectors import CHECKLIST_STEP_TITLES, CHECKLIST_STEPS, Problem
 
@@ -44,9 +44,7 @@ def step_states(study: Study, problems: list[Problem]) -> list[dict[str, Any]]:
 
 
 def _state(session: Session, now: dt.datetime) -> str:
-    if session.completed_at is not None:
-        return "done"
-    return "open" if session_is_open(session, now) else "locked"
+    return session_state(session, now)
 
 
 def dashboard(study: Study, *, now: dt.datetime | None = None, soon_days: int = 7) -> dict[str, Any]:

@@ -17,8 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 
-from readerstudy.reading.apis import form_definition
-from readerstudy.reading.views import _form_layout
+from readerstudy.reading.selectors import form_definition, form_layout
 from readerstudy.studies import login_links, services as study_services
 from readerstudy.studies.models import ImportJob, Item, Membership, ReferenceStandard, Series, Study
 from readerstudy.studies.selectors import publish_checklist, studies_coordinated_by
@@ -123,7 +122,7 @@ def questionnaire_preview(request, pk: int):
     study = _study(request, pk)
     items = list(study.items.exclude(kind=Item.Kind.PREFERENCE)) if request.GET.get("layout") != "pair" else list(study.items.all())
     return render(request, "workspace/preview.html", {
-        "study": study, "form": _form_layout(form_definition(items)), "pair": request.GET.get("layout") == "pair"})
+        "study": study, "form": form_layout(form_definition(items)), "pair": request.GET.get("layout") == "pair"})
 
 
 @login_required

@@ -127,8 +127,12 @@ def test_first_image_renders_whole_series_prefetched_and_nothing_identifying(pag
     # Every instance was fetched with the page's session cookie (same-origin XHR).
     assert len(viewer_server.cookies_seen) >= SLICES
     assert all(c and "sessionid=reader-session" in c for c in viewer_server.cookies_seen)
-    # The only text the viewer adds is the slice counter: no series description, no tags.
-    assert page.inner_text("#single").strip() == "1/10"
+    # The only text the viewer adds is the reading overlay (window, slice with its position along the
+    # normal and thickness from the geometry, orientation letters, k/N): no series description, no tags.
+    lines = [line.strip() for line in page.inner_text("#single").splitlines() if line.strip()]
+    assert sorted(lines) == sorted(["W 2000 L 1000", "Slice 1/10 · pos 0.0 mm · thk 4.0 mm", "A", "P", "R", "L", "1/10"])
+    # Axial slices (rows along +x, columns along +y, LPS): anterior up, the patient's right on the left.
+    assert state(page)["overlay"]["orientation"] == {"top": "A", "bottom": "P", "left": "R", "right": "L"}
 
 
 def test_wheel_and_keys_change_the_slice_but_leave_the_form_keys_alone(page, viewer_server):
@@ -332,3 +336,99 @@ def test_destroy_then_next_reads_in_the_same_element_without_exhausting_webgl(pa
     assert shown["levels"] > 5 and overlay(page, "#single") == "1/10"
     assert page.locator("#single canvas").count() == 1
     assert warnings == []
+
+
+def test_side_by_side_panes_start_identically_fitted_pan_together_and_reset_to_the_same_state(page, viewer_server):
+    page.evaluate(
+        """([leftIds, rightIds]) => {
+          window.pair = ReaderViewer.createSideBySide(
+            document.querySelector('#left'), document.querySelector('#right'), { leftIds, rightIds });
+          return window.pair.ready.then(() => true);
+        }""",
+        [viewer_server.image_ids("a"), viewer_server.image_ids("b")],
+    )
+    page.wait_for_function(f"() => ({DIGEST_JS})('#right')?.levels > 5", timeout=10_000)
+
+    def cameras():
+        pair = state(page, "window.pair.getState()")
+        cams = page.evaluate("() => [window.pair.left.getCamera(), window.pair.right.getCamera()]")
+        return [{**{k: pair[side][k] for k in ("windowCenter", "windowWidth", "invert")},
+                 **{k: cam[k] for k in ("focalPoint", "position", "parallelScale")}}
+                for side, cam in zip(("left", "right"), cams)]
+
+    fitted, right = cameras()
+    # The same view in world coordinates (both series share one geometry): the image centre in
+    # the middle of the pane, the whole 64 mm field shown.
+    assert fitted == right
+    assert fitted["focalPoint"][:2] == pytest.approx([31.5, 31.5], abs=0.6) and fitted["parallelScale"] >= 32
+    left = fitted
+    # Pan on the right (shift+drag), zoom on the left: the other pane follows (the library's zoom/pan
+    # synchronizer), in the same units.
+    rx, ry = center_of(page, "#right")
+    drag(page, (rx, ry), (rx + 30, ry + 20), modifiers=("Shift",))
+    left, right = cameras()
+    assert right["focalPoint"] != fitted["focalPoint"]
+    assert left == right
+    lx, ly = center_of(page, "#left")
+    drag(page, (lx, ly), (lx, ly - 40), button="right")
+    drag(page, (lx, ly), (lx - 40, ly + 20))  # and a window change
+    left, right = cameras()
+    assert left["parallelScale"] != pytest.approx(fitted["parallelScale"])
+    assert left == right
+    # Reset puts both sides back into one and the same state.
+    page.evaluate("() => window.pair.reset()")
+    left, right = cameras()
+    assert left == right == fitted
+    assert (left["windowCenter"], left["windowWidth"]) == (1000, 2000)  # the images' own window
+    # Slices still follow by index with the cameras linked.
+    page.evaluate("() => window.pair.setIndex(6)")
+    page.wait_for_function(
+        "() => ['#left', '#right'].every(s => document.querySelector(s + ' .rv-overlay').textContent === '7/10')")
+    left, right = cameras()
+    assert left == right
+
+
+def test_length_and_angle_measurements_fit_one_to_one_and_cine(page, viewer_server):
+    open_stack(page, viewer_server)
+    page.evaluate("""() => { window.viewerEvents.measurements = [];
+      window.viewer.element.addEventListener('readerviewer:measurement', (e) => window.viewerEvents.measurements.push(e.detail)); }""")
+    x, y = center_of(page, "#single")
+    # 64 × 1 mm pixels fitted to 256 screen px: 4 screen px per mm, so 80 px = 20 mm.
+    page.evaluate("() => window.viewer.setTool('length')")
+    drag(page, (x - 40, y), (x + 40, y))
+    page.wait_for_function("() => window.viewerEvents.measurements.some(m => m.kind === 'length')")
+    page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    length = [m for m in page.evaluate("() => window.viewerEvents.measurements") if m["kind"] == "length"][-1]
+    assert page.evaluate("() => window.viewer.getMeasurements()")[0]["value"] == pytest.approx(length["value"])
+    # The tool anchors its first point at the first drag step, so the line is 66–80 px; what must hold
+    # is that the reported length is the distance between its end points in mm (1 mm pixels).
+    (x0, y0, z0), (x1, y1, z1) = length["points"][:2]
+    assert length["value"] == pytest.approx(math.dist((x0, y0, z0), (x1, y1, z1)), rel=0.01)
+    assert 15 < length["value"] <= 20.5 and length["unit"] == "mm" and length["slice"] == 1
+
+    # An angle: three clicks (arm, vertex, arm) at a right angle.
+    page.evaluate("() => window.viewer.setTool('angle')")
+    for px, py in ((x + 40, y - 60), (x + 40, y - 20), (x, y - 20)):
+        page.mouse.click(px, py)
+        page.wait_for_timeout(80)
+    page.wait_for_function("() => window.viewerEvents.measurements.some(m => m.kind === 'angle')", timeout=5_000)
+    angle = [m for m in page.evaluate("() => window.viewerEvents.measurements") if m["kind"] == "angle"][-1]
+    assert angle["value"] == pytest.approx(90, abs=2) and angle["unit"] == "°"
+    assert len(page.evaluate("() => window.viewer.getMeasurements()")) == 2
+
+    # 1:1 shows one image pixel per screen pixel (64 px image in a 256 px pane: a quarter of fit).
+    # parallelScale is half the height shown, in mm: 1:1 shows 256 mm (1 mm per screen px), fit 64 mm.
+    page.evaluate("() => window.viewer.actualSize()")
+    assert page.evaluate("() => window.viewer.getCamera().parallelScale") == pytest.approx(128, rel=0.02)
+    page.evaluate("() => window.viewer.fit()")
+    fitted = page.evaluate("() => window.viewer.getCamera()")
+    assert fitted["parallelScale"] == pytest.approx(32, rel=0.02)
+    assert fitted["focalPoint"][:2] == pytest.approx([31.5, 31.5], abs=0.6)
+
+    # Cine plays through the slices and stops.
+    assert page.evaluate("() => window.viewer.cine(true, 30)") is True
+    page.wait_for_function("() => window.viewerEvents.slices.length >= 4", timeout=5_000)
+    assert page.evaluate("() => window.viewer.cine(false)") is False
+    stopped = page.evaluate("() => window.viewer.getIndex()")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.viewer.getIndex()") == stopped

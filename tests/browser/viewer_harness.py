@@ -59,6 +59,7 @@ def make_instance(
     frame_uid: str,
     pixel_spacing_mm: float,
     transfer_syntax: str = ExplicitVRLittleEndian,
+    plane: str = "axial",
 ) -> bytes:
     """A de-identified MR instance, as the server's blinded copies look: neutral description, new UIDs."""
     meta = FileMetaDataset()
@@ -79,8 +80,12 @@ def make_instance(
     ds.InstanceNumber = index + 1
     slice_thickness_mm = 4.0
     ds.SliceThickness = slice_thickness_mm
-    ds.ImagePositionPatient = [0.0, 0.0, index * slice_thickness_mm]
-    ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    if plane == "sagittal":  # rows along +y (posterior), columns along -z (down), slices along x
+        ds.ImagePositionPatient = [(index - (count - 1) / 2) * slice_thickness_mm, 0.0, pixels.shape[0] * pixel_spacing_mm]
+        ds.ImageOrientationPatient = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]
+    else:  # axial: rows along +x, columns along +y, slices stepping up in z
+        ds.ImagePositionPatient = [0.0, 0.0, index * slice_thickness_mm]
+        ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     ds.PixelSpacing = [pixel_spacing_mm, pixel_spacing_mm]
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
@@ -107,8 +112,9 @@ def make_series(
     seed: int = 0,
     pixel_spacing_mm: float = 1.0,
     transfer_syntax: str = ExplicitVRLittleEndian,
+    plane: str = "axial",
 ) -> dict[str, bytes]:
-    """``count`` instances keyed by an opaque id, in slice order."""
+    """``count`` instances keyed by an opaque id, in slice order (``plane``: "axial" or "sagittal")."""
     rng = np.random.default_rng(seed)
     study_uid, series_uid, frame_uid = generate_uid(), generate_uid(), generate_uid()
     return {
@@ -121,6 +127,7 @@ def make_series(
             frame_uid,
             pixel_spacing_mm,
             transfer_syntax,
+            plane,
         )
         for i in range(count)
     }

@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from readerstudy.analysis.tidy import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, read_answers_csv
-from readerstudy.reading import answers as svc
+from readerstudy.reading import services as svc
 from readerstudy.reading.export import COLUMNS, answers_tidy
 from readerstudy.reading.models import Read, Session
 from readerstudy.studies import services

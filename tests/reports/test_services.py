@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
-from readerstudy.reading import answers as reading
+from readerstudy.reading import services as reading
 from readerstudy.reading.models import Read
 from readerstudy.reports import services
 from readerstudy.reports.models import Report

@@ -12,8 +12,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from readerstudy.reading import answers as reading
-from readerstudy.reading.models import Read
+from readerstudy.reading import services as reading
+from readerstudy.reading.models import Answer, Read
 from readerstudy.studies import services
 from readerstudy.studies.models import AuditEvent
 
@@ -158,7 +158,7 @@ def test_dashboard_shows_progress_time_per_read_and_filters_the_audit_log(answer
 
     mine = audit_events(study, reader="reader1")
     assert mine and any(e.object_type == "reading.answer" for e in mine)
-    answer_ids = set(reading.Answer.objects.filter(read__session=sessions[0]).values_list("pk", flat=True))
+    answer_ids = set(Answer.objects.filter(read__session=sessions[0]).values_list("pk", flat=True))
     theirs = audit_events(study, reader="reader2")
     assert not any(e.object_type == "reading.answer" and int(e.object_id) in answer_ids for e in theirs)
     by_case = audit_events(study, case="C001")

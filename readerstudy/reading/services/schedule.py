@@ -13,10 +13,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from readerstudy.studies import audit
-from readerstudy.studies.models import Case, Membership, Series, Study
+import dataclasses
 
-from .models import Read, Session
-from .scheduler import Design, PairRead, Schedule, build_schedule, design_from_dict
+from readerstudy.studies.models import Case, Item, Membership, Series, Study
+
+from ..models import Read, ReadSeries, Session
+from ..scheduler import CaseRead, Design, PairRead, Schedule, build_schedule, design_from_dict
 
 
 class ScheduleError(ValidationError):
@@ -36,7 +38,25 @@ def _as_design(design: Design | dict[str, Any]) -> Design:
         raise ScheduleError(f"invalid reading design: {exc}") from exc
 
 
+def design_resolve(*, study: Study, design: Design | dict[str, Any]) -> Design:
+    """The design as :func:`schedule_materialize` will use it for ``study``: parsed, with
+    ``case_reads=None`` decided (see ``_resolve_case_reads``). For previews of the schedule."""
+    return _resolve_case_reads(study, _as_design(design))
+
+
+def _resolve_case_reads(study: Study, design: Design) -> Design:
+    """``case_reads=None`` ("decide for me"): case reads with a hanging protocol when the
+    questionnaire asks per-level pathology (checklist items) and the design shows more than one
+    sequence, as radiologists grade them on the sagittals and axials of a case together."""
+    if design.case_reads is not None or design.KIND == "side_by_side" or getattr(design, "session_per_sequence", False):
+        return design if design.case_reads is not None else dataclasses.replace(design, case_reads=False)
+    sequences = design.sequences or tuple(study.sequences.values_list("name", flat=True))
+    per_level = Item.objects.filter(study=study, kind=Item.Kind.CHECKLIST).exists()
+    return dataclasses.replace(design, case_reads=bool(per_level and len(sequences) > 1))
+
+
 def _schedule_for(study: Study, design: Design) -> Schedule:
+    design = _resolve_case_reads(study, design)
     readers = list(
         Membership.objects.filter(study=study, role=Membership.Role.READER, active=True).values_list(
             "user_id", flat=True
@@ -55,8 +75,10 @@ def _schedule_for(study: Study, design: Design) -> Schedule:
         raise ScheduleError(f"cannot schedule study '{study.name}': {exc}") from exc
 
 
-def _series_rows(study: Study, schedule: Schedule) -> list[tuple[int, int, bool, int, list[tuple[int, int | None]]]]:
-    """Each session as (reader, index, is_training, washout_days, [(series_id, series_right_id), ...])."""
+def _series_rows(study: Study, schedule: Schedule) -> list[tuple[int, int, bool, int, list[tuple]]]:
+    """Each session as (reader, index, is_training, washout_days, [(series_id, series_right_id,
+    protocol_series_ids), ...]); ``protocol_series_ids`` is the case read's series in pane order
+    (empty for series reads and pairs)."""
     by_key = {
         (case, sequence, arm): pk
         for pk, case, sequence, arm in Series.objects.filter(case__study=study).values_list(
@@ -80,10 +102,14 @@ def _series_rows(study: Study, schedule: Schedule) -> list[tuple[int, int, bool,
                     (
                         series_id(read.case, read.sequence, read.left_arm),
                         series_id(read.case, read.sequence, read.right_arm),
+                        (),
                     )
                 )
+            elif isinstance(read, CaseRead):
+                panes = tuple(series_id(read.case, sequence, read.arm) for sequence in read.sequences)
+                reads.append((panes[0], None, panes))
             else:
-                reads.append((series_id(read.case, read.sequence, read.arm), None))
+                reads.append((series_id(read.case, read.sequence, read.arm), None, ()))
         rows.append((session.reader, session.index, session.is_training, session.washout_days, reads))
     if missing:
         names = [f"case {c}, sequence {s}, arm {a}" for c, s, a in sorted(missing, key=str)]
@@ -101,7 +127,11 @@ def _existing_rows(sessions: list[Session]) -> list[tuple[int, int, bool, int, l
             s.index,
             s.is_training,
             s.washout_days,
-            [(r.series_id, r.series_right_id) for r in sorted(s.reads.all(), key=lambda r: r.position)],
+            [
+                (r.series_id, r.series_right_id,
+                 tuple(p.series_id for p in sorted(r.protocol_series.all(), key=lambda p: p.position)))
+                for r in sorted(s.reads.all(), key=lambda r: r.position)
+            ],
         )
         for s in sessions
     ]
@@ -173,6 +203,7 @@ def schedule_materialize(
         session finished) or that carry an opening-date override.
     """
     design = _as_design(design)
+    design = _resolve_case_reads(study, design)
     caller_study = study
     if start is not None and timezone.is_naive(start):
         raise ScheduleError("start must be timezone-aware")
@@ -183,7 +214,9 @@ def schedule_materialize(
         schedule = _schedule_for(study, design)
         wanted = _series_rows(study, schedule)
 
-        existing = list(Session.objects.filter(study=study).prefetch_related("reads").order_by("reader_id", "index"))
+        existing = list(
+            Session.objects.filter(study=study).prefetch_related("reads__protocol_series").order_by("reader_id", "index")
+        )
         key = lambda row: (row[0], row[1])  # noqa: E731 - sort key used twice
         unchanged = (
             existing
@@ -237,7 +270,7 @@ def _write(study: Study, wanted, start: dt.datetime) -> list[Session]:
         )
         session.full_clean()
         session.save()
-        for position, (series_id, series_right_id) in enumerate(reads):
+        for position, (series_id, series_right_id, panes) in enumerate(reads):
             read = Read(session=session, position=position, series_id=series_id, series_right_id=series_right_id)
             # The session and series were just written or read in this transaction, positions are
             # unique by construction and the pair arms distinct; skipping the per-row lookups and
@@ -247,5 +280,9 @@ def _write(study: Study, wanted, start: dt.datetime) -> list[Session]:
                 exclude=["session", "series", "series_right"], validate_unique=False, validate_constraints=False
             )
             read.save()
+            if panes:
+                ReadSeries.objects.bulk_create(
+                    [ReadSeries(read=read, series_id=pk, position=i) for i, pk in enumerate(panes)]
+                )
         sessions.append(session)
     return sessions

@@ -11,6 +11,7 @@ from django.utils import timezone
 from readerstudy.reading import selectors
 from readerstudy.reading.models import Answer, Read, Session
 from readerstudy.reading.scheduler import (
+    CaseRead,
     CrossoverDesign,
     IndependentDesign,
     PairRead,
@@ -125,7 +126,7 @@ def test_crossover_writes_the_scheduled_sessions_and_reads(make_study, coordinat
         assert not session.is_training
         assert session.reads.count() == 5 * 2  # five cases, two sequences, one arm each
     study.refresh_from_db()
-    assert study.reading_design == design.to_dict()
+    assert study.reading_design == design.to_dict() | {"case_reads": False}  # resolved: no per-level items
 
 
 def test_sessions_open_at_start_then_after_the_washout(make_study, coordinator):
@@ -296,3 +297,114 @@ def test_naive_start_and_locked_study_are_refused(make_study, coordinator):
     Study.objects.filter(pk=study.pk).update(status="locked")
     with pytest.raises(ScheduleError, match="locked"):
         schedule_materialize(study=study, design=IndependentDesign(), actor=coordinator, start=START)
+
+
+# --- case reads (hanging protocol) --------------------------------------------------------------
+
+
+def test_case_reads_group_a_cases_sequences_in_one_arm_and_keep_the_randomization():
+    readers, cases, sequences, arms = ["r1", "r2"], ["C1", "C2", "C3"], ["AX T2", "SAG T1", "SAG T2 FS"], ["Standard", "Fast"]
+    layout = ("SAG T2 FS", "SAG T1", "AX T2")
+    plain = build_schedule(11, CrossoverDesign(washout_days=28), readers, cases, sequences, arms)
+    grouped = build_schedule(11, CrossoverDesign(washout_days=28, case_reads=True, case_layout=layout),
+                             readers, cases, sequences, arms)
+    assert [(s.reader, s.index, s.washout_days) for s in plain.sessions] == \
+        [(s.reader, s.index, s.washout_days) for s in grouped.sessions]
+    for before, after in zip(plain.sessions, grouped.sessions):
+        # One read per case × arm, in the order the series reads had; every sequence, in the layout.
+        order = list(dict.fromkeys((r.case, r.arm) for r in before.reads))
+        assert [(r.case, r.arm) for r in after.reads] == order
+        assert all(isinstance(r, CaseRead) and r.sequences == layout for r in after.reads)
+    with pytest.raises(ValueError, match="case_layout"):
+        build_schedule(11, CrossoverDesign(case_reads=True, case_layout=("COR T2",)), readers, cases, sequences, arms)
+    with pytest.raises(ValueError, match="side-by-side"):
+        SideBySideDesign(pairs=[("Standard", "Fast")], case_reads=True)
+    with pytest.raises(ValueError, match="session_per_sequence"):
+        IndependentDesign(session_per_sequence=True, case_reads=True)
+
+
+def test_case_reads_are_the_default_for_per_level_questionnaires_and_name_the_layout(make_study, coordinator):
+    study = make_study(readers=1, cases=2, sequences=("SAG T2 FS", "SAG T1", "AX T2"))
+    Item.objects.create(study=study, key="stenosis", label="Stenosis", kind="checklist", levels=["L4-L5"])
+    schedule_materialize(study=study, design={"kind": "crossover", "washout_days": 28,
+                                              "case_layout": ["SAG T2 FS", "SAG T1", "AX T2"]},
+                         actor=coordinator, start=START)
+    study.refresh_from_db()
+    assert study.reading_design["case_reads"] is True
+    from readerstudy.reading.services import design_resolve
+
+    assert design_resolve(study=study, design={"kind": "crossover"}).case_reads is True  # what previews should show
+    assert design_resolve(study=study, design={"kind": "crossover", "case_reads": False}).case_reads is False
+    reads = list(Read.objects.filter(session__study=study).order_by("session__index", "position"))
+    assert len(reads) == 2 * 2  # two sessions (arms) × two cases
+    for read in reads:
+        panes = list(read.protocol_series.order_by("position").select_related("series__sequence", "series__arm"))
+        assert [p.series.sequence.name for p in panes] == ["SAG T2 FS", "SAG T1", "AX T2"]
+        assert len({p.series.arm_id for p in panes}) == 1 and {p.series.case_id for p in panes} == {read.series.case_id}
+        assert read.series_id == panes[0].series_id
+    # A measurement in a case read names its pane and is checked against that pane's series.
+    from readerstudy.reading import services as reading
+
+    Item.objects.create(study=study, key="canal_mm", label="Canal", kind="numeric", unit="mm", required=False)
+    Study.objects.filter(pk=study.pk).update(status="published")
+    first = reads[0]
+    reader = first.session.reader
+    m = {"kind": "length", "slice": 30, "side": "pane-3", "points": [[0, 0, 0], [0, 10, 0]]}
+    # (A numeric item is asked per sequence in a case read: the answer for the axial pane is "@3".)
+    reading.answer_draft_save(read=first, reader=reader, answers=[
+        {"item": "canal_mm", "level": "@3", "value": 10, "payload": {"measurement": m}}])
+    with pytest.raises(reading.AnswerInvalidError, match="side 'pane-4' is not a viewport"):
+        reading.answer_draft_save(read=first, reader=reader, answers=[
+            {"item": "canal_mm", "level": "@3", "value": 10, "payload": {"measurement": {**m, "side": "pane-4"}}}])
+    with pytest.raises(reading.AnswerInvalidError, match="answered per sequence: level '' is not one of @1, @2, @3"):
+        reading.answer_draft_save(read=first, reader=reader, answers=[{"item": "canal_mm", "value": 10}])
+    Answer.objects.filter(read=first).delete()
+    Study.objects.filter(pk=study.pk).update(status="draft")
+
+    # Running it again with the stored design keeps the rows (same schedule).
+    ids = sorted(r.public_id for r in reads)
+    schedule_materialize(study=study, design=study.reading_design, actor=coordinator)
+    assert sorted(Read.objects.filter(session__study=study).values_list("public_id", flat=True)) == ids
+    # A study without per-level items keeps series reads.
+    other = make_study(readers=1, cases=2, name="Other", sequences=("SAG T2 FS", "SAG T1"))
+    schedule_materialize(study=other, design={"kind": "crossover", "washout_days": 28}, actor=coordinator, start=START)
+    other.refresh_from_db()
+    assert other.reading_design["case_reads"] is False
+    assert not Read.objects.filter(session__study=other, protocol_series__isnull=False).exists()
+
+
+def test_a_case_read_asks_series_level_items_per_sequence_and_the_tidy_table_splits_them(make_study, coordinator):
+    from readerstudy.reading import services as reading
+    from readerstudy.reading.export import answers_tidy
+    from readerstudy.reading.selectors import missing_answers, read_state
+
+    study = make_study(readers=1, cases=1, sequences=("SAG T2 FS", "AX T2"))
+    Item.objects.create(study=study, key="stenosis", label="Stenosis", kind="checklist", levels=["L4-L5", "L5-S1"])
+    Item.objects.create(study=study, key="quality", label="Quality", kind="likert", scale_min=1, scale_max=5,
+                        anchors={str(p): f"p{p}" for p in range(1, 6)})
+    schedule_materialize(study=study, design={"kind": "crossover", "washout_days": 28,
+                                              "case_layout": ["SAG T2 FS", "AX T2"]}, actor=coordinator, start=START)
+    Study.objects.filter(pk=study.pk).update(status="published")
+    read = Read.objects.get(session__study=study, session__index=0)
+    reader = read.session.reader
+    state = read_state(read)
+    assert state["layout"] == "case" and [p["label"] for p in state["panes"]] == ["SAG T2 FS", "AX T2"]
+    quality = next(i for i in state["items"] if i["key"] == "quality")
+    assert quality["per_sequence"] == [{"level": "@1", "label": "SAG T2 FS"}, {"level": "@2", "label": "AX T2"}]
+    assert "per_sequence" not in next(i for i in state["items"] if i["key"] == "stenosis")
+
+    reading.answer_draft_save(read=read, reader=reader, answers=[
+        {"item": "quality", "level": "@1", "value": 4},
+        {"item": "stenosis", "level": "L4-L5", "value": 1}, {"item": "stenosis", "level": "L5-S1", "value": 0},
+    ])
+    assert missing_answers(read) == [{"item": "quality", "label": "Quality", "levels": ["@2"], "level_labels": ["AX T2"]}]
+    with pytest.raises(reading.AnswersIncompleteError):
+        reading.read_submit(read=read, reader=reader, submission_id="sub-000001")
+    reading.read_submit(read=read, reader=reader, submission_id="sub-000001",
+                        answers=[{"item": "quality", "level": "@2", "value": 2}])
+    tidy = answers_tidy(study)
+    rows = {(r.item, r.sequence, r.level): r.value for r in tidy.itertuples()}
+    assert rows == {
+        ("quality", "SAG T2 FS", ""): 4, ("quality", "AX T2", ""): 2,
+        ("stenosis", "SAG T2 FS + AX T2", "L4-L5"): 1, ("stenosis", "SAG T2 FS + AX T2", "L5-S1"): 0,
+    }

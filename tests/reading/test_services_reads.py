@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from readerstudy.reading import answers as svc
+from readerstudy.reading import services as svc
 from readerstudy.reading.models import Answer, Read, Session
 from readerstudy.reading.selectors import session_is_open
 from readerstudy.studies import services
@@ -68,7 +68,8 @@ def test_a_reader_cannot_open_or_answer_a_read_of_a_session_not_open_yet(coordin
 
     browser = Client()
     browser.force_login(reader)
-    assert browser.get(f"/reading/reads/{read.public_id}/").status_code == 404
+    refused = browser.get(f"/reading/reads/{read.public_id}/")  # their own read: a page saying why
+    assert refused.status_code == 403 and b"not open yet; it opens on" in refused.content
     assert b"opens " in browser.get("/reading/").content
 
 
@@ -114,8 +115,16 @@ def test_read_detail_gives_the_form_and_the_readers_answers_but_nothing_identify
     assert data["answers"] == [{"item": "apparent_snr", "level": "", "value": 3.0, "payload": {}}]
     assert data["progress"] == {"done": 0, "total": 4} and data["number"] == 1 and data["layout"] == "single"
     text = body.content.decode()
-    for word in ("Standard", "Fast", "SAG T2", "C001", "C002", "arm", read.series.series_instance_uid):
+    for word in ("Standard", "Fast", "C001", "C002", "arm", read.series.series_instance_uid):
         assert word not in text, word
+    # The sequence name is shown on the image (it is the same in every arm of a case × sequence):
+    # the other arm's read of the same case differs only by its own ids, instances and position.
+    assert data["sequence"] == "SAG T2 FS"
+    twin = Read.objects.get(session=read.session, series__case=read.series.case, series__sequence=read.series.sequence,
+                            series__arm__in=read.series.case.study.arms.exclude(pk=read.series.arm_id))
+    other = client.get(url(twin)).json()
+    own = {"public_id", "instances", "position", "number", "next_read", "answers"}
+    assert {k: v for k, v in other.items() if k not in own} == {k: v for k, v in data.items() if k not in own}
 
 
 def test_draft_autosave_stores_changes_only_and_keeps_the_rest(world, reader):
@@ -192,10 +201,65 @@ def test_checklist_numeric_and_roi_answers(coordinator, reader):
     stored = {(a.item.key, a.level): a for a in Answer.objects.filter(read=read).select_related("item")}
     assert stored[("herniation", "L4-L5")].value == 1 and stored[("herniation", "L5-S1")].value == 0
     assert stored[("canal_mm", "")].payload == {"unit": "mm"}
+    # A numeric answer measured on the image keeps the measurement's geometry; a bad one is named.
+    measured = {"item": "canal_mm", "value": 12.3,
+                "payload": {"measurement": {"kind": "length", "slice": 2, "side": "left", "points": [[1, 2, 3], [1, 14.3, 3]]}}}
+    with pytest.raises(svc.ReadLockedError):
+        svc.answer_draft_save(read=read, reader=reader, answers=[measured])
+    other = sessions[0].reads.exclude(pk=read.pk).first()
+    svc.answer_draft_save(read=other, reader=reader, answers=[measured])
+    assert Answer.objects.get(read=other, item__key="canal_mm").payload == {
+        "unit": "mm", "measurement": {"kind": "length", "slice": 2, "side": "left",
+                                      "points": [[1.0, 2.0, 3.0], [1.0, 14.3, 3.0]]}}
+    bad = {**measured, "payload": {"measurement": {"kind": "length", "slice": 99, "points": []}}}
+    with pytest.raises(svc.AnswerInvalidError, match="measurement slice 99 is not between 1 and 2"):
+        svc.answer_draft_save(read=other, reader=reader, answers=[bad])
     roi = stored[("roi_signal", "")]
     assert roi.value == 812.5
     assert roi.payload == {"mean": 812.5, "sd": 20.25, "area_mm2": 41.2, "slice": 2, "side": "left",
                            "ellipse": {"center": [10, 12], "axes": [3, 2]}}
+
+
+def test_an_untouched_grid_blocks_submit_and_not_assessable_only_where_the_item_allows_it(coordinator, reader):
+    study, _, sessions = small_study(coordinator=coordinator, readers=[reader], publish=False)
+    services.item_create(study=study, key="stenosis", label="Spinal stenosis", kind="checklist",
+                         category="Pathology", levels=["L4-L5", "L5-S1"],
+                         anchors={"0": "Absent", "1": "Present", "na": "Not assessable"})
+    services.item_create(study=study, key="herniation", label="Disc herniation", kind="checklist",
+                         category="Pathology", levels=["L4-L5", "L5-S1"])
+    services.study_set_status(study=study, status="published")
+    read = sessions[0].reads.first()
+    # Nothing in the grid: every cell of both findings is named, not silently taken as absent.
+    with pytest.raises(svc.AnswersIncompleteError) as missing:
+        svc.read_submit(read=read, reader=reader, submission_id="sub-000001", answers=complete())
+    assert missing.value.missing == [
+        {"item": "stenosis", "label": "Spinal stenosis", "levels": ["L4-L5", "L5-S1"]},
+        {"item": "herniation", "label": "Disc herniation", "levels": ["L4-L5", "L5-S1"]},
+    ]
+    na = {"value": None, "payload": {"not_assessable": True}}
+    # "Not assessable" is refused where the item does not offer it ...
+    with pytest.raises(svc.AnswerInvalidError) as refused:
+        svc.answer_draft_save(read=read, reader=reader, answers=[{"item": "herniation", "level": "L5-S1", **na}])
+    assert "no 'not assessable' option" in refused.value.problems[0]
+    # ... and answers a cell where it is offered; it is neither absent nor present.
+    grid = [
+        {"item": "stenosis", "level": "L4-L5", "value": 1}, {"item": "stenosis", "level": "L5-S1", **na},
+        {"item": "herniation", "level": "L4-L5", "value": 0}, {"item": "herniation", "level": "L5-S1", "value": 1},
+    ]
+    changed = svc.answer_draft_save(read=read, reader=reader, answers=grid)
+    assert "stenosis@L5-S1" in changed
+    cell = Answer.objects.get(read=read, item__key="stenosis", level="L5-S1")
+    assert cell.value is None and cell.payload == {"not_assessable": True}
+    svc.read_submit(read=read, reader=reader, submission_id="sub-000001", answers=complete())
+    from readerstudy.reading.export import answers_tidy
+
+    tidy = answers_tidy(study)
+    assert ("stenosis", "L5-S1") not in set(zip(tidy["item"], tidy["level"]))  # left out, not counted as 0
+    assert ("stenosis", "L4-L5") in set(zip(tidy["item"], tidy["level"]))
+    state = client_for(reader).get(url(read)).json()
+    assert {i["key"]: i.get("not_assessable") for i in state["items"] if i["kind"] == "checklist"} == {
+        "stenosis": "Not assessable", "herniation": None}
+    assert {"item": "stenosis", "level": "L5-S1", "value": None, "payload": {"not_assessable": True}} in state["answers"]
 
 
 # --- submission ---------------------------------------------------------------------------------
@@ -420,7 +484,7 @@ def test_reading_page_renders_the_form_and_no_identifying_text(world, reader):
     assert start.status_code == 302 and start["Location"] == f"/reading/reads/{read.public_id}/"
     html = page.get(start["Location"]).content.decode()
     assert "Too noisy, image uninterpretable" in html and "Read 1 of 4" in html and "Ctrl</kbd>+<kbd>Enter" in html
-    for word in ("Standard", "Fast", "SAG T2", "C001", "C002", "Study A"):
+    for word in ("Standard", "Fast", "C001", "C002", "Study A"):
         assert word not in html, word
     assert page.get(f"/reading/reads/{world['reads'][0].public_id}x/").status_code == 404
 
@@ -428,7 +492,7 @@ def test_reading_page_renders_the_form_and_no_identifying_text(world, reader):
 def test_hot_reader_endpoints_have_pinned_query_counts(world, reader, django_assert_max_num_queries):
     read, other = world["reads"][0], world["reads"][1]
     client = client_for(reader)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(11):  # + viewer presets, the reopened check, the case read's panes
         assert client.get(url(read)).status_code == 200
     with django_assert_max_num_queries(8):
         assert client.post(url(read, "heartbeat"), {"active_seconds": 2}, format="json").status_code == 200

@@ -30,11 +30,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from readerstudy.studies import audit
-from readerstudy.studies.models import Arm, Item, Membership, Study
+from readerstudy.studies.models import Item, Membership, Study
 from readerstudy.studies.selectors import is_coordinator
 
-from .models import Answer, Read, Session
-from .selectors import session_is_open, session_opening_time
+from ..models import Answer, Read, Session
+from ..selectors import (
+    allows_not_assessable, applicable_items, case_panes, missing_answers, per_sequence_levels, pair_orientation, session_is_open, session_opening_time,
+)
 
 # A heartbeat may credit at most this many seconds, and never more than the server saw pass since
 # the previous one (plus a little slack for network jitter).
@@ -118,49 +120,6 @@ def _locked(read: Read) -> Read:
     )
 
 
-def applicable_items(read: Read) -> list[Item]:
-    """The items asked in ``read``: those of its sequence (or of every sequence); preference items
-    only for side-by-side pairs."""
-    is_pair = read.series_right_id is not None
-    items = []
-    for item in Item.objects.filter(study_id=read.session.study_id).prefetch_related("sequences"):
-        sequence_ids = {s.pk for s in item.sequences.all()}
-        if sequence_ids and read.series.sequence_id not in sequence_ids:
-            continue
-        if item.kind == Item.Kind.PREFERENCE and not is_pair:
-            continue
-        items.append(item)
-    return items
-
-
-@dataclass(frozen=True)
-class PairOrientation:
-    first: Arm
-    second: Arm
-    first_side: str  # "left" or "right": where the reader saw the first arm
-
-
-def pair_orientation(read: Read) -> PairOrientation | None:
-    """The analysis point of view of a side-by-side read: which arm is first of the pair.
-
-    The study's side-by-side design names its pairs in that order (``reading_design["pairs"]``);
-    a pair it does not name is ordered reference first, then by the arms' order.
-    """
-    if read.series_right_id is None:
-        return None
-    left, right = read.series.arm, read.series_right.arm
-    first = None
-    design = read.session.study.reading_design or {}
-    for pair in design.get("pairs") or ():
-        if len(pair) == 2 and {str(pair[0]), str(pair[1])} == {left.name, right.name}:
-            first = left if str(pair[0]) == left.name else right
-            break
-    if first is None:
-        first = min((left, right), key=lambda a: (not a.is_reference, a.order, a.name))
-    second = right if first is left else left
-    return PairOrientation(first=first, second=second, first_side="left" if first is left else "right")
-
-
 # --- validating one answer ----------------------------------------------------------------------
 
 
@@ -181,12 +140,16 @@ def _scale_point(item: Item, value: Any) -> tuple[float | None, str]:
     return number, ""
 
 
-def _clean(item: Item, level: str, value: Any, payload: Any, read: Read) -> tuple[float, dict]:
+def _clean(item: Item, level: str, value: Any, payload: Any, read: Read, per_sequence=()) -> tuple[float, dict]:
     """(value, payload) to store for one answer, or ValueError naming the problem."""
     payload = payload if isinstance(payload, dict) else {}
     if item.kind == Item.Kind.CHECKLIST:
         if level not in item.levels:
             raise ValueError(f"level {level!r} is not one of {', '.join(item.levels)}")
+    elif per_sequence:
+        if level not in per_sequence:
+            raise ValueError(f"in this case read it is answered per sequence: level {level!r} is not one of "
+                             f"{', '.join(per_sequence)}")
     elif level:
         raise ValueError("only checklist items have levels")
 
@@ -195,6 +158,10 @@ def _clean(item: Item, level: str, value: Any, payload: Any, read: Read) -> tupl
         if problem:
             raise ValueError(problem)
         return number, {}
+    if item.kind == Item.Kind.CHECKLIST and value is None and payload.get("not_assessable") is True:
+        if not allows_not_assessable(item):
+            raise ValueError("this finding has no 'not assessable' option; answer 0 (absent) or 1 (present)")
+        return None, {"not_assessable": True}
     if item.kind in (Item.Kind.BINARY, Item.Kind.CHECKLIST):
         number = _number(value)
         if number not in (0.0, 1.0):
@@ -210,7 +177,10 @@ def _clean(item: Item, level: str, value: Any, payload: Any, read: Read) -> tupl
             low = "-∞" if item.value_min is None else f"{item.value_min:g}"
             high = "∞" if item.value_max is None else f"{item.value_max:g}"
             raise ValueError(f"{number:g} {item.unit} is outside the range {low}–{high} {item.unit}")
-        return number, {"unit": item.unit}
+        cleaned = {"unit": item.unit}
+        if payload.get("measurement") is not None:
+            cleaned["measurement"] = _clean_measurement(payload["measurement"], read)
+        return number, cleaned
     if item.kind == Item.Kind.ROI:
         return _clean_roi(item, payload, read)
     if item.kind == Item.Kind.PREFERENCE:
@@ -225,6 +195,41 @@ def _clean(item: Item, level: str, value: Any, payload: Any, read: Read) -> tupl
     raise ValueError(f"unknown item kind {item.kind!r}")
 
 
+def _viewport_series(read: Read, side: Any, what: str):
+    """The series shown in the viewport ``side`` names: ``left`` (the read's series, the first pane
+    of a case read), ``right`` (a pair's right side) or ``pane-K`` (pane K, 1-based, of a case read)."""
+    if side == "left":
+        return read.series
+    if side == "right" and read.series_right_id is not None:
+        return read.series_right
+    if isinstance(side, str) and side.startswith("pane-") and side[5:].isdigit():
+        pane = read.protocol_series.select_related("series").filter(position=int(side[5:]) - 1).first()
+        if pane is not None:
+            return pane.series
+    raise ValueError(f"{what} side {side!r} is not a viewport of this read")
+
+
+def _clean_measurement(measurement: Any, read: Read) -> dict:
+    """Where a numeric answer was measured on the image (a length or angle tool): kept with the
+    answer so the measurement can be checked later."""
+    if not isinstance(measurement, dict):
+        raise ValueError("a measurement must be an object {kind, slice, side, points}")
+    kind = measurement.get("kind")
+    if kind not in ("length", "angle"):
+        raise ValueError(f"measurement kind {kind!r} is not 'length' or 'angle'")
+    side = measurement.get("side", "left")
+    series = _viewport_series(read, side, "measurement")
+    slice_number = measurement.get("slice")
+    if isinstance(slice_number, bool) or not isinstance(slice_number, int) or not 1 <= slice_number <= series.num_instances:
+        raise ValueError(f"measurement slice {slice_number!r} is not between 1 and {series.num_instances}")
+    points = measurement.get("points") or []
+    if not isinstance(points, list) or len(points) > 3 or not all(
+        isinstance(p, list) and len(p) == 3 and all(_number(x) is not None for x in p) for p in points
+    ):
+        raise ValueError("measurement points must be up to three [x, y, z] coordinates in mm")
+    return {"kind": kind, "slice": slice_number, "side": side, "points": [[float(x) for x in p] for p in points]}
+
+
 def _clean_roi(item: Item, payload: dict, read: Read) -> tuple[float, dict]:
     mean, sd = _number(payload.get("mean")), _number(payload.get("sd"))
     if mean is None or sd is None or sd < 0:
@@ -233,9 +238,7 @@ def _clean_roi(item: Item, payload: dict, read: Read) -> tuple[float, dict]:
     if area is not None and (_number(area) is None or _number(area) < 0):
         raise ValueError(f"ROI area {area!r} is not a non-negative number of mm²")
     side = payload.get("side", "left")
-    if side not in ("left", "right") or (side == "right" and read.series_right_id is None):
-        raise ValueError(f"ROI side {side!r} is not a viewport of this read")
-    series = read.series_right if side == "right" else read.series
+    series = _viewport_series(read, side, "ROI")
     slice_number = payload.get("slice")
     if isinstance(slice_number, bool) or not isinstance(slice_number, int) or not 1 <= slice_number <= series.num_instances:
         raise ValueError(f"ROI slice {slice_number!r} is not between 1 and {series.num_instances}")
@@ -254,6 +257,8 @@ def _parse(read: Read, answers: Iterable[dict]) -> dict[tuple[int, str], tuple[I
     """Validate a list of ``{item, level, value, payload}``; ``value`` None (and no ROI payload)
     clears an answer. Raises :class:`AnswerInvalidError` with every problem at once."""
     items = {item.key: item for item in applicable_items(read)}
+    panes = case_panes(read)
+    per_sequence = {key: [level for level, _ in per_sequence_levels(item, panes)] for key, item in items.items()}
     problems, parsed = [], {}
     if not isinstance(answers, (list, tuple)):
         raise AnswerInvalidError(["answers must be a list of {item, level, value}"])
@@ -268,14 +273,14 @@ def _parse(read: Read, answers: Iterable[dict]) -> dict[tuple[int, str], tuple[I
             continue
         where = item.label + (f" at {level}" if level else "")
         value, payload = entry.get("value"), entry.get("payload")
-        if value is None and not (item.kind == Item.Kind.ROI and payload):
+        if value is None and not (item.kind in (Item.Kind.ROI, Item.Kind.CHECKLIST) and payload):
             if item.kind == Item.Kind.CHECKLIST and level not in item.levels:
                 problems.append(f"{where}: level {level!r} is not one of {', '.join(item.levels)}")
                 continue
             parsed[(item.pk, level)] = (item, None, {})
             continue
         try:
-            stored, stored_payload = _clean(item, level, value, payload, read)
+            stored, stored_payload = _clean(item, level, value, payload, read, per_sequence[key])
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
             continue
@@ -301,7 +306,7 @@ def _apply(read: Read, parsed: Parsed, *, revising: bool = False) -> list[str]:
     for (item_id, level), (item, value, payload) in parsed.items():
         answer = existing.get((item_id, level))
         label = item.key + (f"@{level}" if level else "")
-        if value is None:
+        if value is None and not payload:  # cleared (a "not assessable" cell has no value but a payload)
             if answer is not None:
                 if revising:
                     raise AnswerInvalidError([f"{item.label}: a submitted answer can be changed, not removed"])
@@ -337,25 +342,6 @@ def _set_comment(read: Read, comment: str | None) -> bool:
         raise AnswerInvalidError([f"the comment must be text of at most {COMMENT_MAX_CHARS} characters"])
     read.comment = comment
     return True
-
-
-def missing_answers(read: Read) -> list[dict[str, Any]]:
-    """Required items of ``read`` that are not (completely) answered, in form order."""
-    answered: dict[int, set[str]] = {}
-    for item_id, level in Answer.objects.filter(read=read, value__isnull=False).values_list("item_id", "level"):
-        answered.setdefault(item_id, set()).add(level)
-    missing = []
-    for item in applicable_items(read):
-        if not item.required:
-            continue
-        have = answered.get(item.pk, set())
-        if item.kind == Item.Kind.CHECKLIST:
-            lacking = [level for level in item.levels if level not in have]
-            if lacking:
-                missing.append({"item": item.key, "label": item.label, "levels": lacking})
-        elif "" not in have:
-            missing.append({"item": item.key, "label": item.label, "levels": []})
-    return missing
 
 
 # --- services -----------------------------------------------------------------------------------
