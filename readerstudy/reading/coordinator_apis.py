@@ -29,7 +29,7 @@ from readerstudy.studies.apis import StudyChildMixin
 from . import services
 from .export import answers_tidy
 from .models import Read
-from .reopen import ReopenError, read_reopen
+from .services import ReopenError, read_reopen
 from .schedule_preview import schedule_preview
 
 EXPORT_TYPES = {

@@ -99,7 +99,7 @@ def _reopen(**kwargs):
     try:
         from readerstudy.reading.services import read_reopen
     except ImportError:
-        from readerstudy.workspace.services import read_reopen
+        from readerstudy.reading.services import read_reopen
     return read_reopen(**kwargs)
 
 

@@ -1,7 +1,6 @@
 """Reopening a submitted read for revision: a coordinator's audited action of the reading area.
 
-A new module beside ``services.py`` (moved here from the workspace, which is a UI only);
-``read_reopen`` belongs with the reading services and can be folded into them.
+Moved here from the workspace, which is a UI only.
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ from readerstudy.studies import audit
 from readerstudy.studies.models import Study
 from readerstudy.studies.selectors import is_coordinator
 
-from .models import Read, Session
-from .selectors import session_opening_time
+from ..models import Read, Session
+from ..selectors import session_opening_time
 
 
 class ReopenError(ValidationError):
