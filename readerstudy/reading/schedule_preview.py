@@ -10,14 +10,19 @@ from typing import Any
 from readerstudy.studies.models import Study
 from readerstudy.studies.selectors import active_readers
 
-from .scheduler import PairRead, build_schedule, design_from_dict
+from .scheduler import PairRead, build_schedule
+from .services import ScheduleError, design_resolve
 
 
 def schedule_preview(study: Study, design_data: dict[str, Any]) -> dict[str, Any]:
     """What :func:`reading.services.schedule_materialize` would write, per reader, without writing:
     sessions, reads, counts per arm, and when each session opens. Raises ValueError/TypeError with
     the scheduler's message for an impossible design."""
-    design = design_from_dict(design_data)
+    # As schedule_materialize will write it: case reads decided the same way.
+    try:
+        design = design_resolve(study=study, design=design_data)
+    except ScheduleError as exc:
+        raise ValueError("; ".join(exc.messages)) from exc
     readers = {m.user_id: m.user.username for m in active_readers(study)}
     cases = list(study.cases.filter(is_training=False).values_list("label", flat=True))
     training = list(study.cases.filter(is_training=True).values_list("label", flat=True))
