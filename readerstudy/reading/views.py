@@ -1,5 +1,5 @@
-"""Reading pages: the reader's worklist and reading page, the coordinator's progress table with
-the opening-date override, and the tidy answers download.
+"""Reading pages: the reader's worklist and reading page, and the tidy answers download (the
+coordinator's progress and opening-date overrides live in the workspace dashboard).
 
 Thin views (STYLE.md): parse, check permission, call one service or selector, render. A read the
 reader may not work on now is a 404, the same as an id that does not exist.
@@ -7,16 +7,11 @@ reader may not work on now is a 404, the same as an id that does not exist.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections import defaultdict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q, Sum
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
-from django.views.decorators.http import require_POST
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, permission_classes
@@ -28,8 +23,7 @@ from . import services
 from .export import answers_csv
 from .models import Read, Session
 from .selectors import (
-    form_layout, read_state, reader_notices, reader_worklist, session_is_open, session_opening_time, session_state,
-    sessions_with_progress,
+    form_layout, read_state, reader_notices, reader_worklist, session_is_open, session_opening_time,
 )
 
 
@@ -82,47 +76,10 @@ def read_page(request, public_id: str):
 
 @login_required
 def study_progress(request, study_pk: int):
-    """Every reader's progress per session, with the override form."""
+    """The former progress page: the workspace's dashboard shows every reader's progress and
+    overrides opening dates through the sessions API (404 for anyone who does not coordinate)."""
     study = get_object_or_404(studies_coordinated_by(request.user), pk=study_pk)
-    now = timezone.now()
-    sessions = sessions_with_progress(
-        Session.objects.filter(study=study).select_related("reader").order_by("reader__username", "index")
-    ).annotate(seconds=Sum("reads__active_seconds", filter=Q(reads__submitted_at__isnull=False)))
-    by_reader: dict[str, list[dict]] = defaultdict(list)
-    for s in sessions:
-        by_reader[s.reader.username].append({
-            "session": s, "state": session_state(s, now), "opens_at": session_opening_time(s),
-            "total": s.reads_total, "done": s.reads_done, "minutes": round((s.seconds or 0) / 60, 1),
-        })
-    return render(request, "reading/progress.html", {"study": study, "readers": dict(by_reader), "now": now})
-
-
-@login_required
-@require_POST
-def session_override(request, public_id: str):
-    session = get_object_or_404(Session.objects.select_related("study"), public_id=public_id)
-    if not studies_coordinated_by(request.user).filter(pk=session.study_id).exists():
-        raise Http404("no such session")
-    raw = request.POST.get("opens_at", "").strip()
-    opens_at = None
-    if raw:
-        try:
-            opens_at = dt.datetime.fromisoformat(raw)
-        except ValueError:
-            messages.error(request, f"'{raw}' is not a date and time (YYYY-MM-DDTHH:MM).")
-            return redirect("reading-study-progress", study_pk=session.study_id)
-        if timezone.is_naive(opens_at):
-            opens_at = timezone.make_aware(opens_at, timezone.get_current_timezone())
-    try:
-        services.session_override_opening(
-            session=session, opens_at=opens_at, reason=request.POST.get("reason", ""), actor=request.user
-        )
-    except services.ReadingError as exc:
-        messages.error(request, "; ".join(exc.messages))
-    else:
-        when = f"{opens_at:%Y-%m-%d %H:%M %Z}" if opens_at else "its schedule (override removed)"
-        messages.success(request, f"{session.reader} session {session.index + 1} now opens {when}.")
-    return redirect("reading-study-progress", study_pk=session.study_id)
+    return redirect("workspace:dashboard", pk=study.pk)
 
 
 @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR}, summary="Tidy answers table (CSV)")
