@@ -21,11 +21,11 @@ fraction asked for, the arms still differ and keep their order (the model card s
 committed model falls short).
 
 No tells: nothing is clipped. The network's estimate is floored at 0 *before* blending, and set to
-replaced by a fraction of the input where it is within 2σ of 0 (air; :func:`air_floor`), so the
-output is at least ``(1 − w)·x``: it is zero only where the input is. In the background the output
-is the input's Rayleigh noise scaled by ``1 −`` (the fraction removed in flat tissue), i.e. the
-background statistics of a magnitude image whose noise is lower by the same fraction (not a black
-background, not the network's residual on a floor).
+replaced by the input's local mean plus a fraction of its deviation where the estimate is within
+2σ of 0 (air, or tissue too dark to tell from air; :func:`air_floor`), so the output is at least
+``(1 − w)·x``: it is zero only where the input is. In the background the output keeps the input's
+mean level (no black or darkened background, no darkened dark tissue) and its fluctuation falls by
+the fraction removed in flat tissue.
 
 Noise level
 -----------
@@ -193,23 +193,33 @@ CALIBRATION_SIZE = 64
 BACKGROUND_SNR = (2.0, 3.0)
 
 
+#: In-plane size of the local mean that low-signal regions are smoothed toward.
+AIR_WINDOW_PX = 5
+
+
 def air_floor(clean_estimate: np.ndarray, sigma: float | None, *, noisy: np.ndarray | None = None,
               keep: float = 0.0) -> np.ndarray:
-    """The blend target ``g``: the estimate floored at 0 in tissue, and ``keep · noisy`` in air.
+    """The blend target ``g``: the estimate floored at 0 where there is signal, and in air (and
+    tissue too dark to tell from air) the input's local mean plus ``keep`` times its deviation.
 
-    Air is where the estimate is within 2σ of 0 (a linear ramp up to 3σ; signal above 3σ is the
-    estimate untouched). With ``g = keep·x`` in air the blend there is ``(1 − w + w·keep)·x``: the
-    input's own Rayleigh background scaled, i.e. the background of a magnitude image whose noise is
-    lower by that factor — the same shape as Fast's and Standard's, not a floor of near-zero values
-    with the network's residual on top. :func:`denoise_arms` chooses ``keep`` so the background's
-    noise falls by the same fraction as the flat tissue's. ``sigma=None`` only floors at 0.
+    "Air" is where the estimate is within 2σ of 0 (a linear ramp up to 3σ; above 3σ the target is
+    the floored estimate). There the network's estimate is not trusted: the target
+    ``m + keep·(x − m)`` (``m`` = 5×5 in-plane mean of the input) keeps the input's mean level
+    exactly — no darkened or black background, no darkened low-signal tissue — and lowers its
+    fluctuation; :func:`denoise_arms` chooses ``keep`` so the fluctuation falls by the fraction the
+    flat tissue's noise does. ``sigma=None`` or no ``noisy`` only floors the estimate at 0.
     """
     estimate = np.maximum(np.asarray(clean_estimate, dtype=np.float32), 0.0)
-    if sigma is None or not sigma > 0:
+    if sigma is None or not sigma > 0 or noisy is None:
         return estimate
+    from scipy import ndimage
+
+    x = np.asarray(noisy, dtype=np.float32)
+    size = (AIR_WINDOW_PX,) * 2 if x.ndim == 2 else (1,) + (AIR_WINDOW_PX,) * 2
+    local = ndimage.uniform_filter(x, size=size, mode="reflect")
+    air = local + np.float32(keep) * (x - local)
     lo, hi = BACKGROUND_SNR
     ramp = np.clip((estimate / np.float32(sigma) - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
-    air = np.float32(0.0) if noisy is None else np.float32(keep) * np.asarray(noisy, dtype=np.float32)
     return estimate * ramp + air * (1 - ramp)
 
 
@@ -219,8 +229,8 @@ def apply_factor(noisy: np.ndarray, clean_estimate: np.ndarray, factor: float, *
 
     The raw blend; :func:`denoise_volume` and :func:`denoise_arms` pass the calibrated weight
     (:func:`blend_weight`), the noise level and the fraction of the noise to remove in air
-    (``air_reduction``, default ``w``: air goes to ``(1 − w)·x``). ``factor = 0`` returns ``noisy``
-    unchanged. Nothing is clipped: the result is ≥ ``(1 − w)·noisy`` wherever ``noisy`` ≥ 0.
+    (``air_reduction``, default ``w``). ``factor = 0`` returns ``noisy`` unchanged. Nothing is
+    clipped: the result is ≥ ``(1 − w)·noisy`` wherever ``noisy`` ≥ 0.
     """
     factor = _check_factor(factor)
     w = factor if weight is None else _check_factor(weight)
