@@ -4,7 +4,7 @@ The demo's report should show real statistics on plausible data, so two of its t
 simulated. Their answers are made by this model from what the recon worker actually produced:
 
 **Likert items** (e.g. seed 000's five-point image-quality items). Each series has measured
-quality against the phantom's Truth (:mod:`readerstudy.demo.quality`): an SNR and an edge
+quality against the phantom's Truth (:mod:`recon.quality`): an SNR and an edge
 transfer ratio ("sharpness"). A reader compares a series with what the reference protocol gives
 for the same case and sequence, so the model uses the ratios ``r_snr = snr / snr_ref`` and
 ``r_sharp = sharpness / sharpness_ref``. The latent score of item *i* is::
@@ -107,7 +107,7 @@ class SimulatedReader:
 
 @dataclass(frozen=True)
 class Quality:
-    """What the model reads from a series' measurements (see :mod:`readerstudy.demo.quality`)."""
+    """What the model reads from a series' measurements (see :mod:`recon.quality`)."""
 
     snr: float
     sharpness: float

@@ -10,7 +10,7 @@ Steps, each idempotent (running it again reuses what exists):
 2. :func:`demo_recon_queue`: one recon job per case (so a worker with concurrency 2 makes two cases
    at once), through :func:`recon.services.recon_job_create`; the worker imports each case's series
    and its phantom reference standard.
-3. :func:`demo_quality_measure`: each series against Truth (:mod:`readerstudy.demo.quality`),
+3. :func:`demo_quality_measure`: each series against Truth (:mod:`recon.quality`),
    cached per case under ``MEDIA_ROOT/demo/study_<id>/``; the study's image-integrity table.
 4. :func:`demo_finish`: publish, schedule (crossover, 28-day washout), simulated answers
    (:func:`demo_answers_simulate`, through :mod:`readerstudy.reading.services`), and the report
@@ -36,7 +36,7 @@ from django.utils import timezone
 from readerstudy.studies import audit, services
 from readerstudy.studies.models import Case, Instance, Item, Membership, ReferenceStandard, Series, Study
 
-from .quality import measure_series
+from recon.quality import measure_series
 from .reader_model import ItemSpec, Quality, ReaderModel, SimulatedReader
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ def _central(n: int) -> slice:
 
 def demo_case_measure(*, study: Study, case: Case) -> pd.DataFrame:
     """Every series of ``case`` against its Truth (cached CSV). Columns: case, sequence, arm, and
-    the fields of :class:`readerstudy.demo.quality.SeriesQuality`; plus ``reference`` (Truth, or
+    the fields of :class:`recon.quality.SeriesQuality`; plus ``reference`` (Truth, or
     Fast for the Fast-DL arms' integrity rows)."""
     path = _quality_dir(study) / f"{case.label}.csv"
     if path.exists():

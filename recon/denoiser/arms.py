@@ -2,32 +2,37 @@
 
 ``register_fast_dl_arms()`` adds the steps to :data:`recon.pipeline.ARM_STEPS`; the worker calls it
 once (e.g. from ``ReconConfig.ready()`` or at import of ``recon.pipeline``'s users). The network
-runs once per case × sequence: the full-strength estimate is kept in ``sim.info`` and each arm
-only blends (see :mod:`recon.denoiser.inference` for the factor's meaning).
+runs once per case × sequence: the first Fast-DL arm asked for computes all of them
+(:func:`~recon.denoiser.inference.denoise_arms`, calibrated blends of one network pass) and keeps
+them in ``sim.info`` (see :mod:`recon.denoiser.inference` for the factor's meaning).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from recon.denoiser.inference import FAST_DL_ARMS, apply_factor, predict_clean
+from recon.denoiser.inference import FAST_DL_ARMS, denoise_arms
 
-_CACHE_KEY = "fastdl_clean_estimate"
+_CACHE_KEY = "fastdl_arms"
 
 
-def _clean_estimate(sim) -> np.ndarray:
+def _arms(sim) -> dict[float, np.ndarray]:
     cached = sim.info.get(_CACHE_KEY)
-    if cached is None or cached.shape != sim.fast.shape:
-        cached = predict_clean(sim.fast)
+    if cached is None or cached["shape"] != sim.fast.shape:
+        factors = {r: r for r in FAST_DL_ARMS.values()}
+        cached = {"shape": sim.fast.shape, "arms": denoise_arms(sim.fast, factors)}
         sim.info[_CACHE_KEY] = cached
-    return cached
+    return cached["arms"]
 
 
 def fast_dl_step(factor: float):
     """An arm step ``fn(sim) -> volume``: Fast denoised at noise-reduction factor ``factor``."""
 
     def step(sim) -> np.ndarray:
-        return apply_factor(sim.fast, _clean_estimate(sim), factor)
+        arms = _arms(sim)
+        if factor not in arms:
+            arms[factor] = denoise_arms(sim.fast, {factor: factor})[factor]
+        return arms[factor]
 
     step.__name__ = f"fast_dl_{round(factor * 100)}"
     return step

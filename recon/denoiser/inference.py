@@ -5,18 +5,27 @@ No torch here: the recon worker and the tests run the committed ONNX model
 
 Noise-reduction factor
 ----------------------
-The network, conditioned on the volume's noise level σ, predicts the noise-free image ``f(x)``.
-The factor ``r`` in [0, 1] says which fraction of the noise the network found is removed::
+The network, conditioned on the volume's noise level σ, predicts the noise-free image ``f(x)``
+(in one pass for all factors). The factor ``r`` in [0, 1] means what a reader expects: Fast-DL*r*
+removes the fraction ``r`` of the noise standard deviation in flat tissue. The output is a blend::
 
-    Fast-DL(r) = x + r · (f(x) − x)        i.e.  x − r · n̂   with   n̂ = x − f(x)
+    Fast-DL(r) = x + w · (max(f(x), 0) − x)
 
-so ``r = 0`` is exactly the input (the identity), ``r = 1`` the network's full-strength estimate,
-and in between the output keeps the fraction ``1 − r`` of the estimated noise. For pure noise of
-standard deviation σ that the network estimates well, the residual noise is ≈ (1 − r)·σ, so it
-decreases strictly from 25 % to 50 % to 75 %; the arms ``Fast-DL25``, ``Fast-DL50`` and
-``Fast-DL75`` are ``r = 0.25, 0.50, 0.75``. This mirrors the vendor's "noise reduction factor"
-(seed 000, AIR Recon DL) as a blend, which keeps texture at low factors and never invents signal
-that the full-strength output does not contain.
+whose weight ``w = w(r, σ)`` is calibrated per volume: the network is run once more on a few
+synthetic flat patches (Rician noise at the volume's normalized σ, fixed seed), which measures how
+much of the noise it removes there (its residual SD ε and the residual's correlation ρ with the
+noise); ``w`` then solves ``SD((1 − w)·n + w·e) = (1 − r)·SD(n)``. For a perfect denoiser ``w = r``.
+``r = 0`` is exactly the input (the identity). ``w`` is capped at 0.95 so some of the input's own
+texture always remains, and at ``0.95 · r / 0.75`` so that, where the network cannot remove the
+fraction asked for, the arms still differ and keep their order (the model card says where the
+committed model falls short).
+
+No tells: nothing is clipped. The network's estimate is floored at 0 *before* blending, and set to
+replaced by the input's local mean plus a fraction of its deviation where the estimate is within
+2σ of 0 (air, or tissue too dark to tell from air; :func:`air_floor`), so the output is at least
+``(1 − w)·x``: it is zero only where the input is. In the background the output keeps the input's
+mean level (no black or darkened background, no darkened dark tissue) and its fluctuation falls by
+the fraction removed in flat tissue.
 
 Noise level
 -----------
@@ -92,9 +101,13 @@ def _as_float_volume(volume: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def _restore_dtype(result: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Back to the input's dtype. Integer data is rounded; a value that rounds to 0 where the
+    input was positive becomes 1 (no exact zeros the source does not have)."""
     if np.issubdtype(like.dtype, np.integer):
         info = np.iinfo(like.dtype)
-        return np.clip(np.rint(result), info.min, info.max).astype(like.dtype)
+        rounded = np.clip(np.rint(result), info.min, info.max)
+        rounded[(rounded == 0) & (like > 0)] = 1
+        return rounded.astype(like.dtype)
     return result.astype(like.dtype, copy=False)
 
 
@@ -168,17 +181,163 @@ def predict_clean(
     return out[0] if was_2d else out
 
 
-def apply_factor(noisy: np.ndarray, clean_estimate: np.ndarray, factor: float) -> np.ndarray:
-    """``noisy + factor · (clean_estimate − noisy)``, clipped at 0 (magnitude images are non-negative).
+#: Largest blend weight toward the network estimate (keeps some input texture, never all-network).
+MAX_WEIGHT = 0.95
+#: Flat levels (fractions of the volume scale) and size of the calibration patches.
+CALIBRATION_LEVELS = (0.3, 0.5, 0.7)
+CALIBRATION_SIZE = 64
 
-    ``factor = 0`` returns ``noisy`` unchanged (no clipping either).
+
+#: Below ``BACKGROUND_SNR[0]·σ`` the estimate counts as air (0), above ``BACKGROUND_SNR[1]·σ`` as
+#: tissue; linear in between.
+BACKGROUND_SNR = (2.0, 3.0)
+
+
+#: In-plane size of the local mean that low-signal regions are smoothed toward.
+AIR_WINDOW_PX = 5
+
+
+def air_floor(clean_estimate: np.ndarray, sigma: float | None, *, noisy: np.ndarray | None = None,
+              keep: float = 0.0) -> np.ndarray:
+    """The blend target ``g``: the estimate floored at 0 where there is signal, and in air (and
+    tissue too dark to tell from air) the input's local mean plus ``keep`` times its deviation.
+
+    "Air" is where the estimate is within 2σ of 0 (a linear ramp up to 3σ; above 3σ the target is
+    the floored estimate). There the network's estimate is not trusted: the target
+    ``m + keep·(x − m)`` (``m`` = 5×5 in-plane mean of the input) keeps the input's mean level
+    exactly — no darkened or black background, no darkened low-signal tissue — and lowers its
+    fluctuation; :func:`denoise_arms` chooses ``keep`` so the fluctuation falls by the fraction the
+    flat tissue's noise does. ``sigma=None`` or no ``noisy`` only floors the estimate at 0.
+    """
+    estimate = np.maximum(np.asarray(clean_estimate, dtype=np.float32), 0.0)
+    if sigma is None or not sigma > 0 or noisy is None:
+        return estimate
+    from scipy import ndimage
+
+    x = np.asarray(noisy, dtype=np.float32)
+    size = (AIR_WINDOW_PX,) * 2 if x.ndim == 2 else (1,) + (AIR_WINDOW_PX,) * 2
+    local = ndimage.uniform_filter(x, size=size, mode="reflect")
+    air = local + np.float32(keep) * (x - local)
+    lo, hi = BACKGROUND_SNR
+    ramp = np.clip((estimate / np.float32(sigma) - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+    return estimate * ramp + air * (1 - ramp)
+
+
+def apply_factor(noisy: np.ndarray, clean_estimate: np.ndarray, factor: float, *, weight: float | None = None,
+                 sigma: float | None = None, air_reduction: float | None = None) -> np.ndarray:
+    """``noisy + w · (g − noisy)`` with ``g`` = :func:`air_floor` and ``w = weight`` (default ``factor``).
+
+    The raw blend; :func:`denoise_volume` and :func:`denoise_arms` pass the calibrated weight
+    (:func:`blend_weight`), the noise level and the fraction of the noise to remove in air
+    (``air_reduction``, default ``w``). ``factor = 0`` returns ``noisy`` unchanged. Nothing is
+    clipped: the result is ≥ ``(1 − w)·noisy`` wherever ``noisy`` ≥ 0.
     """
     factor = _check_factor(factor)
+    w = factor if weight is None else _check_factor(weight)
     noisy = np.asarray(noisy, dtype=np.float32)
-    if factor == 0.0:
+    if factor == 0.0 or w == 0.0:
         return noisy.copy()
-    blended = noisy + np.float32(factor) * (np.asarray(clean_estimate, dtype=np.float32) - noisy)
-    return np.maximum(blended, 0.0, out=blended)
+    reduction = w if air_reduction is None else min(max(float(air_reduction), 0.0), w)
+    estimate = air_floor(clean_estimate, sigma, noisy=noisy, keep=1.0 - reduction / w)
+    return noisy + np.float32(w) * (estimate - noisy)
+
+
+def flat_reduction(weight: float, residual_ratio: float, correlation: float) -> float:
+    """The fraction of flat-tissue noise SD that blend weight ``weight`` removes, for a network
+    with residual ratio ε and correlation ρ (the inverse of :func:`weight_for_reduction`)."""
+    w, eps, rho = float(weight), float(residual_ratio), float(correlation)
+    variance = (1 - w) ** 2 + 2 * w * (1 - w) * rho * eps + w * w * eps * eps
+    return float(1.0 - np.sqrt(max(variance, 0.0)))
+
+
+def weight_for_reduction(factor: float, residual_ratio: float, correlation: float) -> float:
+    """Blend weight w with SD((1 − w)·n + w·e) = (1 − factor)·SD(n), where SD(e) = ε·SD(n) and
+    corr(n, e) = ρ (ε = ``residual_ratio``, ρ = ``correlation``); capped at :data:`MAX_WEIGHT`."""
+    factor = _check_factor(factor)
+    if factor == 0.0:
+        return 0.0
+    eps, rho = float(residual_ratio), float(np.clip(correlation, -1.0, 1.0))
+    target = (1.0 - factor) ** 2
+    # (1 − w)² + 2w(1 − w)ρε + w²ε² = target  →  a w² + b w + c = 0
+    a = 1.0 - 2.0 * rho * eps + eps * eps
+    b = -2.0 * (1.0 - rho * eps)
+    c = 1.0 - target
+    disc = b * b - 4.0 * a * c
+    if a <= 0 or disc < 0:
+        return MAX_WEIGHT
+    w = (-b - np.sqrt(disc)) / (2.0 * a)
+    return float(np.clip(w, 0.0, MAX_WEIGHT))
+
+
+@lru_cache(maxsize=256)
+def _noise_transfer(model_path: str, providers: tuple[str, ...], num_threads: int, sigma_key: float) -> tuple[float, float]:
+    """(ε, ρ) of the network on flat Rician patches at normalized σ ``sigma_key`` (see module doc)."""
+    session = _session(model_path, providers, num_threads)
+    rng = np.random.default_rng(0)
+    levels = np.asarray(CALIBRATION_LEVELS, np.float32)
+    size = CALIBRATION_SIZE
+    clean = np.broadcast_to(levels[:, None, None], (levels.size, size, size)).astype(np.float32)
+    noisy = np.hypot(clean + rng.normal(0, sigma_key, clean.shape), rng.normal(0, sigma_key, clean.shape)).astype(np.float32)
+    feed = {"image": noisy[:, None], "sigma": np.full((levels.size, 1), sigma_key, np.float32)}
+    (pred,) = session.run(None, feed)
+    inner = (slice(None), slice(8, -8), slice(8, -8))  # away from the patch border
+    n = (noisy - noisy.mean(axis=(1, 2), keepdims=True))[inner].ravel()
+    est = np.maximum(pred[:, 0], 0.0)
+    e = (est - est.mean(axis=(1, 2), keepdims=True))[inner].ravel()
+    sd_n = float(n.std())
+    if sd_n == 0:
+        return 0.0, 0.0
+    eps = float(e.std()) / sd_n
+    rho = float(np.corrcoef(n, e)[0, 1]) if e.std() > 0 else 0.0
+    return eps, rho
+
+
+def noise_transfer(
+    sigma_normalized: float,
+    *,
+    model_path: str | os.PathLike | None = None,
+    providers: list[str] | tuple[str, ...] | None = None,
+    num_threads: int | None = None,
+) -> tuple[float, float]:
+    """(ε, ρ): the network's residual SD ratio and residual–noise correlation on flat patches at
+    normalized noise level ``sigma_normalized`` (cached)."""
+    return _noise_transfer(
+        str(model_path or MODEL_PATH),
+        tuple(providers) if providers else tuple(default_providers()),
+        int(num_threads or _default_threads()),
+        float(np.float32(round(float(sigma_normalized), 5))),
+    )
+
+
+def blend_weight(
+    factor: float,
+    sigma_normalized: float,
+    *,
+    model_path: str | os.PathLike | None = None,
+    providers: list[str] | tuple[str, ...] | None = None,
+    num_threads: int | None = None,
+) -> float:
+    """The calibrated blend weight for noise-reduction ``factor`` at normalized noise level
+    ``sigma_normalized`` (σ divided by the volume's scale, :func:`volume_scale`)."""
+    factor = _check_factor(factor)
+    if factor == 0.0:
+        return 0.0
+    if not (np.isfinite(sigma_normalized) and sigma_normalized > 0):
+        return factor
+    eps, rho = noise_transfer(sigma_normalized, model_path=model_path, providers=providers, num_threads=num_threads)
+    # Where the network cannot remove the fraction asked for, the arms must still differ and keep
+    # their order: no factor gets more than its proportional share of the cap (the strongest arm,
+    # 75 %, may reach it). A capable network never meets this limit (its w(r) is close to r).
+    return min(weight_for_reduction(factor, eps, rho), MAX_WEIGHT * factor / max(FAST_DL_ARMS.values()))
+
+
+def _normalized_sigma(vol: np.ndarray, sigma: float | None) -> float:
+    scale = volume_scale(vol)
+    if scale <= 0:
+        return float("nan")
+    if sigma is None:
+        sigma = estimate_noise_sigma(vol)
+    return float(sigma) / scale
 
 
 def _check_factor(factor: float) -> float:
@@ -239,24 +398,48 @@ def denoise_volume(
     vol, _ = _as_float_volume(original)
     if factor == 0.0:
         return original.copy()
-    clean = predict_clean(
-        original,
-        sigma=sigma,
-        model_path=model_path,
-        providers=providers,
-        num_threads=num_threads,
-        batch_size=batch_size,
-    )
-    result = apply_factor(vol if original.ndim == 3 else vol[0], clean, factor)
-    return _restore_dtype(result, original)
+    return denoise_arms(
+        original, {"out": factor}, sigma=sigma, model_path=model_path, providers=providers,
+        num_threads=num_threads, batch_size=batch_size,
+    )["out"]
 
 
-def denoise_arms(volume: np.ndarray, factors: dict[str, float] | None = None, **kwargs) -> dict[str, np.ndarray]:
-    """All Fast-DL arms of one volume from a single network pass: ``{"Fast-DL25": ..., ...}``."""
+def denoise_arms(
+    volume: np.ndarray,
+    factors: dict[str, float] | None = None,
+    *,
+    sigma: float | None = None,
+    model_path: str | os.PathLike | None = None,
+    providers: list[str] | tuple[str, ...] | None = None,
+    num_threads: int | None = None,
+    batch_size: int = 4,
+) -> dict[str, np.ndarray]:
+    """All Fast-DL arms of one volume from a single network pass: ``{"Fast-DL25": ..., ...}``.
+
+    Each arm is the calibrated blend of :func:`apply_factor` with :func:`blend_weight`; the
+    keyword arguments are those of :func:`denoise_volume`.
+    """
     factors = FAST_DL_ARMS if factors is None else factors
+    checked = {arm: _check_factor(r) for arm, r in factors.items()}
     original = np.asarray(volume)
     vol, was_2d = _as_float_volume(original)
-    clean = predict_clean(original, **kwargs)
+    if all(r == 0.0 for r in checked.values()) or volume_scale(vol) <= 0:
+        return {arm: original.copy() for arm in checked}  # identity, or nothing to denoise
+    if sigma is None:
+        sigma = estimate_noise_sigma(vol)
+    if sigma < 0 or not np.isfinite(sigma):
+        raise ValueError(f"sigma must be a finite, non-negative noise level; got {sigma}.")
+    options = {"model_path": model_path, "providers": providers, "num_threads": num_threads}
+    clean = predict_clean(original, sigma=sigma, batch_size=batch_size, **options)
+    sigma_n = _normalized_sigma(vol, sigma)
     noisy = vol[0] if was_2d else vol
-    return {arm: _restore_dtype(apply_factor(noisy, clean, r), original) if r > 0 else original.copy()
-            for arm, r in factors.items()}
+    out = {}
+    for arm, r in checked.items():
+        if r == 0.0:
+            out[arm] = original.copy()
+            continue
+        weight = blend_weight(r, sigma_n, **options)
+        reduction = flat_reduction(weight, *noise_transfer(sigma_n, **options)) if np.isfinite(sigma_n) and sigma_n > 0 else weight
+        out[arm] = _restore_dtype(
+            apply_factor(noisy, clean, r, weight=weight, sigma=sigma, air_reduction=reduction), original)
+    return out

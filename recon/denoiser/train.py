@@ -1,23 +1,28 @@
-"""Train Fast-DL from scratch on the recon worker's phantom cases, export ONNX, report validation.
+"""Train Fast-DL from scratch on phantom cases and real MR, export ONNX, report validation.
 
-Needs the ``train`` extra (torch). Entry point: :func:`train` (the ``train_denoiser`` management
-command is a thin wrapper). Everything is seeded; with the same seed, thread count and torch build
-a rerun reproduces the committed model.
+Needs the ``train`` extra (torch, onnx, and the packages holding the real MR sources). Entry
+point: :func:`run` (the ``train_denoiser`` management command is a thin wrapper). Everything is
+seeded; with the same seed, thread count, installed sources and torch build a rerun reproduces
+the committed model.
 
-Training pairs (all built by :mod:`recon.denoiser.data` from the recon worker's API):
+Training slices, drawn per patch from two weighted groups (``real_fraction``):
 
-* supervised: a noisy reconstruction (Fast, a single NEX-1 acquisition, Standard) → the phantom's
-  noise-free Truth;
-* Noise2Noise (Lehtinen et al. 2018): one NEX-1 acquisition → the other, independent one;
-* synthetic: Truth plus Rician noise at random levels (white noise, as in a DICOM-domain series).
+* **real MR** (:mod:`recon.denoiser.realmr`, the sources whose role is "training"; the validation
+  sources are never read here): each slice plus magnitude noise of a random σ (1–12 % of its
+  99.5th percentile) and a random pattern (white Rician, partial-Fourier-correlated, parallel
+  imaging g-factor map), sometimes after a slight blur (:func:`recon.denoiser.data.real_training_slices`);
+* **phantom** (:mod:`recon.denoiser.data`, the recon worker's own cases): Fast, Standard and both
+  NEX-1 reconstructions → Truth, and Truth plus Rician noise at fixed levels.
 
-Each pair carries the noise level that :func:`recon.denoiser.inference.estimate_noise_sigma`
-finds in its input volume, so the network is conditioned exactly as at inference time.
+Each slice carries the noise level that :func:`recon.denoiser.inference.estimate_noise_sigma`
+finds in its noisy input, so the network is conditioned exactly as at inference time. Patches
+get one of the 8 rot90/flip symmetries; intensities are divided by the noisy slice's 99.5th
+percentile (which makes the network scale-invariant); the loss is L1.
 
 References
 ----------
-Lehtinen J, Munkberg J, Hasselgren J, et al. Noise2Noise: learning image restoration without
-clean data. ICML 2018.
+Zhang K, Zuo W, Zhang L. FFDNet: Toward a fast and flexible solution for CNN-based image
+denoising. IEEE Trans Image Process 2018;27(9):4608–4622.
 """
 
 from __future__ import annotations
@@ -43,18 +48,18 @@ class TrainingConfig:
     n_res_blocks: int = 2
     patch: int = 64
     batch_size: int = 16
-    steps: int = 3000
+    steps: int = 3200
     learning_rate: float = 1e-3
     min_learning_rate: float = 2e-5
-    threads: int = 1  # one thread beats two on a shared 2-core machine
+    threads: int = 2
     synthetic_levels: tuple[float, ...] = (0.02, 0.04, 0.07, 0.11)
-    synthetic_per_case: int = 3  # synthetic-noise copies of each training case's Truth
-    # Fraction of batches drawn from Noise2Noise pairs. Off by default: on RSS magnitude images
-    # the expectation of the second NEX-1 acquisition carries the noise-floor bias, so Noise2Noise
-    # teaches the network to keep that bias, against the supervised pairs (measured: with 0.15 the
-    # network learned only a bias shift and hardly any denoising).
-    n2n_weight: float = 0.0
-    log_every: int = 100
+    synthetic_per_case: int = 2  # synthetic-noise copies of each training case's Truth
+    # Fraction of batches' patches drawn from the real MR sources (recon.denoiser.realmr), the rest
+    # from the phantom cases.
+    real_fraction: float = 0.6
+    real_realizations: int = 40  # noisy copies per real source (at least 2 per slice)
+    n2n_weight: float = 0.0  # kept for the metadata; Noise2Noise is not used (biased on RSS magnitude)
+    log_every: int = 200
 
 
 @dataclass
@@ -103,43 +108,59 @@ def rician(truth: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndar
 
 
 class _PatchSampler:
-    def __init__(self, pairs: PairSet, patch: int, rng: np.random.Generator):
-        self.pairs, self.patch, self.rng = pairs, patch, rng
-        h, w = pairs.inputs.shape[1:]
-        if h < patch or w < patch:
-            raise ValueError(f"training slices {h}×{w} are smaller than the patch size {patch}.")
-        # Sample only slices with signal (a patch of pure background teaches little).
-        self.slices = np.arange(len(pairs))
+    """Random patches from groups of (noisy, clean, sigma_n) slices of any size ≥ the patch.
+
+    A group is drawn with its weight, then a slice uniformly, then a patch (up to 4 tries for a
+    patch whose reference has some signal), then one of the 8 rot90/flip symmetries.
+    """
+
+    def __init__(self, groups: list[tuple[str, list[tuple[np.ndarray, np.ndarray, float]], float]],
+                 patch: int, rng: np.random.Generator):
+        self.groups = [(name, pairs) for name, pairs, weight in groups if pairs and weight > 0]
+        weights = np.array([weight for _, pairs, weight in groups if pairs and weight > 0], float)
+        if not self.groups:
+            raise ValueError("no training slices")
+        self.weights = weights / weights.sum()
+        self.patch, self.rng = patch, rng
+        for name, pairs in self.groups:
+            small = [x.shape for x, _, _ in pairs if min(x.shape) < patch]
+            if small:
+                raise ValueError(f"training slices of {name} {small[0]} are smaller than the patch size {patch}.")
 
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         p, rng = self.patch, self.rng
-        idx = rng.choice(self.slices, size=n)
-        h, w = self.pairs.inputs.shape[1:]
         xs = np.empty((n, 1, p, p), np.float32)
         ys = np.empty((n, 1, p, p), np.float32)
-        for k, i in enumerate(idx):
+        ss = np.empty((n, 1), np.float32)
+        for k in range(n):
+            _, pairs = self.groups[int(rng.choice(len(self.groups), p=self.weights))]
+            noisy, clean, sigma = pairs[int(rng.integers(len(pairs)))]
+            h, w = noisy.shape
             for _ in range(4):  # prefer patches that contain some signal
-                r, c = rng.integers(0, h - p + 1), rng.integers(0, w - p + 1)
-                y = self.pairs.targets[i, r : r + p, c : c + p]
+                r, c = int(rng.integers(0, h - p + 1)), int(rng.integers(0, w - p + 1))
+                y = clean[r : r + p, c : c + p]
                 if y.mean() > 0.05:
                     break
-            x = self.pairs.inputs[i, r : r + p, c : c + p]
+            x = noisy[r : r + p, c : c + p]
             turns, flip = int(rng.integers(4)), bool(rng.integers(2))
             x, y = np.rot90(x, turns), np.rot90(y, turns)
             if flip:
                 x, y = x[:, ::-1], y[:, ::-1]
-            xs[k, 0], ys[k, 0] = x, y
-        return xs, ys, self.pairs.sigmas[idx][:, None].astype(np.float32)
+            xs[k, 0], ys[k, 0], ss[k, 0] = x, y, sigma
+        return xs, ys, ss
+
+
+def pairset_slices(pairs: PairSet) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    return [(pairs.inputs[i], pairs.targets[i], float(pairs.sigmas[i])) for i in range(len(pairs))]
 
 
 def train_network(
-    supervised: PairSet,
-    noise2noise: PairSet | None,
+    groups: list[tuple[str, list[tuple[np.ndarray, np.ndarray, float]], float]],
     config: TrainingConfig,
     *,
     log: Callable[[str], None] = print,
 ):
-    """Fit a fresh :class:`FastDLNet` on the pairs; return (model, seconds)."""
+    """Fit a fresh :class:`FastDLNet` on weighted groups of slices; return (model, seconds)."""
     import torch
 
     from recon.denoiser.network import FastDLNet, count_parameters
@@ -152,18 +173,15 @@ def train_network(
     log(f"FastDLNet(width={config.width}, res_blocks={config.n_res_blocks}): {count_parameters(model):,} parameters")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps, eta_min=config.min_learning_rate)
-    sup = _PatchSampler(supervised, config.patch, rng)
-    n2n = _PatchSampler(noise2noise, config.patch, rng) if noise2noise is not None and len(noise2noise) else None
+    sampler = _PatchSampler(groups, config.patch, rng)
     started = time.perf_counter()
     running = 0.0
     model.train()
     for step in range(1, config.steps + 1):
-        sampler = n2n if (n2n is not None and rng.random() < config.n2n_weight) else sup
         x, y, s = sampler.batch(config.batch_size)
         x_t, y_t, s_t = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(s)
-        # L2 for Noise2Noise (its target's noise averages out only under a mean loss), L1 otherwise.
         pred = model(x_t, s_t)
-        loss = torch.mean((pred - y_t) ** 2) * 10 if sampler is n2n else torch.mean(torch.abs(pred - y_t))
+        loss = torch.mean(torch.abs(pred - y_t))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -213,7 +231,7 @@ def validate(model_path: Path, cases, *, log: Callable[[str], None] = print):
     import pandas as pd
 
     from recon.denoiser.inference import denoise_arms
-    from recon.denoiser.integrity import compare_volumes
+    from recon.quality import compare_volumes
 
     factors = {"Fast-DL25": 0.25, "Fast-DL50": 0.5, "Fast-DL75": 0.75, "Fast-DL100": 1.0}
     rows = []
@@ -255,11 +273,18 @@ def run(spec: RunSpec, config: TrainingConfig, *, log: Callable[[str], None] = p
     train_cases = cases_for("training", spec.train_seeds, data.NOISE_SCALES)
     validation_cases = cases_for("validation", spec.validation_seeds, (1.0,))
     simulated = time.perf_counter() - started
-    supervised, n2n = data.training_pairs(
+    supervised, _ = data.training_pairs(
         train_cases, seed=config.seed, synthetic_levels=config.synthetic_levels, synthetic_per_case=config.synthetic_per_case
     )
-    log(f"Training pairs: {len(supervised)} supervised slices, {len(n2n)} Noise2Noise slices; simulation {simulated:.0f} s")
-    model, seconds = train_network(supervised, n2n, config, log=log)
+    from recon.denoiser.realmr import available_sources
+
+    real_names = available_sources("training")
+    log(f"Real MR training sources: {', '.join(real_names) or 'none installed'}")
+    real, counts = data.real_training_slices(real_names, seed=config.seed + 1, realizations=config.real_realizations, log=log)
+    log(f"Training slices: {len(supervised)} phantom, {len(real)} real; simulation {simulated:.0f} s")
+    groups = [("phantom", pairset_slices(supervised), 1.0 - config.real_fraction if real else 1.0),
+              ("real", real, config.real_fraction)]
+    model, seconds = train_network(groups, config, log=log)
     meta = {
         "architecture": "FastDLNet: pixel-unshuffle(2) + sigma map → 3-level residual U-Net → pixel-shuffle; output = input − predicted noise",
         "width": str(config.width),
@@ -269,9 +294,10 @@ def run(spec: RunSpec, config: TrainingConfig, *, log: Callable[[str], None] = p
         "training_config": config_json(config),
         "train_seeds": ",".join(map(str, spec.train_seeds)),
         "validation_seeds": ",".join(map(str, spec.validation_seeds)),
+        "real_training_sources": json.dumps(counts, sort_keys=True),
         "slices_per_case": str(spec.slices),
         "training_seconds": f"{seconds:.0f}",
-        "factor_semantics": "Fast-DL(r) = x + r·(f(x) − x); r=0 identity",
+        "factor_semantics": "Fast-DL(r) = x + w(r, sigma)·(max(f(x), 0) − x); w calibrated so r of the flat-tissue noise SD is removed; r=0 identity",
     }
     path = export_onnx(model, spec.output, metadata=meta)
     log(f"Exported {path} ({path.stat().st_size / 1e6:.2f} MB)")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from readerstudy.demo.quality import measure_series
+from recon.quality import measure_series
 
 
 def _truth():

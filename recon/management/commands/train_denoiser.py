@@ -23,7 +23,8 @@ def _seeds(text: str) -> tuple[int, ...]:
 
 
 class Command(BaseCommand):
-    help = "Retrain the Fast-DL denoiser from scratch on recon-worker phantom cases (fixed seed) and export ONNX."
+    help = ("Retrain the Fast-DL denoiser from scratch (fixed seed) on recon-worker phantom cases and the real MR "
+            "training sources of installed packages (recon.denoiser.realmr), and export ONNX.")
 
     def add_arguments(self, parser):
         from recon.denoiser.inference import MODEL_PATH
@@ -38,6 +39,8 @@ class Command(BaseCommand):
         parser.add_argument("--lr", type=float, default=c.learning_rate)
         parser.add_argument("--n2n-weight", type=float, default=c.n2n_weight, help="fraction of Noise2Noise batches (0 = supervised only)")
         parser.add_argument("--synthetic-per-case", type=int, default=c.synthetic_per_case, help="synthetic Rician copies of each case's Truth")
+        parser.add_argument("--real-fraction", type=float, default=c.real_fraction,
+                            help="fraction of training patches from real MR sources (0 = phantom only)")
         parser.add_argument("--threads", type=int, default=c.threads, help="torch threads (at most 2 on a shared machine)")
         parser.add_argument("--train-seeds", default=f"{s.train_seeds[0]}-{s.train_seeds[-1]}", help='phantom case seeds, e.g. "1001-1010"')
         parser.add_argument("--validation-seeds", default=",".join(map(str, s.validation_seeds)))
@@ -54,12 +57,14 @@ class Command(BaseCommand):
 
         if opts["patch"] % 8:
             raise CommandError("--patch must be a multiple of 8")
+        if not 0.0 <= opts["real_fraction"] <= 1.0:
+            raise CommandError("--real-fraction must be in [0, 1]")
         if opts["threads"] < 1:
             raise CommandError("--threads must be at least 1")
         config = TrainingConfig(
             seed=opts["seed"], steps=opts["steps"], width=opts["width"], batch_size=opts["batch_size"],
             patch=opts["patch"], learning_rate=opts["lr"], threads=opts["threads"], n2n_weight=opts["n2n_weight"],
-            synthetic_per_case=opts["synthetic_per_case"],
+            synthetic_per_case=opts["synthetic_per_case"], real_fraction=opts["real_fraction"],
         )
         spec = RunSpec(
             train_seeds=_seeds(opts["train_seeds"]), validation_seeds=_seeds(opts["validation_seeds"]),
