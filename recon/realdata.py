@@ -64,15 +64,11 @@ class ReconResult:
 
 
 def fast_dl_arms(fast: np.ndarray, *, sigma: float | None) -> dict[str, np.ndarray]:
-    """Fast-DL25/50/75 from a Fast volume through the committed denoiser (one network pass)."""
-    volume = np.asarray(fast, np.float32)
-    try:
-        from .denoiser.inference import denoise_arms
-    except ImportError:  # only the per-factor entry point: one call per arm
-        from .denoiser.inference import denoise_volume
+    """Fast-DL25/50/75 from a Fast volume through the committed denoiser: one network pass,
+    each arm a blend calibrated at the measured noise ``sigma``."""
+    from .denoiser.inference import denoise_arms
 
-        return {arm: denoise_volume(volume, factor, sigma=sigma) for arm, factor in FAST_DL_ARMS.items()}
-    return denoise_arms(volume, dict(FAST_DL_ARMS), sigma=sigma)
+    return denoise_arms(np.asarray(fast, np.float32), dict(FAST_DL_ARMS), sigma=sigma)
 
 
 def pick_protocol(sequence: str | None, protocol_set_name: str, datasets: list | None = None) -> Protocol:
