@@ -167,21 +167,3 @@ def available_sources(role: str | None = None) -> list[str]:
     return names
 
 
-def body_mask(image: np.ndarray, *, fraction: float = 0.1) -> np.ndarray:
-    """The object ("in the body") of a magnitude slice: above ``fraction`` of its 99.5th
-    percentile after light smoothing, holes filled, the largest components kept (≥ 2 % of the
-    object), eroded by 2 px so that edges with partial-volume background do not count."""
-    from scipy import ndimage
-
-    image = np.asarray(image, dtype=np.float64)
-    smooth = ndimage.gaussian_filter(image, 1.5)
-    top = float(np.percentile(smooth, 99.5))
-    mask = smooth > fraction * top
-    mask = ndimage.binary_fill_holes(ndimage.binary_closing(mask, iterations=2))
-    labels, n = ndimage.label(mask)
-    if n > 1:
-        sizes = ndimage.sum(mask, labels, range(1, n + 1))
-        keep = np.flatnonzero(sizes >= 0.02 * sizes.sum()) + 1
-        mask = np.isin(labels, keep)
-    eroded = ndimage.binary_erosion(mask, iterations=2)
-    return eroded if eroded.any() else mask
