@@ -9,6 +9,7 @@ See ``.env.example`` for the full list.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -32,17 +33,45 @@ def env_list(name: str, default: str) -> list[str]:
     return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: with DEBUG on, every visitor (readers included) would get Django's debug
+# pages, which print the URL map and settings. Developers set DEBUG=1 themselves.
+DEBUG = env_bool("DEBUG", False)
 
 # Runtime state (SQLite file, broker folders, media) lives here unless overridden.
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var")).resolve()
 
-_DEV_SECRET = "dev-only-insecure-key-never-use-in-production-0123456789abcdefghijklmnop"
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise RuntimeError("SECRET_KEY must be set in the environment when DEBUG is off")
-    SECRET_KEY = _DEV_SECRET
+
+def _persisted_secret_key(path: Path) -> str:
+    """A random key made once for this installation and kept (mode 0600) under VAR_DIR.
+
+    One machine needs nothing more; several web machines behind one address must share one
+    SECRET_KEY through the environment (sessions and signed URLs are made on one, read on another).
+    """
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "").strip() or _persisted_secret_key(VAR_DIR / "secret_key")
+if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+    raise RuntimeError("SECRET_KEY must be at least 50 random characters (or unset: one is made under VAR_DIR)")
+
+# Served over TLS (directly or behind a TLS-terminating proxy)? Then: redirect http to https,
+# secure cookies, HSTS. Off by default (the demo and the tests speak plain http on 127.0.0.1);
+# `./run serve`, the production command, turns it on unless HTTPS=0 is set.
+HTTPS = env_bool("HTTPS", False)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -64,6 +93,7 @@ INSTALLED_APPS = [
     "readerstudy.reading",
     "readerstudy.analysis",
     "readerstudy.reports",
+    "readerstudy.ops",
     "recon",
 ]
 
@@ -106,6 +136,10 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
     )
 }
+# A Celery worker process (prefork children are forked from it) keeps plain persistent
+# connections: a connection pool's threads do not survive fork().
+_IN_CELERY = "celery" in Path(sys.argv[0]).parts[-2:] or Path(sys.argv[0]).name == "celery"
+DB_POOL = env_bool("DB_POOL", not _IN_CELERY)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server and the worker read while the other writes; the busy timeout
     # makes a writer wait for the lock instead of failing at once.
@@ -118,6 +152,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # One test database file per test process, so parallel runs never share one; a worker
     # process started by a test is pointed at it through DATABASE_URL.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-readerstudy-{os.getpid()}.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL:
+    # A bounded pool per web process (psycopg_pool through Django): at most DB_POOL_MAX_SIZE
+    # connections each, so the server's total is WEB_WORKERS x DB_POOL_MAX_SIZE plus one per
+    # Celery process (see README "Configuration"), whatever the number of readers. A request
+    # that waits longer than DB_POOL_TIMEOUT seconds for a connection is answered 503 with
+    # Retry-After (readerstudy/errors.py), never 500.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", "1")),
+        "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", os.environ.get("WEB_THREADS", "4"))),
+        "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "10")),
+        "max_idle": 300,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -140,16 +187,15 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
+# One storage whatever DEBUG says, so collectstatic always writes the manifest and compressed
+# copies that WhiteNoise serves with far-future caching; a page rendered before collectstatic (a
+# test, a fresh checkout) falls back to the plain name instead of failing (readerstudy/staticstorage.py).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": (
-            "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        )
-    },
+    "staticfiles": {"BACKEND": "readerstudy.staticstorage.StaticStorage"},
 }
+# Files not collected yet are still found (from STATICFILES_DIRS and the apps), DEBUG or not.
+WHITENOISE_USE_FINDERS = True
 # Instances are never served from MEDIA_URL: only through the permission-checked endpoint.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media")).resolve()
 MEDIA_URL = "/media-not-served/"
@@ -229,7 +275,7 @@ CELERY_TIMEZONE = TIME_ZONE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-if not DEBUG:
+if HTTPS:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True

@@ -10,3 +10,8 @@ urlpatterns = [
     path("reports/", include("readerstudy.reports.urls")),
     path("", include("readerstudy.studies.urls")),
 ]
+
+handler400 = "readerstudy.errors.bad_request"
+handler403 = "readerstudy.errors.permission_denied"
+handler404 = "readerstudy.errors.page_not_found"
+handler500 = "readerstudy.errors.server_error"

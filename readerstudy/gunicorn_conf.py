@@ -1,0 +1,29 @@
+"""gunicorn settings for `./run demo` and `./run serve` (``gunicorn -c readerstudy/gunicorn_conf.py``).
+
+Threaded workers (gthread): a request for an image or an answer spends most of its time waiting
+on the disk or the database, so a few processes with a few threads each serve many readers with
+little memory; the processes use both cores for the Python part. The number of concurrent requests
+(WEB_WORKERS x WEB_THREADS) is also what bounds the database connections (one pooled connection per
+thread, DB_POOL_MAX_SIZE = WEB_THREADS): readers beyond it wait in the listen queue instead of
+opening connections the database does not have.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("WEB_WORKERS", max(2, multiprocessing.cpu_count())))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "4"))
+backlog = 2048
+# A request longer than this is a bug (uploads are streamed to disk, imports run in the worker).
+timeout = int(os.environ.get("WEB_TIMEOUT", "120"))
+# Stop within seconds: in-flight requests get this long to finish after SIGTERM / Ctrl-C.
+graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "5"))
+keepalive = 5
+# Behind nginx on the same machine: trust its X-Forwarded-* headers.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = os.environ.get("WEB_ACCESS_LOG", "-")
+errorlog = "-"
+loglevel = os.environ.get("WEB_LOG_LEVEL", "info")
+proc_name = "readerstudy-web"
