@@ -107,6 +107,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "readerstudy.studies.audit.AuditActorMiddleware",
+    "readerstudy.studies.serving.CurrentRequestMiddleware",
 ]
 
 ROOT_URLCONF = "readerstudy.urls"
@@ -207,6 +208,10 @@ if DICOM_SENDFILE_MODE not in {"", "x-accel-redirect", "x-sendfile"}:
     raise ValueError(f"DICOM_SENDFILE_MODE={DICOM_SENDFILE_MODE!r}: use '', 'x-accel-redirect' or 'x-sendfile'")
 # The internal location nginx maps onto MEDIA_ROOT (only for x-accel-redirect).
 DICOM_SENDFILE_PREFIX = os.environ.get("DICOM_SENDFILE_PREFIX", "/protected-media/")
+# How long an instance URL handed to a reader stays valid (plus up to an hour: the expiry is rounded
+# so that URLs, and the browser's cache, stay the same for an hour). Withdrawal, logout, the end of
+# the session or of the study end access at once regardless (readerstudy/studies/serving.py).
+WADO_TOKEN_TTL_SECONDS = int(os.environ.get("WADO_TOKEN_TTL_SECONDS", str(4 * 3600)))
 
 # --- import limits ------------------------------------------------------------------------------
 IMPORT_MAX_ARCHIVE_BYTES = int(os.environ.get("IMPORT_MAX_ARCHIVE_BYTES", str(2 * 1024**3)))

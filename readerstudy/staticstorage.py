@@ -26,5 +26,5 @@ class StaticStorage(CompressedManifestStaticFilesStorage):
         except ValueError:
             if content is not None or filename is not None:
                 raise  # during collectstatic a missing file is a real error
-            logger.warning("static file %s is not collected; serving it unhashed (run collectstatic)", name)
+            logger.debug("static file %s is not collected; serving it unhashed (run collectstatic)", name)
             return name

@@ -32,6 +32,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from readerstudy.studies import serving
 from readerstudy.studies.apis import AuditedViewSetMixin, StudyChildMixin
 from readerstudy.studies.models import Item
 
@@ -71,7 +72,7 @@ class ReaderSessionSerializer(serializers.ModelSerializer):
 
 
 def _instance_urls(series) -> list[str]:
-    return [f"/wado/instances/{pid}" for pid in series.instances.order_by("index").values_list("public_id", flat=True)]
+    return serving.instance_urls(series)
 
 
 def form_definition(items: list[Item]) -> list[dict]:

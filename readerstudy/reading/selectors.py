@@ -50,7 +50,11 @@ def instances_readable_by(user, now: dt.datetime | None = None) -> QuerySet[Inst
     """Instances of series in the user's currently open sessions."""
     open_ids = [
         s.pk
-        for s in Session.objects.filter(reader=user, completed_at__isnull=True, study__status="published")
+        for s in Session.objects.filter(
+            reader=user, completed_at__isnull=True, study__status="published",
+            # the reader API's rule: only while an active reader (withdrawal ends image access too)
+            study__memberships__user=user, study__memberships__role="reader", study__memberships__active=True,
+        ).distinct()
         if session_is_open(s, now)
     ]
     return Instance.objects.filter(

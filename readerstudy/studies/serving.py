@@ -1,10 +1,24 @@
 """Blinded DICOM serving: ``GET /wado/instances/<public_id>``.
 
-An instance is served to a reader whose *open* session contains its series
-(:func:`readerstudy.reading.selectors.instances_readable_by`, checked on every request, so the
-server enforces washout), or to an active coordinator of its study (preview). Everyone else,
-anonymous users included, gets the same 404 as for an id that does not exist: same status,
-same body, same headers, and the same database work up to the answer.
+One rule decides who may read: :func:`readerstudy.reading.selectors.instances_readable_by` (an
+active reader of a published study whose *open* session holds the series; the reader API applies
+the same). An active coordinator of the study may also preview. Everyone else, anonymous users
+included, gets the same 404 as for an id that does not exist: same status, body and headers.
+
+Two ways in:
+
+* **Access token** (what the reading page uses). When the reader API hands out a read's
+  instance URLs, :func:`instance_urls` decides once, with the rule, which open session the
+  reader reads the series in, and appends ``?a=<token>``: signed (SECRET_KEY), binding the user,
+  that session, the credential of the request (a hash of the login session's key, or of the API
+  token) and an expiry. Serving such a URL costs one SQL query, which fetches the file's path only
+  if the facts that can end access are still as they were: the login session (or API token)
+  still exists, the reading session is not completed, its study is still published, the user is
+  still an active reader (a withdrawn reader loses images at the same moment as the API), the
+  coordinator has not moved the opening time into the future, and the series is in that session.
+  The URL is stable for an hour (the expiry is rounded), so the browser's cache keeps working.
+* **Without a token**: the rule is evaluated in full (several queries); coordinators' previews
+  and old links use this.
 
 The file is the blinded copy written by the import; its URL carries only the instance's opaque
 id, and no response names the stored file. Responses are ``application/dicom`` and cached
@@ -17,15 +31,23 @@ and never reach the browser.
 
 from __future__ import annotations
 
+import contextvars
+import math
+import time
 from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
+from django.contrib.sessions.models import Session as LoginSession
+from django.core import signing
 from django.db.models import Exists, OuterRef, Q
 from django.http import FileResponse, HttpResponse, HttpResponseNotFound
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.http import require_safe
 
-from readerstudy.reading.selectors import instances_readable_by
+from readerstudy.reading.selectors import instances_readable_by, session_is_open
 
 from .models import Instance, Membership
 
@@ -33,10 +55,136 @@ CACHE_CONTROL = "private, max-age=31536000, immutable"
 CONTENT_TYPE = "application/dicom"
 
 
+_TOKEN_SALT = "readerstudy.wado.access"
+_current_request: contextvars.ContextVar = contextvars.ContextVar("wado_current_request", default=None)
+
+
+class CurrentRequestMiddleware:
+    """Makes the request being answered available to :func:`instance_urls` (which is called deep
+    inside the reader API's serializers and is given only the series)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = _current_request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            _current_request.reset(token)
+
+
+def _credential(request) -> tuple[str, str] | None:
+    """(kind, secret) of what authenticated ``request``: its login session or its API token."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header.startswith("Token "):
+        return "t", header[len("Token "):].strip()
+    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if session_key:
+        return "s", session_key
+    return None
+
+
+def _credential_digest(kind: str, secret: str) -> str:
+    return salted_hmac(_TOKEN_SALT + kind, secret).hexdigest()[:24]
+
+
+def access_token(*, user_id: int, session_id: int, kind: str, secret: str, now: float | None = None) -> str:
+    """The signed token for ``user_id`` reading in reading session ``session_id`` with this credential.
+
+    The expiry is rounded up to the hour, so the token (and the URLs, and the browser's cache)
+    stays the same for an hour; it is valid between WADO_TOKEN_TTL_SECONDS and one hour more.
+    """
+    now = time.time() if now is None else now
+    expires = int(math.ceil((now + settings.WADO_TOKEN_TTL_SECONDS) / 3600.0) * 3600)
+    payload = [user_id, session_id, kind, _credential_digest(kind, secret), expires]
+    return signing.Signer(salt=_TOKEN_SALT).sign_object(payload, compress=False)
+
+
+def _open_session_with(user, series):
+    """The reader's open reading session that shows ``series`` (the rule of the reader API)."""
+    from readerstudy.reading.models import Session
+
+    candidates = (
+        Session.objects.filter(
+            reader=user, completed_at__isnull=True, study__status="published",
+            study__memberships__user=user, study__memberships__role=Membership.Role.READER,
+            study__memberships__active=True,
+        )
+        .filter(Q(reads__series=series) | Q(reads__series_right=series))
+        .distinct()
+        .order_by("index")
+    )
+    now = timezone.now()
+    return next((s for s in candidates if session_is_open(s, now)), None)
+
+
+def instance_urls(series) -> list[str]:
+    """The URLs of ``series``' instances in display order, for the user being answered.
+
+    For a reader whose open session shows the series, each URL carries an access token (one
+    permission decision here, one query per GET); otherwise plain URLs (full check per GET)."""
+    ids = list(series.instances.order_by("index").values_list("public_id", flat=True))
+    request = _current_request.get()
+    user = getattr(request, "user", None)
+    credential = _credential(request) if request is not None else None
+    suffix = ""
+    if credential is not None and user is not None and user.is_authenticated:
+        session = _open_session_with(user, series)
+        if session is not None:
+            suffix = "?a=" + access_token(user_id=user.pk, session_id=session.pk, kind=credential[0], secret=credential[1])
+    return [f"/wado/instances/{pid}{suffix}" for pid in ids]
+
+
+def _instance_by_token(request, public_id: str, token: str) -> tuple[str, int] | None:
+    """(path, size) if ``token`` grants ``public_id`` to this request now; one SQL query."""
+    from rest_framework.authtoken.models import Token
+
+    from readerstudy.reading.models import Read
+
+    try:
+        user_id, session_id, kind, digest, expires = signing.Signer(salt=_TOKEN_SALT).unsign_object(token)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    credential = _credential(request)
+    if (
+        credential is None
+        or credential[0] != kind
+        or not constant_time_compare(_credential_digest(*credential), digest)
+        or not isinstance(expires, int)
+        or expires < time.time()
+    ):
+        return None
+    now = timezone.now()
+    if kind == "s":
+        credential_alive = LoginSession.objects.filter(session_key=credential[1], expire_date__gt=now)
+    else:
+        credential_alive = Token.objects.filter(key=credential[1], user_id=user_id, user__is_active=True)
+    in_session = Read.objects.filter(
+        Q(series_id=OuterRef("series_id")) | Q(series_right_id=OuterRef("series_id")),
+        session_id=session_id,
+        session__reader_id=user_id,
+        session__completed_at__isnull=True,
+        session__study__status="published",
+    ).filter(Q(session__opens_at_override__isnull=True) | Q(session__opens_at_override__lte=now))
+    active_reader = Membership.objects.filter(
+        study_id=OuterRef("series__case__study_id"), user_id=user_id, role=Membership.Role.READER, active=True,
+        user__is_active=True,
+    )
+    return (
+        Instance.objects.filter(public_id=public_id)
+        .filter(Exists(in_session), Exists(active_reader), Exists(credential_alive))
+        .values_list("path", "size_bytes")
+        .first()
+    )
+
+
 def _not_found() -> HttpResponse:
     # A fixed body rather than Http404: the debug 404 page would echo the URL and settings.
     response = HttpResponseNotFound(b"Not found\n", content_type="text/plain; charset=utf-8")
     response["Cache-Control"] = "private, no-store"
+    # Whether or not the login session was read on the way to the answer, the 404 looks the same.
+    patch_vary_headers(response, ("Cookie",))
     return response
 
 
@@ -58,19 +206,25 @@ def instance_for(user, public_id: str) -> Instance | None:
 
 @require_safe
 def instance_file(request, public_id: str):
-    instance = instance_for(request.user, public_id)
-    if instance is None:
+    token = request.GET.get("a")
+    if token:
+        found = _instance_by_token(request, public_id, token)
+    else:
+        instance = instance_for(request.user, public_id)
+        found = (instance.path, instance.size_bytes) if instance is not None else None
+    if found is None:
         return _not_found()
-    path = Path(settings.MEDIA_ROOT) / instance.path
+    stored_path, size_bytes = found
+    path = Path(settings.MEDIA_ROOT) / stored_path
     mode = settings.DICOM_SENDFILE_MODE
     if mode:
         response = HttpResponse(content_type=CONTENT_TYPE)
         if mode == "x-accel-redirect":
             prefix = settings.DICOM_SENDFILE_PREFIX.rstrip("/") + "/"
-            response["X-Accel-Redirect"] = prefix + quote(instance.path)
+            response["X-Accel-Redirect"] = prefix + quote(stored_path)
         else:
             response["X-Sendfile"] = str(path)
-        response["Content-Length"] = str(instance.size_bytes)
+        response["Content-Length"] = str(size_bytes)
     else:
         try:
             handle = path.open("rb")
