@@ -23,7 +23,8 @@ graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "5"))
 keepalive = 5
 # Behind nginx on the same machine: trust its X-Forwarded-* headers.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-accesslog = os.environ.get("WEB_ACCESS_LOG", "-")
+# WEB_ACCESS_LOG= (empty) turns the access log off.
+accesslog = os.environ.get("WEB_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("WEB_LOG_LEVEL", "info")
 proc_name = "readerstudy-web"

@@ -149,7 +149,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Persistent like PostgreSQL's (DB_CONN_MAX_AGE): the app server's threads are a fixed set,
+    # and opening SQLite (with its PRAGMAs) on every request was a large part of an image GET.
     # One test database file per test process, so parallel runs never share one; a worker
     # process started by a test is pointed at it through DATABASE_URL.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-readerstudy-{os.getpid()}.sqlite3")}

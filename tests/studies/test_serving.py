@@ -275,3 +275,52 @@ def test_api_token_clients_get_urls_bound_to_their_token(reading, reader, django
     assert APIClient().get(urls[0]).status_code == 404
     token.delete()
     assert api.get(urls[0]).status_code == 404
+
+
+def test_wsgi_fast_path_answers_granted_token_gets_like_the_view(client, reading, settings, django_assert_max_num_queries):
+    """The app server's entry point (readerstudy.wsgi) answers a granted token GET before Django's
+    middleware: same status, headers and bytes as the view, one query; refusals go on to Django."""
+    from django.core import signals
+    from django.db import close_old_connections
+    from django.test import RequestFactory
+
+    from readerstudy.wsgi import application
+
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+    def wsgi_get(u, **extra):
+        path, _, query = u.partition("?")
+        environ = RequestFactory().get(path, QUERY_STRING=query, HTTP_COOKIE=cookie, **extra).environ
+        environ["QUERY_STRING"] = query
+        seen = {}
+
+        def start_response(status, headers):
+            seen["status"], seen["headers"] = status, headers
+
+        # As Django's test client does: the test's transaction keeps the connection open.
+        signals.request_started.disconnect(close_old_connections)
+        signals.request_finished.disconnect(close_old_connections)
+        try:
+            chunks = application(environ, start_response)
+            data = b"".join(chunks)
+            getattr(chunks, "close", lambda: None)()
+        finally:
+            signals.request_started.connect(close_old_connections)
+            signals.request_finished.connect(close_old_connections)
+        return seen["status"], dict(seen["headers"]), data
+
+    u = reading["urls"][1]
+    view = client.get(u)
+    with django_assert_max_num_queries(1):
+        status, headers, data = wsgi_get(u)
+    assert status == "200 OK" and data == body(view)
+    assert headers == {k: v for k, v in view.headers.items()}
+    # A refusal (another credential) is Django's ordinary 404.
+    cookie = f"{settings.SESSION_COOKIE_NAME}=not-a-session"
+    status, headers, data = wsgi_get(u)
+    assert status.startswith("404") and data == b"Not found\n"
+    # x-accel: the header for nginx, no body.
+    settings.DICOM_SENDFILE_MODE = "x-accel-redirect"
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    status, headers, data = wsgi_get(u)
+    assert status == "200 OK" and data == b"" and headers["X-Accel-Redirect"].startswith("/protected-media/")
