@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "readerstudy.analysis",
     "readerstudy.reports",
     "readerstudy.ops",
+    "readerstudy.jobs",
     "recon",
 ]
 
@@ -255,6 +256,18 @@ SPECTACULAR_SETTINGS = {
 # exchange messages through folders under VAR_DIR.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 _broker_dir = Path(os.environ.get("CELERY_BROKER_DIR", VAR_DIR / "broker"))
+# --- jobs (readerstudy/jobs) ---
+# A running job beats every JOB_HEARTBEAT_SECONDS; one silent for JOB_STALE_SECONDS (or whose
+# process on this host is gone) has lost its worker and is queued again by the sweep that every
+# worker runs when it starts and every JOB_SWEEP_SECONDS; after JOB_MAX_ATTEMPTS it fails.
+JOB_HEARTBEAT_SECONDS = float(os.environ.get("JOB_HEARTBEAT_SECONDS", "15"))
+JOB_STALE_SECONDS = float(os.environ.get("JOB_STALE_SECONDS", "120"))
+JOB_SWEEP_SECONDS = float(os.environ.get("JOB_SWEEP_SECONDS", "60"))
+JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "3"))
+# The longest a job may run (the hard time limit of every task); the broker's visibility timeout
+# (Redis) is sized above it, so a running job's message is never handed to a second worker.
+JOB_TIME_LIMIT_SECONDS = int(os.environ.get("JOB_TIME_LIMIT_SECONDS", str(6 * 3600)))
+CELERY_TASK_TIME_LIMIT = JOB_TIME_LIMIT_SECONDS
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(_broker_dir / "queue"),
@@ -262,9 +275,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),  # broadcast exchanges (kombu's default: ./control)
         "store_processed": False,
+        # The folder is polled; once a second is all a job start needs (idle cost: a directory listing).
+        "polling_interval": float(os.environ.get("CELERY_POLLING_INTERVAL", "1.0")),
     }
     if CELERY_BROKER_URL.startswith("filesystem")
-    else {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))}
+    else {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(JOB_TIME_LIMIT_SECONDS + 600)))}
 )
 # Job state lives in our own models (ImportJob, ReconJob); task results are not needed.
 CELERY_TASK_IGNORE_RESULT = True
