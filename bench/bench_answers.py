@@ -96,6 +96,7 @@ class Reader(threading.Thread):
         self.port, self.token, self.reads, self.answers, self.barrier = port, token, reads, answers, barrier
         self.timings: dict[str, list[float]] = {"draft": [], "change": [], "submit": [], "replay": []}
         self.errors: list[str] = []
+        self.reconnects = 0
 
     def post(self, conn, path: str, body: dict) -> tuple[int, dict, float]:
         data = json.dumps(body).encode()
@@ -126,7 +127,15 @@ class Reader(threading.Thread):
                 if kind != "draft":
                     self.barrier.wait()
                 try:
-                    status, payload, elapsed = self.post(conn, f"/api/reader/reads/{read}/{action}/", body)
+                    try:
+                        status, payload, elapsed = self.post(conn, f"/api/reader/reads/{read}/{action}/", body)
+                    except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                        # The server closed the idle keep-alive connection as the request went out:
+                        # a browser sends it again on a new connection (the submit is idempotent).
+                        self.reconnects += 1
+                        conn.close()
+                        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+                        status, payload, elapsed = self.post(conn, f"/api/reader/reads/{read}/{action}/", body)
                 except (OSError, http.client.HTTPException) as exc:
                     self.errors.append(f"{kind} {read}: {exc!r}")
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
@@ -224,6 +233,8 @@ def main() -> None:
             f"wall time {wall:.1f} s for {4 * expected_reads} requests; every step starts for all readers at once (barrier)",
             f"check: {submitted}/{expected_reads} reads submitted, {stored}/{expected_reads * len(answers)} answers stored, "
             f"{doubled} stored twice, {len(errors)} errors -> {'OK' if ok else 'FAILED'}",
+            f"reconnects after the server closed an idle keep-alive connection (request sent again, as browsers do): "
+            f"{sum(r.reconnects for r in readers)}",
         ]
         lines += [f"  error: {e}" for e in errors[:10]]
         text = "\n".join(lines) + "\n"

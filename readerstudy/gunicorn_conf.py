@@ -20,7 +20,9 @@ backlog = 2048
 timeout = int(os.environ.get("WEB_TIMEOUT", "120"))
 # Stop within seconds: in-flight requests get this long to finish after SIGTERM / Ctrl-C.
 graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "5"))
-keepalive = 5
+# A reader's browser keeps its connection between autosaves; closing it after a few idle seconds
+# makes the next request race the close (nginx's own default is 75 s).
+keepalive = int(os.environ.get("WEB_KEEPALIVE", "75"))
 # Behind nginx on the same machine: trust its X-Forwarded-* headers.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # WEB_ACCESS_LOG= (empty) turns the access log off.
