@@ -1,6 +1,7 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.routers import DefaultRouter
 
 from readerstudy.reading import apis as reading_apis
@@ -8,6 +9,11 @@ from readerstudy.reports import apis as reports_apis
 from readerstudy.studies import apis
 from recon import apis as recon_apis
 from readerstudy.workspace import apis as workspace_apis
+
+class ThrottledObtainAuthToken(ObtainAuthToken):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth-token"
+
 
 router = DefaultRouter()
 router.register("studies", apis.StudyViewSet, basename="study")
@@ -31,7 +37,9 @@ router.register("reader/reads", reading_apis.ReaderReadViewSet, basename="reader
 
 urlpatterns = [
     path("", include(router.urls)),
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    # Throttled per address (settings "auth-token" rate) besides the django-axes lockout.
+    path("auth/token/", ThrottledObtainAuthToken.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
