@@ -328,6 +328,7 @@ class TokenFastPath:
             ("Cache-Control", CACHE_CONTROL),
             ("Vary", "Cookie"),
             *_STATIC_HEADERS,
+            *_csp_header(),
         ]
         mode = settings.DICOM_SENDFILE_MODE
         if mode == "x-accel-redirect":
@@ -365,6 +366,18 @@ _STATIC_HEADERS = (
     ("Referrer-Policy", "same-origin"),
     ("Cross-Origin-Opener-Policy", "same-origin"),
 )
+
+
+_CSP: list[tuple[str, str]] = []
+
+
+def _csp_header() -> list[tuple[str, str]]:
+    """The Content-Security-Policy header django-csp puts on every response (built once)."""
+    if not _CSP and getattr(settings, "CONTENT_SECURITY_POLICY", None):
+        from csp.utils import build_policy
+
+        _CSP.append(("Content-Security-Policy", build_policy()))
+    return _CSP
 
 
 def _chunks(handle, size: int = 64 * 1024):
