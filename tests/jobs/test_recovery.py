@@ -71,7 +71,8 @@ def _kill_mid_job_and_recover(tmp_path, settings, model, submit):
         _wait(finished, 300, "the surviving worker to recover and finish the job", logs)
         assert job.state == JobState.SUCCEEDED, (job.error, [p.read_text()[-3000:] for p in logs])
         assert int(job.worker_host.rsplit(":", 1)[1]) != pid
-        assert not temp.exists()
+        # The task removes the job's temporary folder right after the run function has finished it.
+        _wait(lambda: not temp.exists(), 30, "the job's temporary folder to be removed", logs)
         return job, logs
     finally:
         left = workers.stop_all()
