@@ -118,3 +118,62 @@ def test_run_script_killed_outright_takes_its_processes_along(tmp_path):
         assert not left, f"processes outlived the script: {left}"
     finally:
         kill_leftovers(marker)
+
+
+SETUP_JOB = """
+from django.contrib.auth import get_user_model
+from readerstudy.studies import services
+from recon.services import recon_job_create
+user = get_user_model().objects.create_user("c")
+study = services.study_create(name="Stop test", created_by=user)
+services.sequence_create(study=study, name="SAG T1")
+services.arm_create(study=study, name="Standard", is_reference=True)
+services.arm_create(study=study, name="Fast")
+job = recon_job_create(study=study, actor=user, cases=6, seed=1, sequences=["SAG T1"], arms=["Standard", "Fast"],
+                       recon_matrix=192, slices=12, spacing_mm=1.0)
+print("JOB", job.pk)
+"""
+
+
+def test_sigterm_stops_everything_within_seconds_while_a_job_runs(tmp_path):
+    import sqlite3
+
+    port = _free_port()
+    marker = new_marker()
+    db = tmp_path / "db.sqlite3"
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "VAR_DIR", "MEDIA_ROOT", "CELERY_BROKER_URL"}}
+    env.update(marker, PORT=str(port), VAR_DIR=str(tmp_path / "var"), HTTPS="0", VENV=sys.prefix, WEB_WORKERS="1",
+               WORKER_CONCURRENCY="1", DATABASE_URL=f"sqlite:///{db}", STOP_GRACE="8")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
+    out = subprocess.run([sys.executable, "manage.py", "shell", "-v0", "-c", SETUP_JOB], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    job_id = int(re.search(r"JOB (\d+)", out.stdout).group(1))
+    log = tmp_path / "serve.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen(["./run", "serve"], cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            with sqlite3.connect(db, timeout=30) as conn:
+                state, = conn.execute("SELECT state FROM recon_reconjob WHERE id = ?", (job_id,)).fetchone()
+            if state == "running":
+                break
+            assert state == "queued", state
+            time.sleep(0.3)
+        time.sleep(1)
+        started = time.monotonic()
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+        left = wait_until_gone(marker, timeout=5)
+        elapsed = time.monotonic() - started
+        assert not left, f"processes left behind: {left}"
+        assert elapsed < 8 + 6, elapsed  # STOP_GRACE, then whatever is left is killed
+        with sqlite3.connect(db, timeout=30) as conn:
+            state, = conn.execute("SELECT state FROM recon_reconjob WHERE id = ?", (job_id,)).fetchone()
+        assert state == "running"  # stopped mid-job: the next worker's recovery takes it from here
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        kill_leftovers(marker)
