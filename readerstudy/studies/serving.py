@@ -17,8 +17,9 @@ Two ways in:
   still an active reader (a withdrawn reader loses images at the same moment as the API), the
   coordinator has not moved the opening time into the future, and the series is in that session.
   The URL is stable for an hour (the expiry is rounded), so the browser's cache keeps working.
-* **Without a token**: the rule is evaluated in full (several queries); coordinators' previews
-  and old links use this.
+* **Without a token**, or when the token does not grant the request (expired, made for another
+  login, a series it does not cover): the rule is evaluated in full (several queries); coordinators'
+  previews and old links use this. The token is only ever a shortcut to the rule's answer.
 
 The file is the blinded copy written by the import; its URL carries only the instance's opaque
 id, and no response names the stored file. Responses are ``application/dicom`` and cached
@@ -257,9 +258,10 @@ def instance_for(user, public_id: str) -> Instance | None:
 @require_safe
 def instance_file(request, public_id: str):
     token = request.GET.get("a")
-    if token:
-        found = _instance_by_token(_credential(request), public_id, token)
-    else:
+    found = _instance_by_token(_credential(request), public_id, token) if token else None
+    if found is None:
+        # No token, or one that does not grant this (expired, another login, a series it does
+        # not cover): the rule itself decides. The token is only ever a shortcut to its answer.
         instance = instance_for(request.user, public_id)
         found = (instance.path, instance.size_bytes) if instance is not None else None
     if found is None:

@@ -229,20 +229,29 @@ def test_what_ends_access_ends_it_for_issued_urls(client, reading, reader, study
 def test_token_is_bound_to_its_user_session_and_login(client, reading, other_reader, study, make_session, reader):
     from django.test import Client
 
+    from readerstudy.studies.serving import _credential_from, _instance_by_token
+
     url0 = reading["urls"][0]
-    # Another account, even one reading the same series in its own open session: not with this URL.
-    make_session(study, other_reader, [reading["standard"]])
+    path, token = url0.split("?a=")
+    public_id = path.rsplit("/", 1)[1]
+    # Another account: not with this URL...
     other = Client()
     other.force_login(other_reader)
     assert other.get(url0).status_code == 404
+    # ...and once it reads the same series in its own open session, by its own right, not the token's.
+    make_session(study, other_reader, [reading["standard"]])
+    assert _instance_by_token(_credential_from("", other.cookies["sessionid"].value), public_id, token) is None
+    assert other.get(url0).status_code == 200
     assert Client().get(url0).status_code == 404  # anonymous
-    # The same user logged in elsewhere (another login session): the URL was made for this one.
+    # A token that does not grant the request is no shortcut: the rule decides in full. Another login
+    # of the same reader may read (it is their read); a tampered token changes nothing either way;
+    # a token does not open an instance of a session that is not open yet.
     elsewhere = Client()
     elsewhere.force_login(reader)
-    assert elsewhere.get(url0).status_code == 404
-    # A tampered token, or one series' token used for an instance of a locked session's series.
-    path, token = url0.split("?a=")
-    assert client.get(f"{path}?a={token[:-2]}xx").status_code == 404
+    assert _instance_by_token(_credential_from("", elsewhere.cookies["sessionid"].value), public_id, token) is None
+    assert elsewhere.get(url0).status_code == 200
+    assert _instance_by_token(_credential_from("", client.cookies["sessionid"].value), public_id, token[:-2] + "xx") is None
+    assert client.get(f"{path}?a={token[:-2]}xx").status_code == 200
     locked_instance = reading["fast"].instances.first()
     assert client.get(f"/wado/instances/{locked_instance.public_id}?a={token}").status_code == 404
 
@@ -254,11 +263,14 @@ def test_expired_token_is_refused(client, reading, reader, settings):
 
     session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
     instance = reading["standard"].instances.first()
+    from readerstudy.studies.serving import _credential_from, _instance_by_token
+
     old = access_token(user_id=reader.pk, session_id=reading["session"].pk, kind="s", secret=session_key,
                        now=time.time() - settings.WADO_TOKEN_TTL_SECONDS - 7200)
     fresh = access_token(user_id=reader.pk, session_id=reading["session"].pk, kind="s", secret=session_key)
-    assert client.get(f"/wado/instances/{instance.public_id}?a={fresh}").status_code == 200
-    assert client.get(f"/wado/instances/{instance.public_id}?a={old}").status_code == 404
+    credential = _credential_from("", session_key)
+    assert _instance_by_token(credential, instance.public_id, fresh) is not None
+    assert _instance_by_token(credential, instance.public_id, old) is None  # expired: no shortcut
 
 
 def test_api_token_clients_get_urls_bound_to_their_token(reading, reader, django_assert_max_num_queries):
