@@ -1,18 +1,22 @@
-"""Answer-submit latency under concurrent readers on the embedded default (SQLite, ``runserver``).
+"""Answer-submit latency under concurrent readers, against the real app server.
 
-A throw-away SQLite database under a temporary ``VAR_DIR`` gets a published study with the demo
-questionnaire (seed 000's five items and seed 001's eight per-level findings × 6 levels: 53 answers
-per read), ``--readers`` readers, and a session of ``--reads`` reads each. The web server is the one
-``./run`` starts (``manage.py runserver``, threaded, one process) in its own process. Each simulated
+A throw-away database gets a published study with the demo questionnaire (seed 000's five items
+and seed 001's eight per-level findings × 6 levels: 53 answers per read), ``--readers`` readers,
+and a session of ``--reads`` reads each. The database is SQLite under a temporary ``VAR_DIR``, or
+the PostgreSQL database named by ``--database-url`` (its tables are dropped and re-created: give
+it a database of its own). The web server is the one ``./run serve`` starts (gunicorn,
+``readerstudy/gunicorn_conf.py``, pooled connections on PostgreSQL) in its own session. Each simulated
 reader is a thread with its own HTTP connection and API token; in every round all readers wait at a
 barrier and then, at once, do each step on their next read: a first autosave (53 new answers), an
 autosave with one change (the page always sends every answer), the submission, and a repeat of the
 submission (the idempotent no-op). Latency is measured per request, client side.
 
     python bench/bench_answers.py [--readers 20] [--reads 5]
+    python bench/bench_answers.py --readers 100 --database-url postgres://postgres@127.0.0.1:5432/rs_i15 --append
 
-Prints the figures and writes them to ``bench/results/answers.txt``. Afterwards it checks that
-every read is submitted once with exactly its answers (nothing lost, nothing doubled).
+Prints the figures and writes them to ``bench/results/answers.txt`` (``--append`` adds a section).
+Afterwards it checks that every read is submitted once with exactly its answers, each stored once
+(nothing lost, nothing doubled), and that no request failed (a 503 counts as an error).
 """
 
 from __future__ import annotations
@@ -23,9 +27,7 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,18 +37,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.appserver import AppServer, free_port  # noqa: E402
+
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     k = (len(ordered) - 1) * q
     low, high = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_study(n_readers: int, n_reads: int) -> tuple[list[tuple[str, list[str]]], list[dict]]:
@@ -98,6 +96,7 @@ class Reader(threading.Thread):
         self.port, self.token, self.reads, self.answers, self.barrier = port, token, reads, answers, barrier
         self.timings: dict[str, list[float]] = {"draft": [], "change": [], "submit": [], "replay": []}
         self.errors: list[str] = []
+        self.reconnects = 0
 
     def post(self, conn, path: str, body: dict) -> tuple[int, dict, float]:
         data = json.dumps(body).encode()
@@ -111,8 +110,7 @@ class Reader(threading.Thread):
 
     def run(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-        # Open the connection before the first round, as a reading page's browser has: runserver's
-        # listen backlog is 5, and 20 simultaneous connects would measure SYN retries, not submits.
+        # Open the connection before the first round, as a reading page's browser has.
         conn.request("GET", "/api/reader/sessions/", headers={"Authorization": f"Token {self.token}"})
         conn.getresponse().read()
         for n, read in enumerate(self.reads):
@@ -129,7 +127,15 @@ class Reader(threading.Thread):
                 if kind != "draft":
                     self.barrier.wait()
                 try:
-                    status, payload, elapsed = self.post(conn, f"/api/reader/reads/{read}/{action}/", body)
+                    try:
+                        status, payload, elapsed = self.post(conn, f"/api/reader/reads/{read}/{action}/", body)
+                    except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                        # The server closed the idle keep-alive connection as the request went out:
+                        # a browser sends it again on a new connection (the submit is idempotent).
+                        self.reconnects += 1
+                        conn.close()
+                        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+                        status, payload, elapsed = self.post(conn, f"/api/reader/reads/{read}/{action}/", body)
                 except (OSError, http.client.HTTPException) as exc:
                     self.errors.append(f"{kind} {read}: {exc!r}")
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
@@ -139,61 +145,77 @@ class Reader(threading.Thread):
                 self.timings[kind].append(elapsed)
 
 
+def reset_postgres(url: str) -> None:
+    """Drop every table of the bench database (it must be one of its own)."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readers", type=int, default=20)
     parser.add_argument("--reads", type=int, default=5, help="reads per reader (one round each)")
+    parser.add_argument("--database-url", default="", help="PostgreSQL database of its own (default: SQLite in a temporary folder)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "answers.txt")
+    parser.add_argument("--append", action="store_true", help="add a section to --out instead of replacing it")
     args = parser.parse_args()
 
     var_dir = Path(tempfile.mkdtemp(prefix="bench-answers-"))
-    env = {**os.environ, "VAR_DIR": str(var_dir), "DATABASE_URL": f"sqlite:///{var_dir / 'bench.sqlite3'}",
-           "DEBUG": "0", "SECURE_SSL_REDIRECT": "0", "SECRET_KEY": "bench-only-" + "x" * 50, "DJANGO_SETTINGS_MODULE": "readerstudy.settings"}
-    env.pop("DB_CONN_MAX_AGE", None)
+    database_url = args.database_url or f"sqlite:///{var_dir / 'bench.sqlite3'}"
+    env = {**os.environ, "VAR_DIR": str(var_dir), "DATABASE_URL": database_url, "DEBUG": "0", "HTTPS": "0",
+           "SECRET_KEY": "bench-only-" + "k3Y" * 20, "DJANGO_SETTINGS_MODULE": "readerstudy.settings",
+           "WEB_WORKERS": os.environ.get("WEB_WORKERS", "2"), "WEB_THREADS": os.environ.get("WEB_THREADS", "4"),
+           "LOG_LEVEL": "WARNING"}
+    env.pop("CELERY_BROKER_URL", None)
+    postgres = database_url.startswith("postgres")
+    if postgres:
+        reset_postgres(database_url)
     os.environ.update(env)
     import django
 
     django.setup()
-    server = None
+    from django.db import connection
+
     try:
         plan, answers = build_study(args.readers, args.reads)
+        connection.close()  # the bench process holds no connection while the server runs
         port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.time() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.2)
-
-        barrier = threading.Barrier(len(plan))
-        readers = [Reader(port, token, reads, answers, barrier) for token, reads in plan]
-        t0 = time.perf_counter()
-        for r in readers:
-            r.start()
-        for r in readers:
-            r.join()
-        wall = time.perf_counter() - t0
+        with AppServer(env, port, log=var_dir / "server.log"):
+            barrier = threading.Barrier(len(plan))
+            readers = [Reader(port, token, reads, answers, barrier) for token, reads in plan]
+            t0 = time.perf_counter()
+            for r in readers:
+                r.start()
+            for r in readers:
+                r.join()
+            wall = time.perf_counter() - t0
+            load = os.getloadavg()
         errors = [e for r in readers for e in r.errors]
+
+        from django.db.models import Count
 
         from readerstudy.reading.models import Answer, Read
 
         submitted = Read.objects.filter(submitted_at__isnull=False).count()
         stored = Answer.objects.count()
+        doubled = (Answer.objects.values("read_id", "item_id", "level").annotate(n=Count("id")).filter(n__gt=1).count())
         expected_reads = args.readers * args.reads
-        ok = not errors and submitted == expected_reads and stored == expected_reads * len(answers)
+        ok = not errors and submitted == expected_reads and stored == expected_reads * len(answers) and doubled == 0
+        budget = ""
+        if postgres:
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW max_connections")
+                budget = f", PostgreSQL max_connections {cursor.fetchone()[0]}"
+        pool = f"pool of at most {env['WEB_THREADS']} connections per process" if postgres else "persistent connections"
 
         lines = [
-            "Answer submission under concurrent readers (bench/bench_answers.py)",
+            f"== {args.readers} readers on {'PostgreSQL' if postgres else 'SQLite (WAL)'} ==",
             f"machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared)",
-            f"server: manage.py runserver (threaded, 1 process), SQLite WAL, DEBUG=0 — the embedded default",
-            f"load average at the end (1/5/15 min): {' / '.join(f'{x:.1f}' for x in os.getloadavg())} "
+            f"server: gunicorn gthread {env['WEB_WORKERS']} workers x {env['WEB_THREADS']} threads (./run serve), DEBUG=0, {pool}{budget}",
+            f"load average during the run (1/5/15 min): {' / '.join(f'{x:.1f}' for x in load)} "
             "(other work on the machine inflates the figures)",
             f"{args.readers} readers at once, {args.reads} rounds; {len(answers)} answers per read "
             "(seed 000 items + 8 findings x 6 levels)",
@@ -210,19 +232,21 @@ def main() -> None:
             "",
             f"wall time {wall:.1f} s for {4 * expected_reads} requests; every step starts for all readers at once (barrier)",
             f"check: {submitted}/{expected_reads} reads submitted, {stored}/{expected_reads * len(answers)} answers stored, "
-            f"{len(errors)} errors -> {'OK' if ok else 'FAILED'}",
+            f"{doubled} stored twice, {len(errors)} errors -> {'OK' if ok else 'FAILED'}",
+            f"reconnects after the server closed an idle keep-alive connection (request sent again, as browsers do): "
+            f"{sum(r.reconnects for r in readers)}",
         ]
         lines += [f"  error: {e}" for e in errors[:10]]
         text = "\n".join(lines) + "\n"
         print(text, end="")
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+        if args.append and args.out.exists():
+            args.out.write_text(args.out.read_text() + "\n" + text)
+        else:
+            args.out.write_text("Answer submission under concurrent readers (bench/bench_answers.py)\n\n" + text)
         if not ok:
             raise SystemExit(1)
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
         shutil.rmtree(var_dir, ignore_errors=True)
 
 

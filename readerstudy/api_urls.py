@@ -1,6 +1,7 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.routers import DefaultRouter
 
 from readerstudy.imports import apis as import_apis
@@ -9,6 +10,11 @@ from readerstudy.reports import apis as reports_apis
 from readerstudy.studies import apis
 from readerstudy.workspace import views as workspace_views
 from recon import apis as recon_apis
+
+class ThrottledObtainAuthToken(ObtainAuthToken):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth-token"
+
 
 router = DefaultRouter()
 router.register("studies", apis.StudyViewSet, basename="study")
@@ -40,7 +46,9 @@ urlpatterns = [
     path("studies/<int:study_pk>/workspace/<slug:endpoint>/", workspace_views.former_api, name="workspace-former-api"),
     path("studies/<int:study_pk>/viewer-settings/", reading_apis.StudyViewerSettingsView.as_view(),
          name="study-viewer-settings"),
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    # Throttled per address (settings "auth-token" rate) besides the django-axes lockout.
+    path("auth/token/", ThrottledObtainAuthToken.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

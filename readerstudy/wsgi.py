@@ -3,4 +3,9 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readerstudy.settings")
-application = get_wsgi_application()
+_django = get_wsgi_application()
+
+# Granted image GETs with an access token skip Django's middleware (readerstudy/studies/serving.py).
+from readerstudy.studies.serving import TokenFastPath  # noqa: E402
+
+application = TokenFastPath(_django)

@@ -6,10 +6,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from readerstudy.studies.models import JobState, Study, new_public_id
+from readerstudy.jobs.models import JobBase
+from readerstudy.studies.models import Study, new_public_id
 
 
-class ReconJob(models.Model):
+class ReconJob(JobBase):
     """One run of the recon worker for a study: phantom cases, or real data (imported Standard or
     Fast series, raw k-space files) -> series.
 
@@ -17,8 +18,6 @@ class ReconJob(models.Model):
     holds what the run needs (kind, cases, seed, protocol set, arms, sizes); ``result`` what it
     produced (series created, cases done).
     """
-
-    State = JobState
 
     class Kind(models.TextChoices):
         PHANTOM = "phantom", "Phantom cases"
@@ -31,17 +30,7 @@ class ReconJob(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PHANTOM)
     parameters = models.JSONField(default=dict, blank=True)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
-    progress = models.PositiveSmallIntegerField(default=0)
-    message = models.CharField(max_length=255, blank=True)
-    error = models.TextField(blank=True)
     result = models.JSONField(default=dict, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    worker_host = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

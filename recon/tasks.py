@@ -29,9 +29,15 @@ log = logging.getLogger(__name__)
     ignore_result=True,
 )
 def recon_job_task(job_id: int) -> None:
+    from readerstudy.jobs.lifecycle import job_running
+    from recon.models import ReconJob
     from recon.services import recon_job_run
 
-    recon_job_run(job_id)
+    # recon_job_run claims and counts attempts itself; the wrapper adds the heartbeat thread, the
+    # temporary folder and the shared recovery (readerstudy/jobs).
+    with job_running(ReconJob, job_id, count_attempt=False) as job:
+        if job is not None:
+            recon_job_run(job_id)
 
 
 @worker_ready.connect

@@ -44,7 +44,11 @@ def make_user(db):
 
 @pytest.fixture
 def coordinator(make_user):
-    return make_user("coord")
+    from readerstudy.studies.permissions import coordinator_grant
+
+    user = make_user("coord")
+    coordinator_grant(user=user)  # may create studies (the coordinator permission)
+    return user
 
 
 @pytest.fixture

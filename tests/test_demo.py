@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ops.processes import kill_leftovers, new_marker, wait_until_gone
+
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 SMALL_DEMO = ["--cases", "2", "--sequences", "SAG T1", "--matrix", "64", "--slices", "4", "--spacing", "2.0"]
@@ -77,6 +79,8 @@ def test_demo_command_serves_the_study_then_completes_it(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "VAR_DIR", "MEDIA_ROOT"}}
     # The clone reuses this environment's virtualenv (same pinned packages) to save the install.
     env.update({"PORT": str(port), "VENV": str(Path(sys.prefix))})
+    marker = new_marker()  # carried by every process the demo starts, to find any left behind
+    env.update(marker)
     log = tmp_path / "demo.log"
     with log.open("w") as out:
         proc = subprocess.Popen(["./run", "demo", *SMALL_DEMO], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -121,3 +125,6 @@ def test_demo_command_serves_the_study_then_completes_it(tmp_path):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+        left = wait_until_gone(marker, timeout=15)
+        kill_leftovers(marker)
+    assert not left, f"./run demo left processes behind: {left}"

@@ -19,16 +19,39 @@ def _manage(*args, env_extra, tmp_path):
 def test_check_deploy_passes_for_production_settings(tmp_path):
     result = _manage(
         "check", "--deploy", "--fail-level", "WARNING",
-        env_extra={"DEBUG": "0", "SECRET_KEY": "Jq8#vR2!mZ7pL0@tX5^wK9&nB3*cF6(hD1)sG4-yU8=eA2+oI7_", "ALLOWED_HOSTS": "reader.example.org"},
+        # What `./run serve` runs with: DEBUG off (the default), HTTPS on.
+        env_extra={"HTTPS": "1", "SECRET_KEY": "Jq8#vR2!mZ7pL0@tX5^wK9&nB3*cF6(hD1)sG4-yU8=eA2+oI7_", "ALLOWED_HOSTS": "reader.example.org"},
         tmp_path=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_production_refuses_to_start_without_a_secret_key(tmp_path):
-    result = _manage("check", env_extra={"DEBUG": "0"}, tmp_path=tmp_path)
+def test_debug_is_off_unless_asked_for(tmp_path):
+    code = "from django.conf import settings as s; print(s.DEBUG, s.STORAGES['staticfiles']['BACKEND'])"
+    default = _manage("shell", "-v", "0", "-c", code, env_extra={}, tmp_path=tmp_path)
+    assert default.stdout.split() == ["False", "readerstudy.staticstorage.StaticStorage"], default.stderr
+    # The same static storage under DEBUG: collectstatic writes the manifest whichever way it ran.
+    debug = _manage("shell", "-v", "0", "-c", code, env_extra={"DEBUG": "1"}, tmp_path=tmp_path)
+    assert debug.stdout.split() == ["True", "readerstudy.staticstorage.StaticStorage"], debug.stderr
+
+
+def test_without_a_secret_key_one_is_made_once_and_kept_private(tmp_path):
+    code = "from django.conf import settings as s; print(s.SECRET_KEY)"
+    first = _manage("shell", "-v", "0", "-c", code, env_extra={}, tmp_path=tmp_path)
+    second = _manage("shell", "-v", "0", "-c", code, env_extra={}, tmp_path=tmp_path)
+    assert first.returncode == 0, first.stderr
+    key = first.stdout.strip()
+    assert len(key) >= 50 and key == second.stdout.strip()
+    assert "insecure" not in key
+    key_file = tmp_path / "secret_key"
+    assert key_file.read_text() == key
+    assert key_file.stat().st_mode & 0o077 == 0
+
+
+def test_a_short_secret_key_is_refused(tmp_path):
+    result = _manage("check", env_extra={"SECRET_KEY": "too-short"}, tmp_path=tmp_path)
     assert result.returncode != 0
-    assert "SECRET_KEY must be set" in result.stderr
+    assert "SECRET_KEY must be at least 50 random characters" in result.stderr
 
 
 def test_bad_boolean_is_named(tmp_path):

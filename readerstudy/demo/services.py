@@ -92,6 +92,9 @@ class DemoConfig:
     users: tuple[DemoUser, ...] = field(default=DEMO_USERS)
 
 
+from readerstudy.studies.permissions import coordinator_grant  # noqa: E402
+
+
 def coordinators_group() -> Group:
     """The group that lets coordinators use the Django admin for their own studies."""
     group, _ = Group.objects.get_or_create(name="Coordinators")
@@ -114,6 +117,7 @@ def demo_users_ensure(*, config: DemoConfig = DemoConfig()) -> dict[str, object]
         users[spec.username] = user
     coordinator = users[next(u.username for u in config.users if u.role == "coordinator")]
     coordinator.groups.add(coordinators_group())
+    coordinator_grant(user=coordinator)  # the coordinator permission: may create studies
     return users
 
 

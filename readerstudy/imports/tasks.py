@@ -13,6 +13,12 @@ from celery import shared_task
 def import_job_task(job_id: int) -> None:
     # Late acknowledgement: a worker lost mid-import redelivers the job; import_job_run re-runs a
     # running job (the interrupted import stored nothing) and ignores a finished one.
+    from readerstudy.jobs.lifecycle import job_running
+
+    from readerstudy.studies.models import ImportJob
+
     from .services import import_job_run
 
-    import_job_run(job_id)
+    with job_running(ImportJob, job_id) as job:  # heartbeat, temporary folder, recovery (readerstudy/jobs)
+        if job is not None:
+            import_job_run(job_id)

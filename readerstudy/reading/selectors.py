@@ -163,7 +163,11 @@ def reader_notices(user) -> list[dict[str, str]]:
 def instances_readable_by(user, now: dt.datetime | None = None) -> QuerySet[Instance]:
     """Instances of series in the user's currently open sessions."""
     sessions = sessions_with_progress(
-        Session.objects.filter(reader=user, completed_at__isnull=True, study__status="published")
+        Session.objects.filter(
+            reader=user, completed_at__isnull=True, study__status="published",
+            # the reader API's rule: only while an active reader (withdrawal ends image access too)
+            study__memberships__user=user, study__memberships__role="reader", study__memberships__active=True,
+        ).distinct()
     )
     open_ids = [s.pk for s in sessions if session_is_open(s, now)]
     return Instance.objects.filter(
@@ -299,7 +303,10 @@ def missing_answers(read: Read) -> list[dict[str, Any]]:
 
 
 def _instance_urls(series) -> list[str]:
-    return [f"/wado/instances/{pid}" for pid in series.instances.order_by("index").values_list("public_id", flat=True)]
+    # Signed access tokens for the reader's open session (one permission decision per read).
+    from readerstudy.studies.serving import instance_urls
+
+    return instance_urls(series)
 
 
 def form_definition(items: list[Item], panes: list[tuple[str, int, str]] | None = None) -> list[dict]:

@@ -11,20 +11,16 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from readerstudy.studies.models import JobState, Study, new_public_id
+from readerstudy.jobs.models import JobBase
+from readerstudy.studies.models import Study, new_public_id
 
 
-class Report(models.Model):
-    State = JobState
-
+class Report(JobBase):
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reports")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
-    progress = models.PositiveSmallIntegerField(default=0)
-    message = models.CharField(max_length=200, blank=True, help_text="What the job is doing now")
     answers_sha256 = models.CharField(max_length=64, help_text="SHA-256 of the tidy answers CSV it was built from")
     settings_sha256 = models.CharField(
         max_length=64, help_text="SHA-256 of the analysis configuration, reference standard and integrity table"
@@ -34,10 +30,6 @@ class Report(models.Model):
         default=dict, blank=True, help_text='{"html": "reports/<id>/report.html", ...} under MEDIA_ROOT'
     )
     stamp = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from readerstudy.jobs import lifecycle as jobs
 from readerstudy.studies.models import Study
 
 from . import selectors
@@ -47,6 +48,7 @@ def _cached_or_queued(study: Study, actor, inputs: selectors.ReportInputs) -> Re
     cached = (
         Report.objects.filter(study=study, answers_sha256=inputs.answers_sha256, settings_sha256=inputs.settings_sha256,
                               state__in=LIVE_STATES)
+        .exclude(jobs.stale_q())  # a job whose worker died is no answer (readerstudy/jobs recovers it)
         .order_by("-created_at", "-id")
         .first()
     )

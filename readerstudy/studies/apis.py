@@ -30,7 +30,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import audit, login_links, selectors, services
 from .models import Arm, AuditEvent, Case, Item, Membership, ReferenceStandard, Sequence, Series, Study
-from .permissions import IsStudyCoordinator
+from .permissions import CanCreateStudiesOrReadOnly, IsStudyCoordinator
 from . import serializers as s
 
 
@@ -65,7 +65,7 @@ class AuditedViewSetMixin:
 
 class StudyViewSet(AuditedViewSetMixin, viewsets.ModelViewSet):
     serializer_class = s.StudySerializer
-    permission_classes = [IsAuthenticated, IsStudyCoordinator]
+    permission_classes = [IsAuthenticated, IsStudyCoordinator, CanCreateStudiesOrReadOnly]
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):

@@ -69,9 +69,15 @@ class AuditActorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        user = getattr(request, "user", None)
-        with acting_as(user):
+        # The (lazy) user is resolved only when a change is recorded: a request that changes
+        # nothing (an image GET) loads no session and no user for the audit log.
+        token_user = _actor.set(getattr(request, "user", None))
+        token_reason = _reason.set("")
+        try:
             return self.get_response(request)
+        finally:
+            _actor.reset(token_user)
+            _reason.reset(token_reason)
 
 
 def _jsonable(value: Any) -> Any:

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from readerstudy.jobs.models import JobBase, JobState  # noqa: F401  (JobState: re-exported)
+
 
 def new_seed() -> int:
     # 31 bits so the seed survives every database's signed integer and JSON consumers.
@@ -317,36 +319,19 @@ class AuditEvent(models.Model):
         raise PermissionError("audit events are append-only")
 
 
-class JobState(models.TextChoices):
-    """The life of a worker job (imports, recon jobs, reports)."""
-
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-
-
-class ImportJob(models.Model):
+class ImportJob(JobBase):
     """A DICOM import (zip upload or server folder) run by the worker; all-or-nothing."""
-
-    State = JobState
 
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="import_jobs")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     source_path = models.CharField(max_length=500, help_text="Uploaded archive or server folder")
     mapping = models.JSONField(default=dict, blank=True, help_text="Mapping rows or header rules")
-    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
-    progress = models.PositiveSmallIntegerField(default=0)
-    error = models.TextField(blank=True)
     errors = models.JSONField(default=list, blank=True, help_text="[{file, problem}, ...]")
     series_created = models.PositiveIntegerField(default=0)
     skipped = models.JSONField(
         default=list, blank=True, help_text="Series left out on request: [{series_description, modality, images, folder}]"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

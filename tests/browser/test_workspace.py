@@ -69,7 +69,9 @@ def upload(tmp_path):
 
 
 def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, make_user, upload, tmp_path):
-    make_user("coord", password=PASSWORD)
+    from readerstudy.studies.permissions import coordinator_grant
+
+    coordinator_grant(user=make_user("coord", password=PASSWORD))  # an administrator made them a coordinator
     url = live_server.url
     page.goto(f"{url}/accounts/login/?next=/workspace/")
     page.fill("input[name=username]", "coord")

@@ -102,10 +102,14 @@ def test_every_coordinator_endpoint_refuses_readers_strangers_and_anonymous(worl
             for role in ("reader", "other_reader", "stranger"):
                 response = getattr(clients[role], method)(path, {}, format="json")
                 if name in ("study-list",) and method in ("get", "post"):
-                    # Listing shows only one's own studies; creating one's own study is allowed.
+                    # Listing shows only one's own studies; creating a study needs the
+                    # coordinator permission, which none of these has (the stranger coordinates
+                    # a study it was given, but may not create more).
                     if method == "get":
                         ids = [s["id"] for s in response.json()["results"]]
                         assert world["study"].pk not in ids
+                    else:
+                        assert response.status_code == 403, (role, response.content[:200])
                     continue
                 assert response.status_code in (404, 405), (role, method, path, response.status_code, response.content[:200])
                 checked += 1
@@ -206,3 +210,38 @@ def test_folder_import_refuses_folders_outside_the_allowed_roots(coordinator, se
         assert response.status_code == 400, (folder, response.content)
         assert "outside the import folders" in response.content.decode()
     assert not ImportJob.objects.exists()
+
+
+def test_withdrawn_reader_loses_the_api_and_the_images_at_once(world, client):
+    """One rule for the reader API and /wado/: withdrawal ends both in the same moment."""
+    from django.test import Client
+
+    reader = world["reader"]
+    read = Read.objects.filter(session=world["sessions"][0]).order_by("position").first()
+    browser = Client()
+    browser.force_login(reader)
+    urls = browser.get(f"/api/reader/reads/{read.public_id}/").json()["instances"]
+    plain = urls[0].split("?")[0]
+    api = APIClient()
+    api.force_authenticate(reader)
+    # (the factory's instances have no files: a granted GET is a 404 only for the missing file,
+    # so the check is on the permission decision itself)
+    from readerstudy.studies.serving import _credential_from, _instance_by_token, instance_for
+
+    session_key = browser.cookies["sessionid"].value
+    token = urls[0].split("?a=")[1]
+    public_id = plain.rsplit("/", 1)[1]
+    assert _instance_by_token(_credential_from("", session_key), public_id, token) is not None
+    assert instance_for(reader, public_id) is not None
+    membership = Membership.objects.get(study=world["study"], user=reader, role="reader")
+    services.membership_withdraw(membership=membership, reason="left the study")
+    assert api.get(f"/api/reader/reads/{read.public_id}/").status_code == 404
+    assert api.get("/api/reader/sessions/").json()["results"] == []
+    assert _instance_by_token(_credential_from("", session_key), public_id, token) is None
+    assert instance_for(reader, public_id) is None
+    for url in (urls[0], plain):
+        assert browser.get(url).status_code == 404
+    # The other reader of the study still reads.
+    other = APIClient()
+    other.force_authenticate(world["other_reader"])
+    assert other.get("/api/reader/sessions/").json()["results"]

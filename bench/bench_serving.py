@@ -1,0 +1,350 @@
+"""Blinded-instance serving beside Orthanc, on the same files, in the same run.
+
+A throw-away study under a temporary ``VAR_DIR`` (SQLite) gets one case imported through the real
+import (``--slices`` × ``--size``² MR images, the fixture generator's), and one reader whose open
+session reads its series. The reader logs in through the login form, asks the reader API for the
+read (as the reading page does) and GETs its instances from:
+
+* **app**: the product's app server alone (gunicorn, ``readerstudy/gunicorn_conf.py``, as
+  ``./run serve`` starts it; DICOM_SENDFILE_MODE unset, so Django streams the file);
+* **app, no token**: the same, with the URLs stripped of their access token (the full rule per GET,
+  as a coordinator's preview is served);
+* **nginx + app**: nginx in front with ``DICOM_SENDFILE_MODE=x-accel-redirect`` (the production
+  setup of the README), when nginx is installed;
+* **Orthanc**: Debian's Orthanc on a spare port, holding the same blinded files
+  (``GET /instances/<id>/file``), no authentication.
+
+Each is measured sequentially (one connection) and 8-way (8 connections, each with its own thread),
+keep-alive, after a warm-up pass; figures are instances/s and per-request p50/p95 latency, client
+side. The client is Python on the same 2 cores, the same for every server.
+
+    python bench/bench_serving.py [--slices 30] [--size 384] [--rounds 10]
+
+Prints the table and writes it to ``bench/results/serving.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.appserver import AppServer, free_port, wait_for_port  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def build_study(slices: int, size: int, work: Path) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from fixtures.make_fixture_dicom import make_fixture_dicom
+    from readerstudy.reading.models import Read, Session
+    from readerstudy.studies import services
+    from readerstudy.studies.models import Membership, Series
+
+    try:
+        from readerstudy.imports.dicom_import import import_dicom  # after the import moved (issue 11)
+    except ImportError:
+        from readerstudy.studies.dicom_import import import_dicom
+
+    call_command("migrate", verbosity=0)
+    users = get_user_model()
+    coordinator = users.objects.create_user("bench-coordinator", password="bench-password-1")
+    study = services.study_create(name="Serving bench", created_by=coordinator)
+    services.sequence_create(study=study, name="SAG T2 FS")
+    services.arm_create(study=study, name="Standard", is_reference=True)
+    services.arm_create(study=study, name="Fast")
+    fixture = make_fixture_dicom(work / "source", cases=1, sequences=("SAG T2 FS",), slices=slices, size=size)
+    import_dicom(study=study, source=fixture.root, mapping=fixture.mapping_csv, actor=coordinator)
+    services.questionnaire_apply_template(study=study, template="seed000")
+    reader = users.objects.create_user("bench-reader", password="bench-password-1")
+    services.membership_add(study=study, user=reader, role=Membership.Role.READER)
+    services.study_set_status(study=study, status="published")
+    series = Series.objects.get(case__study=study, arm__name="Standard")
+    session = Session.objects.create(study=study, reader=reader, index=0, opens_at=timezone.now())
+    read = Read.objects.create(session=session, position=0, series=series)
+    from django.conf import settings
+
+    files = [Path(settings.MEDIA_ROOT) / p for p in series.instances.order_by("index").values_list("path", flat=True)]
+    return {"read": read.public_id, "files": files}
+
+
+def login(port: int, username: str, password: str) -> str:
+    """Log in through the form; returns the Cookie header a browser would send."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/accounts/login/")
+    response = conn.getresponse()
+    page = response.read().decode()
+    cookies = dict(re.findall(r"(\w+)=([^;]+)", ";".join(v.split(";")[0] for k, v in response.getheaders() if k.lower() == "set-cookie")))
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    body = urllib.parse.urlencode({"username": username, "password": password, "csrfmiddlewaretoken": token, "next": "/"})
+    conn.request("POST", "/accounts/login/", body=body, headers={
+        "Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={cookies['csrftoken']}",
+        "Referer": f"http://127.0.0.1:{port}/accounts/login/"})
+    response = conn.getresponse()
+    response.read()
+    for k, v in response.getheaders():
+        if k.lower() == "set-cookie" and v.startswith("sessionid="):
+            return f"sessionid={v.split(';')[0].split('=', 1)[1]}"
+    raise SystemExit(f"login failed: HTTP {response.status}")
+
+
+def reader_urls(port: int, cookie: str, read: str) -> list[str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", f"/api/reader/reads/{read}/", headers={"Cookie": cookie})
+    response = conn.getresponse()
+    payload = json.loads(response.read())
+    return payload["instances"]
+
+
+def fetch_all(port: int, paths: list[str], headers: dict, expect: list[int] | None = None) -> list[float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    timings = []
+    for n, path in enumerate(paths):
+        t0 = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        timings.append(time.perf_counter() - t0)
+        if response.status != 200 or (expect is not None and len(data) != expect[n % len(expect)]):
+            raise SystemExit(f"GET {path}: HTTP {response.status}, {len(data)} bytes")
+    return timings
+
+
+def measure(port: int, paths: list[str], headers: dict, sizes: list[int], rounds: int, ways: int) -> dict:
+    fetch_all(port, paths, headers, sizes)  # warm-up (and a check of every file's size)
+    work = paths * rounds
+    results: list[list[float]] = [[] for _ in range(ways)]
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            results[i] = fetch_all(port, work, headers, sizes)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(ways)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    if errors:
+        raise SystemExit(f"{errors[0]!r}")
+    latencies = [t * 1000 for r in results for t in r]
+    return {"n": len(latencies), "rate": len(latencies) / wall, "p50": statistics.median(latencies),
+            "p95": percentile(latencies, 0.95)}
+
+
+class Orthanc:
+    def __init__(self, work: Path):
+        self.work = work
+        self.port = free_port()
+        self.proc = None
+
+    def __enter__(self):
+        storage = self.work / "orthanc-db"
+        storage.mkdir(parents=True)
+        config = self.work / "orthanc.json"
+        config.write_text(json.dumps({
+            "Name": "bench", "StorageDirectory": str(storage), "IndexDirectory": str(storage),
+            "HttpPort": self.port, "DicomServerEnabled": False, "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False, "HttpServerEnabled": True, "Plugins": [],
+            "StorageCompression": False, "HttpCompressionEnabled": False,
+        }))
+        self.proc = subprocess.Popen([shutil.which("Orthanc") or "Orthanc", str(config)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_for_port(self.port, self.proc)
+        return self
+
+    def upload(self, files: list[Path]) -> list[str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        paths = []
+        for f in files:
+            conn.request("POST", "/instances", body=f.read_bytes(), headers={"Content-Type": "application/dicom"})
+            response = conn.getresponse()
+            payload = json.loads(response.read())
+            paths.append(f"/instances/{payload['ID']}/file")
+        return paths
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+class Nginx:
+    """nginx in front of the app server, handing instance files over by X-Accel-Redirect."""
+
+    def __init__(self, work: Path, upstream: int, media_root: Path, static_root: Path):
+        self.work, self.upstream, self.media_root, self.static_root = work, upstream, media_root, static_root
+        self.port = free_port()
+        self.proc = None
+
+    def __enter__(self):
+        conf = self.work / "nginx.conf"
+        conf.write_text(f"""
+worker_processes 2;
+daemon off;
+pid {self.work}/nginx.pid;
+error_log {self.work}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  client_body_temp_path {self.work}/nginx-body;
+  proxy_temp_path {self.work}/nginx-proxy;
+  fastcgi_temp_path {self.work}/nginx-fastcgi;
+  uwsgi_temp_path {self.work}/nginx-uwsgi;
+  scgi_temp_path {self.work}/nginx-scgi;
+  types {{ application/dicom dcm; }}
+  upstream app {{ server 127.0.0.1:{self.upstream}; keepalive 16; }}
+  server {{
+    listen 127.0.0.1:{self.port};
+    location /static/ {{ alias {self.static_root}/; expires max; }}
+    location /protected-media/ {{ internal; alias {self.media_root}/; }}
+    location / {{
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+    }}
+  }}
+}}
+""")
+        self.proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(self.work)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_for_port(self.port, self.proc)
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slices", type=int, default=30)
+    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--rounds", type=int, default=10, help="passes over the series per connection")
+    parser.add_argument("--ways", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serving.txt")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    work.chmod(0o755)  # nginx's worker processes (user nobody) read the media files under it
+    env = {**os.environ, "VAR_DIR": str(work / "var"), "DATABASE_URL": f"sqlite:///{work / 'var' / 'bench.sqlite3'}",
+           "MEDIA_ROOT": str(work / "var" / "media"), "DEBUG": "0", "HTTPS": "0",
+           "SECRET_KEY": "bench-only-" + "k3Y" * 20, "DJANGO_SETTINGS_MODULE": "readerstudy.settings",
+           "WEB_WORKERS": os.environ.get("WEB_WORKERS", "2"), "WEB_THREADS": os.environ.get("WEB_THREADS", "4"),
+           "LOG_LEVEL": "WARNING"}
+    for key in ("DICOM_SENDFILE_MODE", "CELERY_BROKER_URL"):
+        env.pop(key, None)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    rows = []
+    try:
+        study = build_study(args.slices, args.size, work)
+        sizes = [f.stat().st_size for f in study["files"]]
+        scenarios = []
+
+        port = free_port()
+        with AppServer(env, port, log=work / "app.log"):
+            cookie = login(port, "bench-reader", "bench-password-1")
+            urls = reader_urls(port, cookie, study["read"])
+            assert all("?a=" in u for u in urls), urls[:1]
+            headers = {"Cookie": cookie}
+            for ways in (1, args.ways):
+                scenarios.append(("app (gunicorn)", ways, measure(port, urls, headers, sizes, args.rounds, ways)))
+            plain = [u.split("?")[0] for u in urls]
+            for ways in (1, args.ways):
+                scenarios.append(("app, no token (full rule)", ways, measure(port, plain, headers, sizes, max(1, args.rounds // 2), ways)))
+
+        if shutil.which("nginx"):
+            from django.conf import settings
+            from django.core.management import call_command
+
+            call_command("collectstatic", interactive=False, verbosity=0)
+            port = free_port()
+            accel_env = {**env, "DICOM_SENDFILE_MODE": "x-accel-redirect", "DICOM_SENDFILE_PREFIX": "/protected-media/"}
+            with AppServer(accel_env, port, log=work / "app-accel.log"), \
+                    Nginx(work, port, Path(settings.MEDIA_ROOT), Path(settings.STATIC_ROOT)) as nginx:
+                cookie = login(nginx.port, "bench-reader", "bench-password-1")
+                urls = reader_urls(nginx.port, cookie, study["read"])
+                for ways in (1, args.ways):
+                    scenarios.append(("nginx + app (x-accel)", ways, measure(nginx.port, urls, {"Cookie": cookie}, sizes, args.rounds, ways)))
+        else:
+            print("nginx not installed: the nginx + app rows are skipped")
+
+        if shutil.which("Orthanc"):
+            with Orthanc(work) as orthanc:
+                paths = orthanc.upload(study["files"])
+                for ways in (1, args.ways):
+                    scenarios.append(("Orthanc", ways, measure(orthanc.port, paths, {}, sizes, args.rounds, ways)))
+        else:
+            print("Orthanc not installed (apt-get install orthanc): no peer rows")
+
+        orthanc_rate = {w: r["rate"] for name, w, r in scenarios if name == "Orthanc"}
+        lines = [
+            "Blinded instance serving beside Orthanc, same files, same run (bench/bench_serving.py)",
+            f"machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared)",
+            f"series: {len(sizes)} instances, {args.size}x{args.size} 16-bit MR, {statistics.mean(sizes) / 1024:.0f} KiB each; "
+            f"{args.rounds} passes per connection after a warm-up pass; keep-alive; Python client on the same cores",
+            f"app server: gunicorn gthread, {env['WEB_WORKERS']} workers x {env['WEB_THREADS']} threads, SQLite, DEBUG=0",
+            "",
+            f"{'server':<28}{'conns':>6}{'GETs':>7}{'inst/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'x Orthanc':>11}",
+        ]
+        for name, ways, r in scenarios:
+            ratio = f"{r['rate'] / orthanc_rate[ways]:.2f}" if ways in orthanc_rate else "-"
+            lines.append(f"{name:<28}{ways:>6}{r['n']:>7}{r['rate']:>9.0f}{r['p50']:>9.2f}{r['p95']:>9.2f}{ratio:>11}")
+        lines += ["", f"load average at the end (1/5/15 min): {' / '.join(f'{x:.2f}' for x in os.getloadavg())} "
+                  "(other work on the machine lowers every figure)"]
+        text = "\n".join(lines) + "\n"
+        print(text, end="")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    except BaseException:
+        print(f"failed; logs kept in {work}", file=sys.stderr)
+        raise
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
