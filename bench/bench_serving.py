@@ -68,7 +68,7 @@ def build_study(slices: int, size: int, work: Path) -> dict:
     try:
         from readerstudy.imports.dicom_import import import_dicom  # after the import moved (issue 11)
     except ImportError:
-        from readerstudy.studies.dicom_import import import_dicom
+        from readerstudy.imports.services import import_dicom
 
     call_command("migrate", verbosity=0)
     users = get_user_model()

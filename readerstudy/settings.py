@@ -114,7 +114,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "readerstudy.studies.audit.AuditActorMiddleware",
-    "readerstudy.studies.serving.CurrentRequestMiddleware",
+    "readerstudy.reading.serving.CurrentRequestMiddleware",
     # Last, as django-axes asks: turns a locked-out login into its lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -249,7 +249,7 @@ if DICOM_SENDFILE_MODE not in {"", "x-accel-redirect", "x-sendfile"}:
 DICOM_SENDFILE_PREFIX = os.environ.get("DICOM_SENDFILE_PREFIX", "/protected-media/")
 # How long an instance URL handed to a reader stays valid (plus up to an hour: the expiry is rounded
 # so that URLs, and the browser's cache, stay the same for an hour). Withdrawal, logout, the end of
-# the session or of the study end access at once regardless (readerstudy/studies/serving.py).
+# the session or of the study end access at once regardless (readerstudy/reading/serving.py).
 WADO_TOKEN_TTL_SECONDS = int(os.environ.get("WADO_TOKEN_TTL_SECONDS", str(4 * 3600)))
 
 # --- import limits ------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from readerstudy.reading import serving
+
 # Password reset only where mail can be sent (EMAIL_HOST): it would otherwise report success and
 # send nothing. Without it, an administrator (admin, or `manage.py changepassword`) resets passwords.
 if settings.PASSWORD_RESET_ENABLED:
@@ -22,6 +24,8 @@ urlpatterns = [
     path("reading/", include("readerstudy.reading.urls")),
     path("workspace/", include("readerstudy.workspace.urls")),
     path("reports/", include("readerstudy.reports.urls")),
+    # Blinded instances, after the reading rule (readerstudy/reading/serving.py).
+    path("wado/instances/<str:public_id>", serving.instance_file, name="instance-file"),
     path("", include("readerstudy.studies.urls")),
 ]
 

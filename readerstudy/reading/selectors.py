@@ -304,7 +304,7 @@ def missing_answers(read: Read) -> list[dict[str, Any]]:
 
 def _instance_urls(series) -> list[str]:
     # Signed access tokens for the reader's open session (one permission decision per read).
-    from readerstudy.studies.serving import instance_urls
+    from readerstudy.reading.serving import instance_urls
 
     return instance_urls(series)
 

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from fixtures.make_fixture_dicom import make_fixture_dicom
 from readerstudy.jobs.models import JobState
-from readerstudy.reading import answers as reading
+from readerstudy.reading import services as reading
 from readerstudy.reading.models import Read
 from readerstudy.reports import services as report_services
 from readerstudy.reports.models import Report

@@ -226,7 +226,7 @@ def test_withdrawn_reader_loses_the_api_and_the_images_at_once(world, client):
     api.force_authenticate(reader)
     # (the factory's instances have no files: a granted GET is a 404 only for the missing file,
     # so the check is on the permission decision itself)
-    from readerstudy.studies.serving import _credential_from, _instance_by_token, instance_for
+    from readerstudy.reading.serving import _credential_from, _instance_by_token, instance_for
 
     session_key = browser.cookies["sessionid"].value
     token = urls[0].split("?a=")[1]

@@ -229,7 +229,7 @@ def test_what_ends_access_ends_it_for_issued_urls(client, reading, reader, study
 def test_token_is_bound_to_its_user_session_and_login(client, reading, other_reader, study, make_session, reader):
     from django.test import Client
 
-    from readerstudy.studies.serving import _credential_from, _instance_by_token
+    from readerstudy.reading.serving import _credential_from, _instance_by_token
 
     url0 = reading["urls"][0]
     path, token = url0.split("?a=")
@@ -259,11 +259,11 @@ def test_token_is_bound_to_its_user_session_and_login(client, reading, other_rea
 def test_expired_token_is_refused(client, reading, reader, settings):
     import time
 
-    from readerstudy.studies.serving import access_token
+    from readerstudy.reading.serving import access_token
 
     session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
     instance = reading["standard"].instances.first()
-    from readerstudy.studies.serving import _credential_from, _instance_by_token
+    from readerstudy.reading.serving import _credential_from, _instance_by_token
 
     old = access_token(user_id=reader.pk, session_id=reading["session"].pk, kind="s", secret=session_key,
                        now=time.time() - settings.WADO_TOKEN_TTL_SECONDS - 7200)

@@ -51,9 +51,10 @@ from django.utils.cache import patch_vary_headers
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.http import require_safe
 
-from readerstudy.reading.selectors import instances_readable_by, session_is_open
+from readerstudy.studies.models import Instance, Membership
 
-from .models import Instance, Membership
+from .selectors import instances_readable_by, session_is_open
+
 
 CACHE_CONTROL = "private, max-age=31536000, immutable"
 CONTENT_TYPE = "application/dicom"
@@ -109,7 +110,7 @@ def access_token(*, user_id: int, session_id: int, kind: str, secret: str, now: 
 
 def _open_session_with(user, series):
     """The reader's open reading session that shows ``series`` (the rule of the reader API)."""
-    from readerstudy.reading.models import Session
+    from .models import Session
 
     candidates = (
         Session.objects.filter(
@@ -155,9 +156,9 @@ def _token_sql(kind: str) -> str:
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from readerstudy.reading.models import Read, ReadSeries, Session
+    from .models import Read, ReadSeries, Session
 
-    from .models import Case, Series, Study
+    from readerstudy.studies.models import Case, Series, Study
 
     def t(model) -> str:
         return connection.ops.quote_name(model._meta.db_table)
@@ -207,7 +208,7 @@ AND EXISTS ({credential})
 
 def _instance_by_token(credential: tuple[str, str] | None, public_id: str, token: str) -> tuple[str, int] | None:
     """(path, size) if ``token`` grants ``public_id`` to a request with ``credential`` now; one SQL query."""
-    from .models import Study
+    from readerstudy.studies.models import Study
 
     try:
         user_id, session_id, kind, digest, expires = signing.Signer(salt=_TOKEN_SALT).unsign_object(token)
