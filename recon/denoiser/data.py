@@ -19,16 +19,61 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from recon.denoiser.train import PairSet, concat, normalized_pairs, rician
-from recon.denoiser.inference import volume_scale
+from recon.denoiser.inference import estimate_noise_sigma, volume_scale
 
 SEQUENCES = ("SAG T2 FS", "SAG T1", "AX T2")
 #: Receiver-noise multipliers cycled over training cases (1.0 = the protocol's own noise).
 NOISE_SCALES = (1.0, 0.6, 1.5)
+
+
+@dataclass
+class PairSet:
+    """Normalized training slices: ``inputs[i]`` → ``targets[i]`` at noise level ``sigmas[i]``."""
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    sigmas: np.ndarray
+    kinds: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+
+def normalized_pairs(noisy: np.ndarray, target: np.ndarray, kind: str, *, sigma: float | None = None) -> PairSet:
+    """Slices of one volume pair, both divided by the noisy volume's scale (as at inference)."""
+    noisy = np.asarray(noisy, dtype=np.float32)
+    target = np.asarray(target, dtype=np.float32)
+    scale = volume_scale(noisy)
+    if sigma is None:
+        sigma = estimate_noise_sigma(noisy)
+    n = noisy.shape[0]
+    return PairSet(
+        inputs=noisy / scale,
+        targets=target / scale,
+        sigmas=np.full(n, sigma / scale, dtype=np.float32),
+        kinds=[kind] * n,
+    )
+
+
+def concat(sets: list[PairSet]) -> PairSet:
+    return PairSet(
+        inputs=np.concatenate([s.inputs for s in sets]),
+        targets=np.concatenate([s.targets for s in sets]),
+        sigmas=np.concatenate([s.sigmas for s in sets]),
+        kinds=[k for s in sets for k in s.kinds],
+    )
+
+
+def rician(truth: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """|truth + n1 + i·n2| with n1, n2 ~ N(0, sigma²): magnitude noise of a single-coil image."""
+    real = truth + rng.normal(0.0, sigma, truth.shape)
+    imag = rng.normal(0.0, sigma, truth.shape)
+    return np.hypot(real, imag).astype(np.float32)
+
 
 
 @dataclass
@@ -193,7 +238,6 @@ def real_training_slices(
     """
     from scipy import ndimage
 
-    from recon.denoiser.inference import estimate_noise_sigma
     from recon.denoiser.realmr import load_source
 
     rng = np.random.default_rng(seed)

@@ -30,13 +30,14 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from recon.denoiser.inference import MODEL_PATH, estimate_noise_sigma, volume_scale
+from recon.denoiser.data import PairSet
+from recon.denoiser.inference import MODEL_PATH
 
 
 @dataclass
@@ -60,51 +61,6 @@ class TrainingConfig:
     real_realizations: int = 40  # noisy copies per real source (at least 2 per slice)
     n2n_weight: float = 0.0  # kept for the metadata; Noise2Noise is not used (biased on RSS magnitude)
     log_every: int = 200
-
-
-@dataclass
-class PairSet:
-    """Normalized training slices: ``inputs[i]`` → ``targets[i]`` at noise level ``sigmas[i]``."""
-
-    inputs: np.ndarray
-    targets: np.ndarray
-    sigmas: np.ndarray
-    kinds: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return int(self.inputs.shape[0])
-
-
-def normalized_pairs(noisy: np.ndarray, target: np.ndarray, kind: str, *, sigma: float | None = None) -> PairSet:
-    """Slices of one volume pair, both divided by the noisy volume's scale (as at inference)."""
-    noisy = np.asarray(noisy, dtype=np.float32)
-    target = np.asarray(target, dtype=np.float32)
-    scale = volume_scale(noisy)
-    if sigma is None:
-        sigma = estimate_noise_sigma(noisy)
-    n = noisy.shape[0]
-    return PairSet(
-        inputs=noisy / scale,
-        targets=target / scale,
-        sigmas=np.full(n, sigma / scale, dtype=np.float32),
-        kinds=[kind] * n,
-    )
-
-
-def concat(sets: list[PairSet]) -> PairSet:
-    return PairSet(
-        inputs=np.concatenate([s.inputs for s in sets]),
-        targets=np.concatenate([s.targets for s in sets]),
-        sigmas=np.concatenate([s.sigmas for s in sets]),
-        kinds=[k for s in sets for k in s.kinds],
-    )
-
-
-def rician(truth: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """|truth + n1 + i·n2| with n1, n2 ~ N(0, sigma²): magnitude noise of a single-coil image."""
-    real = truth + rng.normal(0.0, sigma, truth.shape)
-    imag = rng.normal(0.0, sigma, truth.shape)
-    return np.hypot(real, imag).astype(np.float32)
 
 
 class _PatchSampler:
