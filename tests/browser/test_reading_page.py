@@ -44,8 +44,8 @@ def reading_study(tmp_path, make_user):
             services.item_create(study=study, **item)
     services.membership_add(study=study, user=reader, role=Membership.Role.READER)
     import_dicom(study=study, source=fixture.root, mapping=fixture.mapping_csv, actor=coordinator)
-    services.study_set_status(study=study, status="published")
     schedule_materialize(study=study, design=CrossoverDesign(washout_days=28), actor=coordinator)
+    services.study_set_status(study=study, status="published")
     return {"study": study, "reader": reader, "coordinator": coordinator}
 
 
@@ -105,7 +105,8 @@ def test_reader_reads_and_scores_by_keyboard_and_the_answers_are_stored_once(pag
     page.fill("input[name=username]", "reader1")
     page.fill("input[name=password]", PASSWORD)
     page.press("input[name=password]", "Enter")
-    page.wait_for_url(f"{live_server.url}/")
+    # Logged in: away from the login page (the home page sends a reader on to the worklist).
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
     page.goto(f"{live_server.url}/reading/")
     assert "open" in page.inner_text(".rd-state-open")
     assert "washout" in page.inner_text(".rd-state-locked")
@@ -199,8 +200,8 @@ def pair_study(tmp_path, make_user):
     services.questionnaire_apply_template(study=study, template="seed003")
     services.membership_add(study=study, user=reader, role=Membership.Role.READER)
     import_dicom(study=study, source=fixture.root, mapping=fixture.mapping_csv, actor=coordinator)
-    services.study_set_status(study=study, status="published")
     schedule_materialize(study=study, design=SideBySideDesign(pairs=[("Standard", "Fast")]), actor=coordinator)
+    services.study_set_status(study=study, status="published")
     return {"study": study, "reader": reader}
 
 
@@ -210,7 +211,8 @@ def test_side_by_side_pair_scrolls_in_sync_and_preference_is_stored_corrected(pa
     page.fill("input[name=username]", "reader1")
     page.fill("input[name=password]", PASSWORD)
     page.press("input[name=password]", "Enter")
-    page.wait_for_url(f"{live_server.url}/")
+    # Logged in: away from the login page (the home page sends a reader on to the worklist).
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
     page.goto(f"{live_server.url}/reading/reads/{read.public_id}/")
     html = page.content()
     for word in ("Standard", "Fast", "C001", "Pair study"):
@@ -262,15 +264,16 @@ def test_an_ellipse_drawn_on_the_image_fills_the_roi_item(page, live_server, tmp
     services.item_create(study=study, key="roi_cord", label="Signal in the cord", kind="roi", category="Measurements")
     services.membership_add(study=study, user=reader, role=Membership.Role.READER)
     import_dicom(study=study, source=fixture.root, mapping=fixture.mapping_csv, actor=coordinator)
-    services.study_set_status(study=study, status="published")
     schedule_materialize(study=study, design=IndependentDesign(), actor=coordinator)
+    services.study_set_status(study=study, status="published")
     read = Read.objects.filter(session__reader=reader).order_by("position").first()
 
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", "reader1")
     page.fill("input[name=password]", PASSWORD)
     page.press("input[name=password]", "Enter")
-    page.wait_for_url(f"{live_server.url}/")
+    # Logged in: away from the login page (the home page sends a reader on to the worklist).
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
     page.goto(f"{live_server.url}/reading/reads/{read.public_id}/")
     wait_for_image(page)
     page.keyboard.press("e")  # the ellipse ROI tool
@@ -295,7 +298,8 @@ def login(page, live_server, username="reader1"):
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.press("input[name=password]", "Enter")
-    page.wait_for_url(f"{live_server.url}/")
+    # Logged in: away from the login page (the home page sends a reader on to the worklist).
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def test_arrow_keys_after_clicking_an_answer_move_the_slice_and_never_the_answer(page, live_server, reading_study):
@@ -502,10 +506,10 @@ def test_a_case_read_shows_every_sequence_with_cross_reference_lines_at_the_righ
             services.item_create(study=study, **item)
     services.membership_add(study=study, user=reader, role=Membership.Role.READER)
     import_dicom(study=study, source=fixture.root, mapping=fixture.mapping_csv, actor=coordinator)
-    services.study_set_status(study=study, status="published")
     # Per-level items: case reads by default; the protocol's pane order is the design's.
     schedule_materialize(study=study, design={"kind": "crossover", "washout_days": 28,
                                               "case_layout": ["SAG T2 FS", "SAG T1", "AX T2"]}, actor=coordinator)
+    services.study_set_status(study=study, status="published")
     read = Read.objects.get(session__reader=reader, session__index=0)
     panes = [p.series for p in read.protocol_series.select_related("series__sequence").order_by("position")]
     assert [s.sequence.name for s in panes] == ["SAG T2 FS", "SAG T1", "AX T2"]
@@ -582,8 +586,8 @@ def test_a_length_measured_on_the_image_answers_the_measurement_item(page, live_
                          category="Measurements")
     services.membership_add(study=study, user=reader, role=Membership.Role.READER)
     import_dicom(study=study, source=fixture.root, mapping=fixture.mapping_csv, actor=coordinator)
-    services.study_set_status(study=study, status="published")
     schedule_materialize(study=study, design=IndependentDesign(), actor=coordinator)
+    services.study_set_status(study=study, status="published")
     read = Read.objects.filter(session__reader=reader).order_by("position").first()
 
     login(page, live_server)

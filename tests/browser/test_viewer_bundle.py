@@ -343,7 +343,7 @@ def test_side_by_side_panes_start_identically_fitted_pan_together_and_reset_to_t
         """([leftIds, rightIds]) => {
           window.pair = ReaderViewer.createSideBySide(
             document.querySelector('#left'), document.querySelector('#right'), { leftIds, rightIds });
-          return window.pair.ready.then(() => true);
+          return window.pair.toolsReady.then(() => true);
         }""",
         [viewer_server.image_ids("a"), viewer_server.image_ids("b")],
     )
