@@ -1,7 +1,7 @@
 """Coordinator workspace pages: set up a study step by step, check and publish it, watch it run,
 lock it and take the exports away.
 
-Pages only read (selectors) and render; every change is made by ``static/workspace/workspace.js``
+Pages only read (selectors) and render; every change is made by ``static/workspace/workspace.js`` (source: ``frontend/src/workspace/``)
 through the REST API, the same endpoints scripts use. Every page answers 404 to anyone who does not
 coordinate the study, the same as for a study that does not exist.
 """
