@@ -72,6 +72,7 @@ function typed(input) {
   const type = input.dataset.type || "";
   const raw = input.value;
   if (type === "bool") return input.type === "checkbox" ? input.checked : raw === "true";
+  if (type === "option") return input.checked ? raw : void 0;
   if (raw.trim() === "") return type === "csv" ? [] : type === "anchors" ? {} : type === "datetime" ? null : void 0;
   if (type === "int") return parseInt(raw, 10);
   if (type === "float") return parseFloat(raw);
@@ -97,7 +98,7 @@ function setPath(target, name, value) {
 }
 function jsonBody(form) {
   const body = {};
-  const kind = form.querySelector("input[name=kind]:checked");
+  const kind = form.querySelector("input[name=kind]:checked, select[name=kind]");
   for (const input of form.querySelectorAll("input[name], select[name], textarea[name]")) {
     if (input.disabled || input.type === "radio" && !input.checked) continue;
     if (input.dataset.kinds && kind && !input.dataset.kinds.split(" ").includes(kind.value)) continue;
@@ -137,6 +138,21 @@ function mergeSettings(form, body) {
   }
   if (merged.items && !Object.keys(merged.items).length) delete merged.items;
   return { [form.dataset.wrap]: merged };
+}
+function presetsBody(form) {
+  const presets = [];
+  let initial = "";
+  for (const row of form.querySelectorAll(".ws-preset-row")) {
+    const field = (name2) => row.querySelector(`[name=${name2}]`).value.trim();
+    const name = field("preset_name");
+    const center = field("preset_center");
+    const width = field("preset_width");
+    if (!name && center === "" && width === "") continue;
+    const number = (v) => v === "" ? null : Number(v);
+    presets.push({ name, window_center: number(center), window_width: number(width) });
+    if (row.querySelector("[name=preset_initial]").checked) initial = name;
+  }
+  return { presets, initial_preset: initial };
 }
 function multipartBody(form) {
   const data = new FormData();
@@ -222,7 +238,7 @@ async function submit(form, overrideUrl = null) {
   const multipart = form.dataset.body === "multipart";
   let body;
   try {
-    body = form.dataset.method === "DELETE" ? null : multipart ? multipartBody(form) : jsonBody(form);
+    body = form.dataset.method === "DELETE" ? null : multipart ? multipartBody(form) : form.dataset.body === "presets" ? presetsBody(form) : jsonBody(form);
   } catch (err) {
     showErrors(form, { detail: `could not read the form: ${err.message}` });
     return;

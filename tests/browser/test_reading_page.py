@@ -614,3 +614,69 @@ def test_a_length_measured_on_the_image_answers_the_measurement_item(page, live_
     assert answer.value > 10
     assert answer.payload["unit"] == "mm" and answer.payload["measurement"]["kind"] == "length"
     assert answer.payload["measurement"]["slice"] == 4 and len(answer.payload["measurement"]["points"]) == 2
+
+
+def test_window_presets_set_in_the_workspace_are_offered_on_the_reading_page(page, live_server, reading_study, make_user):
+    """The coordinator sets the study's window presets in the workspace (questionnaire step); a
+    wrong row is refused with the problem named and nothing saved; the reader's page then offers
+    the presets, opens with the one marked, and P cycles through them."""
+    from readerstudy.reading.selectors import viewer_settings
+
+    study = reading_study["study"]
+    coordinator = reading_study["coordinator"]
+    coordinator.set_password(PASSWORD)
+    coordinator.save()
+    page.goto(f"{live_server.url}/accounts/login/?next=/workspace/studies/{study.pk}/setup/questionnaire/")
+    page.fill("input[name=username]", coordinator.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(re.compile(r"/setup/questionnaire/$"))
+    form = page.locator("#viewer-presets form")
+    rows = form.locator(".ws-preset-row")
+    assert rows.count() >= 3
+
+    def fill(row, name, center, width):
+        rows.nth(row).locator("[name=preset_name]").fill(name)
+        rows.nth(row).locator("[name=preset_center]").fill(center)
+        rows.nth(row).locator("[name=preset_width]").fill(width)
+
+    # A width of zero is refused, the row named, and nothing is stored.
+    fill(0, "Spine", "600", "0")
+    form.locator("button[type=submit]").click()
+    error = form.locator(".ws-errors")
+    error.wait_for(state="visible")
+    assert "window_width must be positive" in error.inner_text()
+    assert viewer_settings(study.pk) == {"presets": [], "initial_preset": ""}
+
+    fill(0, "Spine", "600", "1200")
+    fill(1, "Bright", "300", "500")
+    rows.nth(0).locator("[name=preset_initial]").check()
+    with page.expect_navigation():  # saved, the page reloads with the stored presets
+        form.locator("button[type=submit]").click()
+    assert viewer_settings(study.pk) == {
+        "presets": [{"name": "Spine", "window_center": 600.0, "window_width": 1200.0},
+                    {"name": "Bright", "window_center": 300.0, "window_width": 500.0}],
+        "initial_preset": "Spine",
+    }
+    rows = page.locator("#viewer-presets .ws-preset-row")
+    assert rows.nth(1).locator("[name=preset_name]").input_value() == "Bright"
+    assert rows.nth(0).locator("[name=preset_initial]").is_checked()
+
+    # The reader's page offers them and opens with "Spine".
+    page.context.clear_cookies()
+    login(page, live_server)
+    page.goto(f"{live_server.url}/reading/")
+    page.click("text=Start reading")
+    page.wait_for_url(re.compile(r"/reading/reads/[^/]+/$"))
+    wait_for_image(page)
+    options = page.locator("#rd-preset option").all_inner_texts()
+    assert [o for o in options if o in ("Spine", "Bright")] == ["Spine", "Bright"]
+    assert page.locator("#rd-preset").input_value() == "Spine"
+    s = page.evaluate("() => window.readingPage.viewer.getState()")
+    assert (s["preset"], s["windowCenter"], s["windowWidth"]) == ("Spine", 600, 1200)
+    page.locator(VIEWER).click()
+    page.keyboard.press("p")  # the next preset
+    page.wait_for_function("() => window.readingPage.viewer.getState().preset === 'Bright'")
+    assert page.locator("#rd-preset").input_value() == "Bright"
+    s = page.evaluate("() => window.readingPage.viewer.getState()")
+    assert (s["windowCenter"], s["windowWidth"]) == (300, 500)
