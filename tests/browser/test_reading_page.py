@@ -89,6 +89,12 @@ def overlay(page):
     return page.inner_text(f"{VIEWER} .rv-overlay")
 
 
+def assert_fills_window(page):
+    """The reading page is exactly the window's height: nothing to scroll, nothing scrolled."""
+    sizes = page.evaluate("() => [document.documentElement.scrollHeight, window.innerHeight, window.scrollY]")
+    assert sizes[0] == sizes[1] and sizes[2] == 0, sizes
+
+
 def wait_for_image(page):
     page.wait_for_selector("body[data-viewer-ready='1']")
     page.wait_for_function(f"() => ({DIGEST_JS})('{VIEWER}')?.levels > 5")
@@ -221,6 +227,11 @@ def test_side_by_side_pair_scrolls_in_sync_and_preference_is_stored_corrected(pa
     # Both sides render and follow each other's slice.
     wait_for_image(page)
     page.wait_for_function(f"() => ({DIGEST_JS})('#rd-viewer-right')?.levels > 5")
+    # The pair layout fills the window exactly: no page scroll, two panes of one size.
+    assert_fills_window(page)
+    panes = [page.locator(sel).bounding_box() for sel in (VIEWER, "#rd-viewer-right")]
+    assert panes[0]["height"] > 200 and panes[0]["width"] > 200
+    assert (panes[0]["width"], panes[0]["height"]) == pytest.approx((panes[1]["width"], panes[1]["height"]), abs=1)
     box = page.locator(VIEWER).bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.wheel(0, 120)
@@ -524,6 +535,27 @@ def test_a_case_read_shows_every_sequence_with_cross_reference_lines_at_the_righ
         page.wait_for_function(f"() => ({DIGEST_JS})('.rd-pane[data-pane=\"{i}\"]')?.levels > 5")
     labels = page.eval_on_selector_all(".rd-pane .rv-label", "els => els.map(e => e.textContent)")
     assert labels == ["SAG T2 FS", "SAG T1", "AX T2"]
+    # The case layout fills the window exactly, each pane a real size.
+    assert_fills_window(page)
+    for i in range(3):
+        pane = page.locator(f'.rd-pane[data-pane="{i}"]').bounding_box()
+        assert pane["width"] > 150 and pane["height"] > 150, (i, pane)
+
+    # F puts the pane with the keyboard full screen, its image redrawn at the screen's size; F again
+    # brings it back into the layout at its old size.
+    pane = '.rd-pane[data-pane="2"]'
+    before = page.evaluate(f"() => document.querySelector('{pane} canvas').getBoundingClientRect().toJSON()")
+    page.click(pane)
+    page.keyboard.press("f")
+    page.wait_for_function(f"() => document.fullscreenElement === document.querySelector('{pane}')")
+    page.wait_for_function(f"() => document.querySelector('{pane} canvas').getBoundingClientRect().width > {before['width']} + 100")
+    full = page.evaluate(f"() => [document.querySelector('{pane} canvas').getBoundingClientRect().toJSON(), window.innerWidth, window.innerHeight]")
+    assert full[0]["height"] == pytest.approx(full[2], abs=2), full
+    page.wait_for_function(f"() => ({DIGEST_JS})('{pane}')?.levels > 5")  # still an image, not a blank canvas
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement === null")
+    page.wait_for_function(f"() => Math.abs(document.querySelector('{pane} canvas').getBoundingClientRect().width - {before['width']}) < 2")
+    assert_fills_window(page)
 
     # Series-level items are asked per sequence inside the case read; the grid once per case.
     blocks = page.eval_on_selector_all(".rd-item[data-item='overall_quality'] .rd-seq", "els => els.map(e => e.textContent)")
