@@ -38,6 +38,9 @@ export function createCaseViewer(elements, options = {}) {
     throw new TypeError('ReaderViewer.createCaseViewer: one element per pane is needed');
   }
   const viewers = [];
+  // The tools chunk is evaluated once every pane shows its first image, not between them.
+  let openToolsGate;
+  const toolsGate = new Promise((resolve) => { openToolsGate = resolve; });
   try {
     panes.forEach((pane, i) => {
       const wrap = (fn) => (fn ? (...args) => fn(...args, i) : undefined);
@@ -47,6 +50,7 @@ export function createCaseViewer(elements, options = {}) {
         label: pane.label,
         initialIndex: pane.initialIndex ?? Math.floor((pane.imageIds.length - 1) / 2),
         referenceLines: true,
+        _toolsGate: toolsGate,
         onSliceChange: wrap(shared.onSliceChange),
         onVoiChange: wrap(shared.onVoiChange),
         onRoi: wrap(shared.onRoi),
@@ -123,6 +127,7 @@ export function createCaseViewer(elements, options = {}) {
       viewers.forEach((v) => v.destroy());
     },
   };
+  Promise.allSettled(viewers.map((v) => v.ready)).then(() => openToolsGate());
   api.ready = Promise.all(viewers.map((v) => v.ready)).then(() => {
     setActive(0);
     return api;

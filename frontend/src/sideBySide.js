@@ -44,6 +44,10 @@ export function createSideBySide(leftEl, rightEl, options = {}) {
       onError: wrap(shared.onError),
     };
   };
+  // The tools chunk is evaluated once both sides show their first image, not between them.
+  let openToolsGate;
+  const toolsGate = new Promise((resolve) => { openToolsGate = resolve; });
+  shared._toolsGate = toolsGate;
   const left = createStackViewer(leftEl, sideOptions('left', leftIds));
   let right;
   try {
@@ -141,6 +145,7 @@ export function createSideBySide(leftEl, rightEl, options = {}) {
       both((v) => v.destroy());
     },
   };
+  Promise.allSettled([left.ready, right.ready]).then(() => openToolsGate());
   api.ready = Promise.all([left.ready, right.ready]).then(() => {
     const s = left.getState();
     right._setIndexQuietly(mapIndex(s.index, s.count, right.getState().count));

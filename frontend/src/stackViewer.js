@@ -352,8 +352,9 @@ export function createStackViewer(element, options = {}) {
       updateWindowText();
       updateOrientation();
       resolveReady(api);
-      // Now the tools: fetched, evaluated and bound after the first image, never before it.
-      loadTools().then((tools) => {
+      // Now the tools: fetched, evaluated and bound after the first image, never before it (in a
+      // pair or case read, after every pane's first image: options._toolsGate).
+      Promise.resolve(options._toolsGate).then(loadTools).then((tools) => {
         if (destroyed) return;
         attachTools(tools);
         element.removeEventListener('wheel', wheelBeforeTools);
