@@ -29,6 +29,27 @@ const STUBS = [
   },
 ];
 
+// The decode worker imports every codec's Emscripten glue statically (JPEG-LS, JPEG baseline,
+// JPEG 2000, HTJ2K, JPEG XL), so starting a worker parsed and evaluated them all, although the
+// blinded instances are uncompressed (explicit VR little endian) and need none. Each glue module
+// becomes a chunk imported when its decoder first initialises: the factory is called exactly once,
+// inside the decoder's initialize(), and returns a promise either way.
+const CODEC_IMPORT = /^import\s+(\w+)(?:\s*,\s*\{\s*\})?\s+from\s+'(@cornerstonejs\/codec-[\w-]+\/[\w]+)';$/m;
+
+function lazyCodecs() {
+  return {
+    name: 'reader-viewer-lazy-codecs',
+    transform(code, id) {
+      if (!/@cornerstonejs[\\/]dicom-image-loader[\\/]dist[\\/]esm[\\/]shared[\\/]decoders[\\/]decode\w+\.js$/.test(id)) return null;
+      const match = code.match(CODEC_IMPORT);
+      if (!match) return null;
+      const [statement, name, source] = match;
+      const lazy = `const ${name} = (options) => import('${source}').then((m) => m.default(options));`;
+      return { code: code.replace(statement, lazy), map: null };
+    },
+  };
+}
+
 function stubUnused() {
   return {
     name: 'reader-viewer-stub-unused',
@@ -52,7 +73,7 @@ function stubUnused() {
 export default defineConfig({
   base: './',
   publicDir: false,
-  plugins: [stubUnused()],
+  plugins: [stubUnused(), lazyCodecs()],
   build: {
     outDir,
     emptyOutDir: true,
@@ -61,7 +82,8 @@ export default defineConfig({
     chunkSizeWarningLimit: 4000,
     rollupOptions: {
       input: fileURLToPath(new URL('./src/index.js', import.meta.url)),
-      preserveEntrySignatures: 'exports-only',
+      // The entry keeps the code every read needs; the tools chunk imports from it.
+      preserveEntrySignatures: 'allow-extension',
       output: {
         entryFileNames: 'reader-viewer.js',
         chunkFileNames: 'assets/[name]-[hash].js',
@@ -71,7 +93,7 @@ export default defineConfig({
   },
   worker: {
     format: 'es',
-    plugins: () => [stubUnused()],
+    plugins: () => [stubUnused(), lazyCodecs()],
     rollupOptions: {
       output: {
         entryFileNames: 'assets/[name]-[hash].js',

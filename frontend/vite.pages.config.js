@@ -1,11 +1,12 @@
-// Builds the pages' own scripts (no Cornerstone in them) into ../static/<page>/<page>.js, beside
-// their CSS, under fixed names for the templates. The shared fetch + CSRF helper (src/shared/http.js)
-// is bundled into each; the viewer bundle is built by vite.config.js.
+// Builds one page script (no Cornerstone in it) from src/<dir>/<name>.js into ../static/<dir>/<name>.js,
+// beside the page's CSS, under the fixed name the templates load. PAGE is "<dir>/<name>" (or just
+// "<dir>" for src/<dir>/<dir>.js). The shared fetch + CSRF helper (src/shared/http.js) is bundled into
+// each; the viewer bundle is built by vite.config.js.
 import { defineConfig } from 'vite';
 import { fileURLToPath } from 'node:url';
 
-const page = process.env.PAGE || 'reading';
-const outDir = fileURLToPath(new URL(`../static/${page}`, import.meta.url));
+const [dir, name = dir] = (process.env.PAGE || 'reading').split('/');
+const outDir = fileURLToPath(new URL(`../static/${dir}`, import.meta.url));
 
 export default defineConfig({
   base: './',
@@ -17,9 +18,9 @@ export default defineConfig({
     sourcemap: false,
     minify: false, // small, and readable in the browser's debugger
     rollupOptions: {
-      input: fileURLToPath(new URL(`./src/${page}/${page}.js`, import.meta.url)),
+      input: fileURLToPath(new URL(`./src/${dir}/${name}.js`, import.meta.url)),
       preserveEntrySignatures: false,
-      output: { entryFileNames: `${page}.js`, format: 'es' },
+      output: { entryFileNames: `${name}.js`, format: 'es' },
     },
   },
 });

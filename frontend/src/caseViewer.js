@@ -7,8 +7,11 @@
 // of one examination (and the same in every arm). So panes are registered to each other with the
 // identity (positions compare directly), not by the library's guess from the current slices.
 import { Enums as csEnums, utilities as csUtils } from '@cornerstonejs/core';
-import { ReferenceLinesTool, SynchronizerManager, synchronizers } from '@cornerstonejs/tools';
 import { createStackViewer } from './stackViewer.js';
+import { loadTools } from './setup.js';
+
+// Cross-reference lines and the slice synchronizers come with the tools chunk, once every pane
+// shows its first image (stackViewer.js); the active pane is chosen before and applied then.
 
 let caseCounter = 0;
 // gl-matrix's identity mat4 (column-major): the panes' positions compare directly.
@@ -35,6 +38,9 @@ export function createCaseViewer(elements, options = {}) {
     throw new TypeError('ReaderViewer.createCaseViewer: one element per pane is needed');
   }
   const viewers = [];
+  // The tools chunk is evaluated once every pane shows its first image, not between them.
+  let openToolsGate;
+  const toolsGate = new Promise((resolve) => { openToolsGate = resolve; });
   try {
     panes.forEach((pane, i) => {
       const wrap = (fn) => (fn ? (...args) => fn(...args, i) : undefined);
@@ -44,6 +50,7 @@ export function createCaseViewer(elements, options = {}) {
         label: pane.label,
         initialIndex: pane.initialIndex ?? Math.floor((pane.imageIds.length - 1) / 2),
         referenceLines: true,
+        _toolsGate: toolsGate,
         onSliceChange: wrap(shared.onSliceChange),
         onVoiChange: wrap(shared.onVoiChange),
         onRoi: wrap(shared.onRoi),
@@ -59,6 +66,8 @@ export function createCaseViewer(elements, options = {}) {
   const id = `rv-case${++caseCounter}`;
   const sliceSyncs = [];
   let active = 0;
+  let T = null; // the tools module, once every pane has its tools
+  let destroyed = false;
 
   let announced = null; // the source pane's slice the lines were drawn for
   function setActive(index) {
@@ -66,7 +75,7 @@ export function createCaseViewer(elements, options = {}) {
     announced = viewers[active].getIndex();
     const sourceViewportId = viewers[active]._viewportId;
     for (const viewer of viewers) {
-      viewer._toolGroup.setToolConfiguration(ReferenceLinesTool.toolName, { sourceViewportId });
+      if (T) viewer._toolGroup.setToolConfiguration(T.ReferenceLinesTool.toolName, { sourceViewportId });
       viewer.element.classList.toggle('rv-active', viewer === viewers[active]);
     }
     renderAll();
@@ -92,6 +101,7 @@ export function createCaseViewer(elements, options = {}) {
   const api = {
     viewers,
     ready: null,
+    toolsReady: null,
     loaded: null,
     getActive: () => active,
     setActive,
@@ -112,11 +122,20 @@ export function createCaseViewer(elements, options = {}) {
     setTool: (name) => viewers.forEach((v) => v.setTool(name)),
     getState: () => ({ active, panes: viewers.map((v) => v.getState()) }),
     destroy: () => {
-      for (const s of sliceSyncs) SynchronizerManager.destroySynchronizer(s.id);
+      destroyed = true;
+      for (const s of sliceSyncs) T.SynchronizerManager.destroySynchronizer(s.id);
       viewers.forEach((v) => v.destroy());
     },
   };
+  Promise.allSettled(viewers.map((v) => v.ready)).then(() => openToolsGate());
   api.ready = Promise.all(viewers.map((v) => v.ready)).then(() => {
+    setActive(0);
+    return api;
+  });
+  api.toolsReady = Promise.all([api.ready, ...viewers.map((v) => v.toolsReady), loadTools()]).then((all) => {
+    if (destroyed) return api;
+    T = all[all.length - 1];
+    const { synchronizers } = T;
     // Panes of one plane scroll together by position (the library's image-slice synchronizer).
     const groups = [];
     for (const viewer of viewers) {
@@ -135,10 +154,11 @@ export function createCaseViewer(elements, options = {}) {
       for (const viewer of group.viewers) sync.add({ renderingEngineId: viewer._engineId, viewportId: viewer._viewportId });
       sliceSyncs.push(sync);
     });
-    setActive(0);
+    setActive(active); // the lines from the active pane
     return api;
   });
-  api.loaded = Promise.all([api.ready, ...viewers.map((v) => v.loaded)]).then(() => api);
+  api.toolsReady.catch(() => {});
+  api.loaded = Promise.all([api.ready, api.toolsReady.catch(() => {}), ...viewers.map((v) => v.loaded)]).then(() => api);
   api.loaded.catch(() => {});
   return api;
 }

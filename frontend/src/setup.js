@@ -1,19 +1,7 @@
-// One-time initialisation of Cornerstone3D core, tools and the DICOM image loader.
+// One-time initialisation of Cornerstone3D core and the DICOM image loader; the tools come later
+// (loadTools).
 // Every viewer on the page shares it; calling it again is a no-op (the first caller's options win).
 import { init as coreInit, getRenderingCapabilities, RenderingEngine } from '@cornerstonejs/core';
-import {
-  init as toolsInit,
-  addTool,
-  StackScrollTool,
-  WindowLevelTool,
-  ZoomTool,
-  PanTool,
-  EllipticalROITool,
-  LengthTool,
-  AngleTool,
-  WindowLevelRegionTool,
-  ReferenceLinesTool,
-} from '@cornerstonejs/tools';
 import { init as dicomImageLoaderInit } from '@cornerstonejs/dicom-image-loader';
 
 let renderer = null;
@@ -40,13 +28,22 @@ export function ensureInitialised({ maxWebWorkers, rendering } = {}) {
     // request headers are added (nothing beyond the opaque URL reaches the server).
     maxWebWorkers: maxWebWorkers || Math.min(2, Math.max(1, (navigator.hardwareConcurrency || 2) - 1)),
   });
-  toolsInit();
-  // No probe tool: it would show raw stored values, which differ between arms (blinding).
-  for (const tool of [StackScrollTool, WindowLevelTool, ZoomTool, PanTool, EllipticalROITool, LengthTool, AngleTool,
-    WindowLevelRegionTool, ReferenceLinesTool]) {
-    addTool(tool);
-  }
   return renderer;
+}
+
+let toolsPromise = null;
+
+/**
+ * The tools chunk (tools.js: @cornerstonejs/tools, initialised, the viewer's tools registered),
+ * loaded once per page. Viewers ask for it after their first image is drawn, so the first image
+ * never waits for the tools' code to be fetched, parsed and evaluated.
+ */
+export function loadTools() {
+  if (!toolsPromise) {
+    toolsPromise = import('./tools.js');
+    toolsPromise.catch(() => { toolsPromise = null; }); // a failed fetch may be retried
+  }
+  return toolsPromise;
 }
 
 /** 'gpu' or 'cpu' once the first viewer exists, else null. */

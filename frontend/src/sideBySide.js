@@ -7,8 +7,9 @@
 // blinded series carry new, unrelated frames of reference, so the library's position-based slice
 // synchronizer has nothing to match on. The page decides which series goes left and right
 // (randomised and recorded by the server); this module never learns which arm is which.
-import { SynchronizerManager, synchronizers } from '@cornerstonejs/tools';
+// The synchronizers come with the tools chunk, after both first images (stackViewer.js).
 import { createStackViewer } from './stackViewer.js';
+import { loadTools } from './setup.js';
 
 let pairCounter = 0;
 
@@ -43,6 +44,10 @@ export function createSideBySide(leftEl, rightEl, options = {}) {
       onError: wrap(shared.onError),
     };
   };
+  // The tools chunk is evaluated once both sides show their first image, not between them.
+  let openToolsGate;
+  const toolsGate = new Promise((resolve) => { openToolsGate = resolve; });
+  shared._toolsGate = toolsGate;
   const left = createStackViewer(leftEl, sideOptions('left', leftIds));
   let right;
   try {
@@ -53,9 +58,9 @@ export function createSideBySide(leftEl, rightEl, options = {}) {
   }
 
   const id = `rv-pair${++pairCounter}`;
-  const voiSync = synchronizers.createVOISynchronizer(`${id}-voi`, { syncInvertState: true, syncColormap: false });
-  const zoomPanSync = syncCamera ? synchronizers.createCameraPositionSynchronizer(`${id}-camera`) : null;
-  const libSyncs = [voiSync, zoomPanSync].filter(Boolean);
+  const libSyncs = []; // the library's synchronizers, once the tools are loaded
+  let SyncManager = null;
+  let destroyed = false;
   const setLibSync = (enabled) => libSyncs.forEach((s) => s.setEnabled(enabled));
 
   // Nothing is linked until both series show their first image.
@@ -107,6 +112,7 @@ export function createSideBySide(leftEl, rightEl, options = {}) {
     left,
     right,
     ready: null,
+    toolsReady: null,
     loaded: null,
     setIndex: (index) => left.setIndex(index),
     scroll: (delta) => left.scroll(delta),
@@ -134,17 +140,15 @@ export function createSideBySide(leftEl, rightEl, options = {}) {
     setTool: (name) => both((v) => v.setTool(name)),
     getState: () => ({ left: left.getState(), right: right.getState() }),
     destroy: () => {
-      for (const s of libSyncs) SynchronizerManager.destroySynchronizer(s.id);
+      destroyed = true;
+      for (const s of libSyncs) SyncManager.destroySynchronizer(s.id);
       both((v) => v.destroy());
     },
   };
+  Promise.allSettled([left.ready, right.ready]).then(() => openToolsGate());
   api.ready = Promise.all([left.ready, right.ready]).then(() => {
     const s = left.getState();
     right._setIndexQuietly(mapIndex(s.index, s.count, right.getState().count));
-    for (const sync of libSyncs) {
-      sync.add(viewportInfo(left));
-      sync.add(viewportInfo(right));
-    }
     if (!shared.initialPreset) alignToLeft();
     else {
       setLibSync(false);
@@ -155,7 +159,22 @@ export function createSideBySide(leftEl, rightEl, options = {}) {
     linked = true;
     return api;
   });
-  api.loaded = Promise.all([api.ready, left.loaded, right.loaded]).then(() => api);
+  // Window/level, invert and the world camera follow each other through the library's
+  // synchronizers once both sides have their tools.
+  api.toolsReady = Promise.all([api.ready, left.toolsReady, right.toolsReady, loadTools()]).then(([, , , T]) => {
+    if (destroyed) return api;
+    const { synchronizers } = T;
+    SyncManager = T.SynchronizerManager;
+    libSyncs.push(synchronizers.createVOISynchronizer(`${id}-voi`, { syncInvertState: true, syncColormap: false }));
+    if (syncCamera) libSyncs.push(synchronizers.createCameraPositionSynchronizer(`${id}-camera`));
+    for (const sync of libSyncs) {
+      sync.add(viewportInfo(left));
+      sync.add(viewportInfo(right));
+    }
+    return api;
+  });
+  api.toolsReady.catch(() => {});
+  api.loaded = Promise.all([api.ready, api.toolsReady.catch(() => {}), left.loaded, right.loaded]).then(() => api);
   api.loaded.catch(() => {});
   return api;
 }

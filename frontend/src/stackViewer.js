@@ -12,25 +12,12 @@ import {
   metaData,
   utilities as csUtils,
 } from '@cornerstonejs/core';
-import {
-  ToolGroupManager,
-  Enums as toolEnums,
-  StackScrollTool,
-  WindowLevelTool,
-  ZoomTool,
-  PanTool,
-  EllipticalROITool,
-  LengthTool,
-  AngleTool,
-  WindowLevelRegionTool,
-  ReferenceLinesTool,
-  annotation as csAnnotation,
-  utilities as toolUtils,
-} from '@cornerstonejs/tools';
-import { ensureInitialised, getRenderingEngine } from './setup.js';
+import { ensureInitialised, getRenderingEngine, loadTools } from './setup.js';
 import { injectStyle } from './style.js';
 
-const { MouseBindings, KeyboardBindings, Events: ToolEvents } = toolEnums;
+// @cornerstonejs/tools is not in the entry chunk: each viewer loads it (setup.js loadTools) once
+// its first image is drawn, then binds the mouse tools (attachTools below). Until then the image
+// is on screen and the keyboard and wheel scroll it; tools asked for meanwhile are applied on attach.
 const Events = csEnums.Events;
 
 // Keys the viewer handles, and only while it has focus. Digits, letters, Tab and Enter are left to
@@ -46,15 +33,17 @@ const KEY_STEPS = {
 
 let viewerCounter = 0;
 
-// Left-drag tools: the page's names → Cornerstone's.
-const PRIMARY_TOOLS = {
-  windowLevel: WindowLevelTool.toolName,
-  roi: EllipticalROITool.toolName,
-  length: LengthTool.toolName,
-  angle: AngleTool.toolName,
-  windowRegion: WindowLevelRegionTool.toolName, // auto-window on a dragged region
-};
-const MEASUREMENT_TOOLS = { [LengthTool.toolName]: 'length', [AngleTool.toolName]: 'angle' };
+// Left-drag tools: the page's names → Cornerstone's (filled once the tools chunk is loaded).
+const PRIMARY_TOOL_NAMES = ['windowLevel', 'roi', 'length', 'angle', 'windowRegion'];
+function primaryTools(T) {
+  return {
+    windowLevel: T.WindowLevelTool.toolName,
+    roi: T.EllipticalROITool.toolName,
+    length: T.LengthTool.toolName,
+    angle: T.AngleTool.toolName,
+    windowRegion: T.WindowLevelRegionTool.toolName, // auto-window on a dragged region
+  };
+}
 
 function cross(a, b) {
   return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
@@ -178,52 +167,76 @@ export function createStackViewer(element, options = {}) {
   });
   const viewport = renderingEngine.getViewport(viewportId);
 
-  const toolGroup = ToolGroupManager.createToolGroup(toolGroupId);
-  toolGroup.addTool(StackScrollTool.toolName);
-  toolGroup.addTool(WindowLevelTool.toolName);
-  toolGroup.addTool(ZoomTool.toolName);
-  toolGroup.addTool(PanTool.toolName);
-  const textLines = roiTextLines(options.roiText || 'area');
-  toolGroup.addTool(EllipticalROITool.toolName, textLines ? { getTextLines: textLines } : {});
-  toolGroup.addTool(LengthTool.toolName);
-  toolGroup.addTool(AngleTool.toolName);
-  toolGroup.addTool(WindowLevelRegionTool.toolName);
-  if (options.referenceLines) {
-    // Cross-reference lines of another pane's current slice (createCaseViewer sets the source).
-    // The frame-of-reference check is off: blinded series get new frame UIDs, while their geometry
-    // stays in the patient's coordinates, shared by the sequences of one examination.
-    toolGroup.addTool(ReferenceLinesTool.toolName, { sourceViewportId: '', enforceSameFrameOfReference: false });
-    toolGroup.setToolEnabled(ReferenceLinesTool.toolName);
-  }
-  toolGroup.addViewport(viewportId, engineId);
-  toolGroup.setToolActive(StackScrollTool.toolName, {
-    bindings: [{ mouseButton: MouseBindings.Wheel }],
-  });
-  toolGroup.setToolActive(ZoomTool.toolName, {
-    bindings: [
-      { mouseButton: MouseBindings.Secondary },
-      { mouseButton: MouseBindings.Wheel, modifierKey: KeyboardBindings.Ctrl },
-    ],
-  });
-  toolGroup.setToolActive(PanTool.toolName, {
-    bindings: [
-      { mouseButton: MouseBindings.Auxiliary },
-      { mouseButton: MouseBindings.Primary, modifierKey: KeyboardBindings.Shift },
-    ],
-  });
-
+  // --- tools (bound once the tools chunk is loaded) ----------------------------------------------
+  let T = null; // the tools module, once attached
+  let toolGroup = null;
+  let PRIMARY_TOOLS = null;
+  let MEASUREMENT_TOOLS = {};
   let primaryTool = null;
-  function setTool(name) {
-    if (!(name in PRIMARY_TOOLS)) {
-      throw new TypeError(`ReaderViewer: unknown tool ${JSON.stringify(name)} (${Object.keys(PRIMARY_TOOLS).join(' | ')})`);
+  let cinePlaying = false;
+  let cineFps = 10;
+  const textLines = roiTextLines(options.roiText || 'area');
+
+  function attachTools(tools) {
+    T = tools;
+    PRIMARY_TOOLS = primaryTools(T);
+    MEASUREMENT_TOOLS = { [T.LengthTool.toolName]: 'length', [T.AngleTool.toolName]: 'angle' };
+    const { MouseBindings, KeyboardBindings } = T.Enums;
+    T.adoptElement({ element: host, viewportId, renderingEngineId: engineId });
+    toolGroup = T.ToolGroupManager.createToolGroup(toolGroupId);
+    toolGroup.addTool(T.StackScrollTool.toolName);
+    toolGroup.addTool(T.WindowLevelTool.toolName);
+    toolGroup.addTool(T.ZoomTool.toolName);
+    toolGroup.addTool(T.PanTool.toolName);
+    toolGroup.addTool(T.EllipticalROITool.toolName, textLines ? { getTextLines: textLines } : {});
+    toolGroup.addTool(T.LengthTool.toolName);
+    toolGroup.addTool(T.AngleTool.toolName);
+    toolGroup.addTool(T.WindowLevelRegionTool.toolName);
+    if (options.referenceLines) {
+      // Cross-reference lines of another pane's current slice (createCaseViewer sets the source).
+      // The frame-of-reference check is off: blinded series get new frame UIDs, while their geometry
+      // stays in the patient's coordinates, shared by the sequences of one examination.
+      toolGroup.addTool(T.ReferenceLinesTool.toolName, { sourceViewportId: '', enforceSameFrameOfReference: false });
+      toolGroup.setToolEnabled(T.ReferenceLinesTool.toolName);
     }
-    const primary = [{ mouseButton: MouseBindings.Primary }];
+    toolGroup.addViewport(viewportId, engineId);
+    toolGroup.setToolActive(T.StackScrollTool.toolName, {
+      bindings: [{ mouseButton: MouseBindings.Wheel }],
+    });
+    toolGroup.setToolActive(T.ZoomTool.toolName, {
+      bindings: [
+        { mouseButton: MouseBindings.Secondary },
+        { mouseButton: MouseBindings.Wheel, modifierKey: KeyboardBindings.Ctrl },
+      ],
+    });
+    toolGroup.setToolActive(T.PanTool.toolName, {
+      bindings: [
+        { mouseButton: MouseBindings.Auxiliary },
+        { mouseButton: MouseBindings.Primary, modifierKey: KeyboardBindings.Shift },
+      ],
+    });
+    api._toolGroup = toolGroup;
+    listenAnnotations();
+    applyTool(primaryTool);
+    updateOrientation();
+    if (cinePlaying) T.utilities.cine.playClip(host, { framesPerSecond: cineFps, loop: true });
+    viewport.render();
+  }
+
+  function applyTool(name) {
+    const primary = [{ mouseButton: T.Enums.MouseBindings.Primary }];
     // Passive: existing ellipses and measurements stay visible and their handles can be dragged.
     for (const [other, toolName] of Object.entries(PRIMARY_TOOLS)) {
       if (other !== name) toolGroup.setToolPassive(toolName);
     }
     toolGroup.setToolActive(PRIMARY_TOOLS[name], { bindings: primary });
+  }
+  function setTool(name) {
+    if (!PRIMARY_TOOL_NAMES.includes(name)) {
+      throw new TypeError(`ReaderViewer: unknown tool ${JSON.stringify(name)} (${PRIMARY_TOOL_NAMES.join(' | ')})`);
+    }
     primaryTool = name;
+    if (toolGroup) applyTool(name);
   }
   setTool(options.tool || 'windowLevel');
 
@@ -272,9 +285,9 @@ export function createStackViewer(element, options = {}) {
       return;
     }
     const { viewUp, viewPlaneNormal } = camera || {};
-    if (!viewUp || !viewPlaneNormal || !viewport.getImageData()) return;
+    if (!T || !viewUp || !viewPlaneNormal || !viewport.getImageData()) return; // letters come with the tools
     const right = cross(viewUp, viewPlaneNormal);
-    const letters = (v) => toolUtils.orientation.getOrientationStringLPS(v);
+    const letters = (v) => T.utilities.orientation.getOrientationStringLPS(v);
     const inv = (v) => v.map((x) => -x);
     markers.top.textContent = letters(viewUp);
     markers.bottom.textContent = letters(inv(viewUp));
@@ -314,6 +327,22 @@ export function createStackViewer(element, options = {}) {
     rejectReady = reject;
   });
 
+  // `tools`: the mouse tools, measurements, synchronizers and cross-reference lines are bound.
+  let resolveTools;
+  let rejectTools;
+  const toolsReady = new Promise((resolve, reject) => {
+    resolveTools = resolve;
+    rejectTools = reject;
+  });
+  toolsReady.catch(() => {});
+  // The wheel scrolls before the tools' StackScrollTool takes over (one slice per notch).
+  function wheelBeforeTools(evt) {
+    if (T || evt.ctrlKey || !evt.deltaY) return;
+    evt.preventDefault();
+    scroll(Math.sign(evt.deltaY));
+  }
+  element.addEventListener('wheel', wheelBeforeTools, { passive: false });
+
   // Cornerstone also reports renders of the still empty viewport (e.g. after a resize); the first
   // image counts only once the viewport holds image data.
   listen(host, Events.IMAGE_RENDERED, () => {
@@ -323,6 +352,17 @@ export function createStackViewer(element, options = {}) {
       updateWindowText();
       updateOrientation();
       resolveReady(api);
+      // Now the tools: fetched, evaluated and bound after the first image, never before it (in a
+      // pair or case read, after every pane's first image: options._toolsGate).
+      Promise.resolve(options._toolsGate).then(loadTools).then((tools) => {
+        if (destroyed) return;
+        attachTools(tools);
+        element.removeEventListener('wheel', wheelBeforeTools);
+        resolveTools(api);
+      }, (error) => {
+        if (!destroyed) reportError(error, undefined, { overlay: false });
+        rejectTools(error);
+      });
     }
   });
   listen(host, Events.STACK_NEW_IMAGE, (evt) => {
@@ -407,7 +447,8 @@ export function createStackViewer(element, options = {}) {
       if (options.initialPreset) setPreset(options.initialPreset);
       viewport.render();
       updateOverlay();
-      return prefetchAll();
+      // `loaded`: every instance cached and the tools bound (a failure of either is reported, not thrown).
+      return Promise.all([prefetchAll(), toolsReady.catch(() => {})]).then(() => api);
     })
     .catch((error) => {
       const imageId = imageIds[initialIndex];
@@ -444,7 +485,7 @@ export function createStackViewer(element, options = {}) {
   }
   function isMine(detail) {
     const ann = detail.annotation;
-    if (!ann || ann.metadata?.toolName !== EllipticalROITool.toolName) return false;
+    if (!ann || ann.metadata?.toolName !== T.EllipticalROITool.toolName) return false;
     if (detail.viewportId && detail.viewportId !== viewportId) return false;
     return imageIds.includes(ann.metadata.referencedImageId);
   }
@@ -454,31 +495,6 @@ export function createStackViewer(element, options = {}) {
     if (callbacks.onRoi) callbacks.onRoi(roi);
     element.dispatchEvent(new CustomEvent('readerviewer:roi', { detail: roi }));
   }
-  listen(eventTarget, ToolEvents.ANNOTATION_ADDED, (evt) => {
-    if (isMine(evt.detail)) roiUids.add(evt.detail.annotation.annotationUID);
-  });
-  listen(eventTarget, ToolEvents.ANNOTATION_COMPLETED, (evt) => {
-    const ann = evt.detail.annotation;
-    if (!ann || !roiUids.has(ann.annotationUID)) return;
-    completedRois.add(ann.annotationUID);
-    // Statistics still from the previous drag position are recomputed on the next render, which
-    // reports them (StatsUpdated below); report now only if they are current.
-    if (!ann.invalidated) emitRoi(ann);
-  });
-  listen(eventTarget, ToolEvents.ANNOTATION_MODIFIED, (evt) => {
-    const ann = evt.detail.annotation;
-    if (!ann || !completedRois.has(ann.annotationUID)) return;
-    if (evt.detail.changeType !== toolEnums.ChangeTypes.StatsUpdated) return;
-    emitRoi(ann);
-  });
-  listen(eventTarget, ToolEvents.ANNOTATION_REMOVED, (evt) => {
-    const ann = evt.detail.annotation;
-    if (!ann || !roiUids.has(ann.annotationUID)) return;
-    roiUids.delete(ann.annotationUID);
-    completedRois.delete(ann.annotationUID);
-    if (callbacks.onRoiRemoved) callbacks.onRoiRemoved(ann.annotationUID);
-    element.dispatchEvent(new CustomEvent('readerviewer:roiremoved', { detail: { id: ann.annotationUID } }));
-  });
 
   // Length and angle measurements: reported through onMeasurement, like ellipses through onRoi.
   const measurementUids = new Set();
@@ -511,46 +527,79 @@ export function createStackViewer(element, options = {}) {
     if (options.onMeasurement) options.onMeasurement(m);
     element.dispatchEvent(new CustomEvent('readerviewer:measurement', { detail: m }));
   }
-  listen(eventTarget, ToolEvents.ANNOTATION_COMPLETED, (evt) => {
-    if (!isMyMeasurement(evt.detail)) return;
-    measurementUids.add(evt.detail.annotation.annotationUID);
-    // Stale statistics (from the previous drag position) are recomputed on the next render, which
-    // reports them through StatsUpdated below.
-    if (!evt.detail.annotation.invalidated) emitMeasurement(evt.detail.annotation);
-  });
-  listen(eventTarget, ToolEvents.ANNOTATION_MODIFIED, (evt) => {
-    const ann = evt.detail.annotation;
-    if (!ann || !measurementUids.has(ann.annotationUID)) return;
-    if (evt.detail.changeType !== toolEnums.ChangeTypes.StatsUpdated) return;
-    emitMeasurement(ann);
-  });
-  listen(eventTarget, ToolEvents.ANNOTATION_REMOVED, (evt) => {
-    const ann = evt.detail.annotation;
-    if (ann) measurementUids.delete(ann.annotationUID);
-  });
+  // Annotation events, listened to once the tools are attached (nothing can be drawn before).
+  function listenAnnotations() {
+    const ToolEvents = T.Enums.Events;
+    const { ChangeTypes } = T.Enums;
+    listen(eventTarget, ToolEvents.ANNOTATION_ADDED, (evt) => {
+      if (isMine(evt.detail)) roiUids.add(evt.detail.annotation.annotationUID);
+    });
+    listen(eventTarget, ToolEvents.ANNOTATION_COMPLETED, (evt) => {
+      const ann = evt.detail.annotation;
+      if (!ann || !roiUids.has(ann.annotationUID)) return;
+      completedRois.add(ann.annotationUID);
+      // Statistics still from the previous drag position are recomputed on the next render, which
+      // reports them (StatsUpdated below); report now only if they are current.
+      if (!ann.invalidated) emitRoi(ann);
+    });
+    listen(eventTarget, ToolEvents.ANNOTATION_MODIFIED, (evt) => {
+      const ann = evt.detail.annotation;
+      if (!ann || !completedRois.has(ann.annotationUID)) return;
+      if (evt.detail.changeType !== ChangeTypes.StatsUpdated) return;
+      emitRoi(ann);
+    });
+    listen(eventTarget, ToolEvents.ANNOTATION_REMOVED, (evt) => {
+      const ann = evt.detail.annotation;
+      if (!ann || !roiUids.has(ann.annotationUID)) return;
+      roiUids.delete(ann.annotationUID);
+      completedRois.delete(ann.annotationUID);
+      if (callbacks.onRoiRemoved) callbacks.onRoiRemoved(ann.annotationUID);
+      element.dispatchEvent(new CustomEvent('readerviewer:roiremoved', { detail: { id: ann.annotationUID } }));
+    });
+    listen(eventTarget, ToolEvents.ANNOTATION_COMPLETED, (evt) => {
+      if (!isMyMeasurement(evt.detail)) return;
+      measurementUids.add(evt.detail.annotation.annotationUID);
+      // Stale statistics (from the previous drag position) are recomputed on the next render, which
+      // reports them through StatsUpdated below.
+      if (!evt.detail.annotation.invalidated) emitMeasurement(evt.detail.annotation);
+    });
+    listen(eventTarget, ToolEvents.ANNOTATION_MODIFIED, (evt) => {
+      const ann = evt.detail.annotation;
+      if (!ann || !measurementUids.has(ann.annotationUID)) return;
+      if (evt.detail.changeType !== ChangeTypes.StatsUpdated) return;
+      emitMeasurement(ann);
+    });
+    listen(eventTarget, ToolEvents.ANNOTATION_REMOVED, (evt) => {
+      const ann = evt.detail.annotation;
+      if (ann) measurementUids.delete(ann.annotationUID);
+    });
+}
   function getMeasurements() {
+    if (!T) return [];
     return [...measurementUids]
-      .map((id) => csAnnotation.state.getAnnotation(id))
+      .map((id) => T.annotation.state.getAnnotation(id))
       .filter(Boolean)
       .map(measurementFrom)
       .filter(Boolean);
   }
 
   function getRois() {
+    if (!T) return [];
     return [...completedRois]
-      .map((id) => csAnnotation.state.getAnnotation(id))
+      .map((id) => T.annotation.state.getAnnotation(id))
       .filter(Boolean)
       .map(roiFromAnnotation)
       .filter(Boolean);
   }
   function removeRoi(id) {
-    if (!roiUids.has(id)) return false;
-    csAnnotation.state.removeAnnotation(id);
+    if (!T || !roiUids.has(id)) return false;
+    T.annotation.state.removeAnnotation(id);
     viewport.render();
     return true;
   }
   function clearRois() {
-    for (const id of [...roiUids, ...measurementUids]) csAnnotation.state.removeAnnotation(id);
+    if (!T) return;
+    for (const id of [...roiUids, ...measurementUids]) T.annotation.state.removeAnnotation(id);
     viewport.render();
   }
 
@@ -651,11 +700,12 @@ export function createStackViewer(element, options = {}) {
     viewport.render();
   }
   // Cine: the library's clip player on this viewport, looping.
-  let cinePlaying = false;
+  // Asked for before the tools are attached, it starts on attach.
   function cine(on, framesPerSecond = 10) {
     const next = on === undefined ? !cinePlaying : !!on;
-    if (next && !cinePlaying) toolUtils.cine.playClip(host, { framesPerSecond, loop: true });
-    else if (!next && cinePlaying) toolUtils.cine.stopClip(host);
+    if (next) cineFps = framesPerSecond;
+    if (T && next && !cinePlaying) T.utilities.cine.playClip(host, { framesPerSecond, loop: true });
+    else if (T && !next && cinePlaying) T.utilities.cine.stopClip(host);
     cinePlaying = next;
     return next;
   }
@@ -685,6 +735,7 @@ export function createStackViewer(element, options = {}) {
       zoom: camera.zoom,
       pan: camera.pan,
       tool: primaryTool,
+      tools: !!T,
       renderer,
       loaded: loadedCount,
       failed: [...failed].sort((a, b) => a - b),
@@ -707,8 +758,9 @@ export function createStackViewer(element, options = {}) {
     if (cinePlaying) cine(false);
     if (resizeObserver) resizeObserver.disconnect();
     for (const [target, type, fn] of listeners) target.removeEventListener(type, fn);
+    element.removeEventListener('wheel', wheelBeforeTools);
     clearRois();
-    ToolGroupManager.destroyToolGroup(toolGroupId);
+    if (toolGroup) T.ToolGroupManager.destroyToolGroup(toolGroupId);
     renderingEngine.disableElement(viewportId);
     host.remove();
     overlay.remove();
@@ -720,6 +772,7 @@ export function createStackViewer(element, options = {}) {
   const api = {
     element,
     ready,
+    toolsReady,
     loaded,
     presets: presets.map((p) => ({ ...p })),
     getIndex,
@@ -749,7 +802,7 @@ export function createStackViewer(element, options = {}) {
     _setIndexQuietly: (index) => setIndexQuietly(index).done,
     _viewport: viewport,
     _viewportId: viewportId,
-    _toolGroup: toolGroup,
+    _toolGroup: null, // set when the tools are attached
     _engineId: engineId,
   };
   updateOverlay();

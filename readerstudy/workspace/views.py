@@ -1,7 +1,7 @@
 """Coordinator workspace pages: set up a study step by step, check and publish it, watch it run,
 lock it and take the exports away.
 
-Pages only read (selectors) and render; every change is made by ``static/workspace/workspace.js``
+Pages only read (selectors) and render; every change is made by ``static/workspace/workspace.js`` (source: ``frontend/src/workspace/``)
 through the REST API, the same endpoints scripts use. Every page answers 404 to anyone who does not
 coordinate the study, the same as for a study that does not exist.
 """
@@ -17,7 +17,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 
-from readerstudy.reading.selectors import form_definition, form_layout
+from readerstudy.reading.selectors import form_definition, form_layout, viewer_settings
+from readerstudy.reading.services.viewer import MAX_PRESETS
 from readerstudy.studies import login_links, services as study_services
 from readerstudy.studies.models import ImportJob, Item, Membership, ReferenceStandard, Series, Study
 from readerstudy.studies.selectors import publish_checklist, studies_coordinated_by
@@ -94,6 +95,14 @@ def setup(request, pk: int, step: str):
         context["items"] = list(study.items.prefetch_related("sequences"))
         context["templates"] = study_services.questionnaire_templates()
         context["kinds"] = Item.Kind.choices
+        # The window presets readers are offered (PUT /api/studies/<id>/viewer-settings/): the saved
+        # ones and a few empty rows to add more.
+        viewer = viewer_settings(study.pk)
+        presets = viewer["presets"]
+        empty_rows = min(MAX_PRESETS - len(presets), max(3, 4 - len(presets)))
+        context["viewer"] = viewer
+        context["preset_rows"] = list(presets) + [None] * max(0, empty_rows)
+        context["max_presets"] = MAX_PRESETS
     elif step == "reference":
         context["reference"] = ReferenceStandard.objects.filter(case__study=study).select_related("case")
         context["findings"] = list(study.items.filter(kind=Item.Kind.CHECKLIST).values_list("key", flat=True))

@@ -746,8 +746,15 @@ function imageIds(urls) {
   if (document.activeElement === document.body || document.activeElement === null) left.focus({ preventScroll: true });
   try {
     await viewer.ready;
-    document.body.dataset.viewerReady = "1";
+    document.body.dataset.imageShown = "1";
   } catch (error) {
     setSaveLabel("The image could not be loaded; answers still save.", "error");
+    return;
+  }
+  try {
+    await viewer.toolsReady;
+    document.body.dataset.viewerReady = "1";
+  } catch (error) {
+    setSaveLabel("The image tools could not be loaded (reload the page); answers still save.", "error");
   }
 })();

@@ -1,36 +1,50 @@
-// Workspace step "recon on real data": choose imported series (or raw files) and the arms to
-// make, start a recon job through /api/studies/<id>/recon-jobs/ and follow its progress.
-// The workspace's own script handles .ws-form forms; this form is .rc-real-form and stands alone.
-
+function csrfToken(root = document) {
+  const input = root.querySelector("input[name=csrfmiddlewaretoken]");
+  if (input && input.value) return input.value;
+  const holder = root.querySelector("[data-csrf]");
+  if (holder && holder.dataset.csrf) return holder.dataset.csrf;
+  const cookie = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
+  return cookie ? decodeURIComponent(cookie.slice("csrftoken=".length)) : "";
+}
+async function apiFetch(url, { method, body: body2 = null, keepalive = false, csrf } = {}) {
+  const multipart = typeof FormData !== "undefined" && body2 instanceof FormData;
+  const headers = { Accept: "application/json", "X-CSRFToken": csrf ?? csrfToken() };
+  if (body2 !== null && !multipart) headers["Content-Type"] = "application/json";
+  const response = await fetch(url, {
+    method: method || (body2 === null ? "GET" : "POST"),
+    credentials: "same-origin",
+    keepalive,
+    headers,
+    body: body2 === null ? null : multipart ? body2 : JSON.stringify(body2)
+  });
+  let data = null;
+  const type = response.headers.get("Content-Type") || "";
+  if (type.includes("json")) {
+    try {
+      data = await response.json();
+    } catch (error) {
+      data = null;
+    }
+  }
+  if (data === null) data = response.ok ? {} : { detail: `${response.status} ${response.statusText}` };
+  return { ok: response.ok, status: response.status, data };
+}
 const section = document.getElementById("recon-real");
 const KIND_ARMS = {
   standard: ["Fast", "Fast-DL25", "Fast-DL50", "Fast-DL75"],
   fast: ["Fast-DL25", "Fast-DL50", "Fast-DL75"],
-  kspace: ["Standard", "Fast", "Fast-DL25", "Fast-DL50", "Fast-DL75"],
+  kspace: ["Standard", "Fast", "Fast-DL25", "Fast-DL50", "Fast-DL75"]
 };
-// Which imported arm each kind starts from.
 const SOURCE_ARM = { standard: "Standard", fast: "Fast" };
-
-function csrfToken() {
-  const ws = document.querySelector(".ws");
-  return ws ? ws.dataset.csrf : "";
+function call(url, method = "GET", body2 = null) {
+  return apiFetch(url, { method, body: body2 });
 }
-
-async function call(url, method = "GET", body = null) {
-  const headers = { Accept: "application/json", "X-CSRFToken": csrfToken() };
-  if (body !== null) headers["Content-Type"] = "application/json";
-  const r = await fetch(url, { method, headers, credentials: "same-origin", body: body === null ? null : JSON.stringify(body) });
-  const data = (r.headers.get("Content-Type") || "").includes("json") ? await r.json() : { detail: `${r.status} ${r.statusText}` };
-  return { ok: r.ok, data };
-}
-
 function flatten(data) {
   if (data == null) return [];
   if (typeof data === "string") return [data];
   if (Array.isArray(data)) return data.flatMap(flatten);
-  return Object.entries(data).flatMap(([k, v]) => flatten(v).map((m) => (k === "detail" || k === "non_field_errors" ? m : `${k}: ${m}`)));
+  return Object.entries(data).flatMap(([k, v]) => flatten(v).map((m) => k === "detail" || k === "non_field_errors" ? m : `${k}: ${m}`));
 }
-
 function checkbox(name, value, label, checked) {
   const l = document.createElement("label");
   l.className = "ws-check";
@@ -39,17 +53,8 @@ function checkbox(name, value, label, checked) {
   l.append(input, ` ${label}`);
   return l;
 }
-
 if (section) {
-  const study = section.dataset.study;
-  const form = section.querySelector("form");
-  const kind = form.elements.kind;
-  const errors = form.querySelector(".ws-errors");
-  const job = form.querySelector(".ws-job");
-  let series = [];
-  let studyArms = [];
-
-  function render() {
+  let render2 = function() {
     const k = kind.value;
     form.querySelector(".rc-real-series").hidden = k === "kspace";
     form.querySelector(".rc-real-raw").hidden = k !== "kspace";
@@ -71,17 +76,7 @@ if (section) {
       arms.append(item);
     }
     form.querySelector(".rc-real-noise").hidden = k === "kspace";
-  }
-
-  async function load() {
-    const [s, a] = await Promise.all([call(`/api/studies/${study}/series/`), call(`/api/studies/${study}/arms/`)]);
-    series = s.ok ? (s.data.results || s.data) : [];
-    studyArms = a.ok ? (a.data.results || a.data).map((x) => x.name) : [];
-    form.querySelector(".rc-real-loading").hidden = true;
-    render();
-  }
-
-  function body() {
+  }, body2 = function() {
     const k = kind.value;
     const b = { kind: k, protocol_set: form.elements.protocol_set.value };
     b.arms = [...form.querySelectorAll('input[name="arms"]:checked')].map((i) => i.value);
@@ -98,37 +93,61 @@ if (section) {
       if (roi.every((v) => v !== "")) b.background_roi = { rows: [Number(roi[0]), Number(roi[1])], cols: [Number(roi[2]), Number(roi[3])] };
     }
     return b;
-  }
-
-  function show(list) {
+  }, show2 = function(list) {
     errors.hidden = !list.length;
     errors.replaceChildren(...list.map((m) => Object.assign(document.createElement("p"), { textContent: m })));
+  };
+  var render = render2, body = body2, show = show2;
+  const study = section.dataset.study;
+  const form = section.querySelector("form");
+  const kind = form.elements.kind;
+  const errors = form.querySelector(".ws-errors");
+  const job = form.querySelector(".ws-job");
+  let series = [];
+  let studyArms = [];
+  async function load() {
+    const [s, a] = await Promise.all([call(`/api/studies/${study}/series/`), call(`/api/studies/${study}/arms/`)]);
+    series = s.ok ? s.data.results || s.data : [];
+    studyArms = a.ok ? (a.data.results || a.data).map((x) => x.name) : [];
+    form.querySelector(".rc-real-loading").hidden = true;
+    render2();
   }
-
   async function follow(id) {
     job.hidden = false;
     const bar = job.querySelector("progress");
     const text = job.querySelector(".ws-job-text");
-    for (;;) {
+    for (; ; ) {
       const r = await call(`/api/studies/${study}/recon-jobs/${id}/`);
-      if (!r.ok) { show(flatten(r.data)); return; }
+      if (!r.ok) {
+        show2(flatten(r.data));
+        return;
+      }
       bar.value = r.data.progress;
       text.textContent = `${r.data.state}: ${r.data.message || ""}`;
-      if (r.data.state === "succeeded") { text.textContent = "Done: the new series are in the study."; return; }
-      if (r.data.state === "failed") { text.textContent = "Failed."; show([r.data.error]); return; }
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      if (r.data.state === "succeeded") {
+        text.textContent = "Done: the new series are in the study.";
+        return;
+      }
+      if (r.data.state === "failed") {
+        text.textContent = "Failed.";
+        show2([r.data.error]);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1e3));
     }
   }
-
-  kind.addEventListener("change", render);
+  kind.addEventListener("change", render2);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    show([]);
+    show2([]);
     const button = form.querySelector('button[type="submit"]');
     button.disabled = true;
     try {
-      const r = await call(`/api/studies/${study}/recon-jobs/`, "POST", body());
-      if (!r.ok) { show(flatten(r.data)); return; }
+      const r = await call(`/api/studies/${study}/recon-jobs/`, "POST", body2());
+      if (!r.ok) {
+        show2(flatten(r.data));
+        return;
+      }
       await follow(r.data.public_id);
     } finally {
       button.disabled = false;

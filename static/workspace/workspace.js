@@ -1,25 +1,38 @@
-// Coordinator workspace: every change goes through the REST API (session auth + CSRF header).
-// Forms declare their endpoint: <form class="ws-form" data-api="/api/..." data-method="POST">;
-// fields are read by name, typed by data-type; errors land in the form's .ws-errors (role=alert).
-
-const root = document.querySelector(".ws");
-const csrf = root ? root.dataset.csrf : "";
-
-async function api(url, { method = "GET", body = null, multipart = false } = {}) {
-  const headers = { "X-CSRFToken": csrf, Accept: "application/json" };
+function csrfToken(root2 = document) {
+  const input = root2.querySelector("input[name=csrfmiddlewaretoken]");
+  if (input && input.value) return input.value;
+  const holder = root2.querySelector("[data-csrf]");
+  if (holder && holder.dataset.csrf) return holder.dataset.csrf;
+  const cookie = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
+  return cookie ? decodeURIComponent(cookie.slice("csrftoken=".length)) : "";
+}
+async function apiFetch(url, { method, body = null, keepalive = false, csrf } = {}) {
+  const multipart = typeof FormData !== "undefined" && body instanceof FormData;
+  const headers = { Accept: "application/json", "X-CSRFToken": csrf ?? csrfToken() };
   if (body !== null && !multipart) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
-    method, headers, credentials: "same-origin",
-    body: body === null ? null : multipart ? body : JSON.stringify(body),
+    method: method || (body === null ? "GET" : "POST"),
+    credentials: "same-origin",
+    keepalive,
+    headers,
+    body: body === null ? null : multipart ? body : JSON.stringify(body)
   });
   let data = null;
   const type = response.headers.get("Content-Type") || "";
-  if (type.includes("json")) data = await response.json();
-  else if (!response.ok) data = { detail: `${response.status} ${response.statusText}` };
+  if (type.includes("json")) {
+    try {
+      data = await response.json();
+    } catch (error) {
+      data = null;
+    }
+  }
+  if (data === null) data = response.ok ? {} : { detail: `${response.status} ${response.statusText}` };
   return { ok: response.ok, status: response.status, data };
 }
-
-// DRF errors as a flat list of sentences: {"field": ["msg"]} -> "field: msg".
+const root = document.querySelector(".ws");
+function api(url, { method = "GET", body = null } = {}) {
+  return apiFetch(url, { method, body });
+}
 function messages(data) {
   if (!data) return ["The server did not answer; try again."];
   if (typeof data === "string") return [data];
@@ -35,7 +48,6 @@ function messages(data) {
   }
   return out;
 }
-
 function showErrors(form, data) {
   const box = form.querySelector(".ws-errors");
   if (!box) return;
@@ -49,23 +61,25 @@ function showErrors(form, data) {
   box.append(list);
   box.hidden = false;
 }
-
 function clearErrors(form) {
   const box = form.querySelector(".ws-errors");
-  if (box) { box.hidden = true; box.replaceChildren(); }
+  if (box) {
+    box.hidden = true;
+    box.replaceChildren();
+  }
 }
-
 function typed(input) {
   const type = input.dataset.type || "";
   const raw = input.value;
   if (type === "bool") return input.type === "checkbox" ? input.checked : raw === "true";
-  if (raw.trim() === "") return type === "csv" ? [] : type === "anchors" ? {} : type === "datetime" ? null : undefined;
+  if (type === "option") return input.checked ? raw : void 0;
+  if (raw.trim() === "") return type === "csv" ? [] : type === "anchors" ? {} : type === "datetime" ? null : void 0;
   if (type === "int") return parseInt(raw, 10);
   if (type === "float") return parseFloat(raw);
   if (type === "json") return JSON.parse(raw);
   if (type === "csv") return raw.split(",").map((v) => v.trim()).filter(Boolean);
   if (type === "pairs") return raw.split(",").map((p) => p.split("|").map((a) => a.trim())).filter((p) => p[0]);
-  if (type === "datetime") return new Date(raw + "Z").toISOString(); // entered in UTC
+  if (type === "datetime") return (/* @__PURE__ */ new Date(raw + "Z")).toISOString();
   if (type === "anchors") {
     const out = {};
     for (const line of raw.split("\n")) {
@@ -76,19 +90,17 @@ function typed(input) {
   }
   return raw;
 }
-
 function setPath(target, name, value) {
   const parts = name.split(".");
   let here = target;
   for (const part of parts.slice(0, -1)) here = here[part] = here[part] || {};
   here[parts[parts.length - 1]] = value;
 }
-
 function jsonBody(form) {
   const body = {};
-  const kind = form.querySelector("input[name=kind]:checked");
+  const kind = form.querySelector("input[name=kind]:checked, select[name=kind]");
   for (const input of form.querySelectorAll("input[name], select[name], textarea[name]")) {
-    if (input.disabled || (input.type === "radio" && !input.checked)) continue;
+    if (input.disabled || input.type === "radio" && !input.checked) continue;
     if (input.dataset.kinds && kind && !input.dataset.kinds.split(" ").includes(kind.value)) continue;
     if (input.dataset.type === "list") {
       body[input.name] = body[input.name] || [];
@@ -96,7 +108,7 @@ function jsonBody(form) {
       continue;
     }
     const value = typed(input);
-    if (value === undefined || value === "") continue;
+    if (value === void 0 || value === "") continue;
     setPath(body, input.name, value);
   }
   if (form.dataset.merge) return mergeSettings(form, body);
@@ -104,10 +116,6 @@ function jsonBody(form) {
   if (form.dataset.wrap) return { [form.dataset.wrap]: body };
   return body;
 }
-
-// Analysis settings: the form edits some keys (unit, fdr, alpha, each item's margin and direction);
-// every other key already stored (report options, derived quantities, an item's kind...) is kept.
-// A field left empty removes that key, so its default applies again.
 function mergeSettings(form, body) {
   const stored = JSON.parse(document.getElementById(form.dataset.merge).textContent || "{}") || {};
   const merged = structuredClone(stored);
@@ -116,11 +124,13 @@ function mergeSettings(form, body) {
     if (parts[0] === "items") {
       const [, key, field] = parts;
       merged.items = merged.items || {};
-      const entry = { ...(merged.items[key] || {}) };
-      const value = body.items && body.items[key] ? body.items[key][field] : undefined;
-      if (value === undefined || value === "") delete entry[field]; else entry[field] = value;
-      if (Object.keys(entry).length) merged.items[key] = entry; else delete merged.items[key];
-    } else if (body[input.name] === undefined) {
+      const entry = { ...merged.items[key] || {} };
+      const value = body.items && body.items[key] ? body.items[key][field] : void 0;
+      if (value === void 0 || value === "") delete entry[field];
+      else entry[field] = value;
+      if (Object.keys(entry).length) merged.items[key] = entry;
+      else delete merged.items[key];
+    } else if (body[input.name] === void 0) {
       delete merged[input.name];
     } else {
       merged[input.name] = body[input.name];
@@ -129,36 +139,53 @@ function mergeSettings(form, body) {
   if (merged.items && !Object.keys(merged.items).length) delete merged.items;
   return { [form.dataset.wrap]: merged };
 }
-
+function presetsBody(form) {
+  const presets = [];
+  let initial = "";
+  for (const row of form.querySelectorAll(".ws-preset-row")) {
+    const field = (name2) => row.querySelector(`[name=${name2}]`).value.trim();
+    const name = field("preset_name");
+    const center = field("preset_center");
+    const width = field("preset_width");
+    if (!name && center === "" && width === "") continue;
+    const number = (v) => v === "" ? null : Number(v);
+    presets.push({ name, window_center: number(center), window_width: number(width) });
+    if (row.querySelector("[name=preset_initial]").checked) initial = name;
+  }
+  return { presets, initial_preset: initial };
+}
 function multipartBody(form) {
   const data = new FormData();
   for (const input of form.querySelectorAll("input[name], select[name], textarea[name]")) {
-    if (input.type === "file") { if (input.files.length) data.append(input.name, input.files[0]); }
-    else if (input.value.trim() !== "") data.append(input.name, input.value);
+    if (input.type === "file") {
+      if (input.files.length) data.append(input.name, input.files[0]);
+    } else if (input.value.trim() !== "") data.append(input.name, input.value);
   }
   return data;
 }
-
 function status(form, text) {
   const el = form.querySelector(".ws-status");
   if (el) el.textContent = text;
 }
-
-// --- long-running jobs: import and recon ---------------------------------------------------------
-
 async function follow(form, url, describe, onDone = null) {
   const box = form.querySelector(".ws-job");
   const bar = box.querySelector("progress");
   const text = box.querySelector(".ws-job-text");
   const fileErrors = box.querySelector(".ws-file-errors");
   box.hidden = false;
-  for (;;) {
+  for (; ; ) {
     const { ok, data } = await api(url);
-    if (!ok) { showErrors(form, data); return; }
+    if (!ok) {
+      showErrors(form, data);
+      return;
+    }
     bar.value = data.progress || 0;
     text.textContent = describe(data);
     if (data.state === "succeeded") {
-      if (onDone) { onDone(data); return; }
+      if (onDone) {
+        onDone(data);
+        return;
+      }
       text.textContent += " Reloading…";
       setTimeout(() => location.reload(), 400);
       return;
@@ -179,9 +206,6 @@ async function follow(form, url, describe, onDone = null) {
     await new Promise((resolve) => setTimeout(resolve, 700));
   }
 }
-
-// --- schedule preview ------------------------------------------------------------------------------
-
 function renderPreview(data) {
   const target = document.querySelector(".ws-preview");
   target.replaceChildren();
@@ -209,15 +233,12 @@ function renderPreview(data) {
   }
   if (!data.readers.length) target.textContent = "No readers yet.";
 }
-
-// --- submit handling -------------------------------------------------------------------------------
-
 async function submit(form, overrideUrl = null) {
   clearErrors(form);
   const multipart = form.dataset.body === "multipart";
   let body;
   try {
-    body = form.dataset.method === "DELETE" ? null : multipart ? multipartBody(form) : jsonBody(form);
+    body = form.dataset.method === "DELETE" ? null : multipart ? multipartBody(form) : form.dataset.body === "presets" ? presetsBody(form) : jsonBody(form);
   } catch (err) {
     showErrors(form, { detail: `could not read the form: ${err.message}` });
     return;
@@ -226,24 +247,35 @@ async function submit(form, overrideUrl = null) {
   if (button) button.disabled = true;
   const url = overrideUrl || form.dataset.api;
   const then = overrideUrl ? "written" : form.dataset.then || "reload";
-  const { ok, data } = await api(url, { method: form.dataset.method || "POST", body, multipart });
+  const { ok, data } = await api(url, { method: form.dataset.method || "POST", body });
   if (button) button.disabled = false;
-  if (!ok) { showErrors(form, data); return; }
+  if (!ok) {
+    showErrors(form, data);
+    return;
+  }
   if (form.dataset.redirect) {
     location.assign(form.dataset.redirect.replace(/\{(\w+)\}/g, (_, key) => encodeURIComponent(data[key])));
   } else if (then === "saved") {
     status(form, "Saved.");
   } else if (then === "import") {
     if (button) button.disabled = true;
-    follow(form, `/api/studies/${root.dataset.study}/imports/${data.public_id}/`,
-      (job) => `${job.state}, ${job.progress}%${job.series_created ? `, ${job.series_created} series` : ""}${job.skipped && job.skipped.length ? `, ${job.skipped.length} skipped (${job.skipped.map((s) => `${s.series_description || "?"} ×${s.images}`).join(", ")})` : ""}.`);
+    follow(
+      form,
+      `/api/studies/${root.dataset.study}/imports/${data.public_id}/`,
+      (job) => `${job.state}, ${job.progress}%${job.series_created ? `, ${job.series_created} series` : ""}${job.skipped && job.skipped.length ? `, ${job.skipped.length} skipped (${job.skipped.map((s) => `${s.series_description || "?"} ×${s.images}`).join(", ")})` : ""}.`
+    );
   } else if (then === "recon") {
     if (button) button.disabled = true;
-    follow(form, `/api/studies/${root.dataset.study}/recon-jobs/${data.public_id}/`,
-      (job) => `${job.state}, ${job.progress}%${job.message ? `: ${job.message}` : ""}.`);
+    follow(
+      form,
+      `/api/studies/${root.dataset.study}/recon-jobs/${data.public_id}/`,
+      (job) => `${job.state}, ${job.progress}%${job.message ? `: ${job.message}` : ""}.`
+    );
   } else if (then === "report") {
     if (button) button.disabled = true;
-    follow(form, `/api/studies/${root.dataset.study}/reports/${data.public_id}/`,
+    follow(
+      form,
+      `/api/studies/${root.dataset.study}/reports/${data.public_id}/`,
       (job) => `${job.state}, ${job.progress}%${job.message ? `: ${job.message}` : ""}.`,
       (job) => {
         const list = form.querySelector(".ws-downloads");
@@ -258,7 +290,8 @@ async function submit(form, overrideUrl = null) {
           list.append(li);
         }
         if (button) button.disabled = false;
-      });
+      }
+    );
   } else if (then === "preview") {
     renderPreview(data);
     document.getElementById("preview").scrollIntoView({ block: "start" });
@@ -276,37 +309,49 @@ async function submit(form, overrideUrl = null) {
     location.reload();
   }
 }
-
 document.addEventListener("submit", (event) => {
   const form = event.target.closest("form.ws-form");
   if (!form) return;
   event.preventDefault();
   submit(form);
 });
-
 document.addEventListener("click", async (event) => {
   const write = event.target.closest("button.ws-write");
-  if (write) { submit(write.closest("form"), write.dataset.api); return; }
+  if (write) {
+    submit(write.closest("form"), write.dataset.api);
+    return;
+  }
   const copy = event.target.closest("button.ws-copy");
   if (copy) {
     const input = copy.parentElement.querySelector("input");
     input.select();
-    try { await navigator.clipboard.writeText(input.value); copy.textContent = "Copied"; }
-    catch { copy.textContent = "Press Ctrl+C"; }
+    try {
+      await navigator.clipboard.writeText(input.value);
+      copy.textContent = "Copied";
+    } catch {
+      copy.textContent = "Press Ctrl+C";
+    }
     return;
   }
   const unblind = event.target.closest("button.ws-unblind");
   if (unblind) {
     const section = unblind.closest("section");
     const { ok, data } = await api(unblind.dataset.api);
-    if (!ok) { showErrors(section, data); return; }
+    if (!ok) {
+      showErrors(section, data);
+      return;
+    }
     const table = document.createElement("table");
     const columns = ["case", "sequence", "arm", "series_public_id", "blinded_series_instance_uid", "reads"];
     table.innerHTML = "<thead><tr>" + columns.map((c) => `<th>${c.replaceAll("_", " ")}</th>`).join("") + "</tr></thead>";
     const tbody = document.createElement("tbody");
     for (const row of data.series) {
       const tr = document.createElement("tr");
-      for (const c of columns) { const td = document.createElement("td"); td.textContent = String(row[c]); tr.append(td); }
+      for (const c of columns) {
+        const td = document.createElement("td");
+        td.textContent = String(row[c]);
+        tr.append(td);
+      }
       tbody.append(tr);
     }
     table.append(tbody);

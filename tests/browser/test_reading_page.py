@@ -89,6 +89,12 @@ def overlay(page):
     return page.inner_text(f"{VIEWER} .rv-overlay")
 
 
+def assert_fills_window(page):
+    """The reading page is exactly the window's height: nothing to scroll, nothing scrolled."""
+    sizes = page.evaluate("() => [document.documentElement.scrollHeight, window.innerHeight, window.scrollY]")
+    assert sizes[0] == sizes[1] and sizes[2] == 0, sizes
+
+
 def wait_for_image(page):
     page.wait_for_selector("body[data-viewer-ready='1']")
     page.wait_for_function(f"() => ({DIGEST_JS})('{VIEWER}')?.levels > 5")
@@ -105,7 +111,8 @@ def test_reader_reads_and_scores_by_keyboard_and_the_answers_are_stored_once(pag
     page.fill("input[name=username]", "reader1")
     page.fill("input[name=password]", PASSWORD)
     page.press("input[name=password]", "Enter")
-    page.wait_for_url(re.compile(rf"{re.escape(live_server.url)}/(reading/|workspace/)?$"))  # "/" sends each user to their UI
+    # Logged in: away from the login page (the home page sends a reader on to the worklist).
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
     page.goto(f"{live_server.url}/reading/")
     assert "open" in page.inner_text(".rd-state-open")
     assert "washout" in page.inner_text(".rd-state-locked")
@@ -210,7 +217,8 @@ def test_side_by_side_pair_scrolls_in_sync_and_preference_is_stored_corrected(pa
     page.fill("input[name=username]", "reader1")
     page.fill("input[name=password]", PASSWORD)
     page.press("input[name=password]", "Enter")
-    page.wait_for_url(re.compile(rf"{re.escape(live_server.url)}/(reading/|workspace/)?$"))  # "/" sends each user to their UI
+    # Logged in: away from the login page (the home page sends a reader on to the worklist).
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
     page.goto(f"{live_server.url}/reading/reads/{read.public_id}/")
     html = page.content()
     for word in ("Standard", "Fast", "C001", "Pair study"):
@@ -219,6 +227,11 @@ def test_side_by_side_pair_scrolls_in_sync_and_preference_is_stored_corrected(pa
     # Both sides render and follow each other's slice.
     wait_for_image(page)
     page.wait_for_function(f"() => ({DIGEST_JS})('#rd-viewer-right')?.levels > 5")
+    # The pair layout fills the window exactly: no page scroll, two panes of one size.
+    assert_fills_window(page)
+    panes = [page.locator(sel).bounding_box() for sel in (VIEWER, "#rd-viewer-right")]
+    assert panes[0]["height"] > 200 and panes[0]["width"] > 200
+    assert (panes[0]["width"], panes[0]["height"]) == pytest.approx((panes[1]["width"], panes[1]["height"]), abs=1)
     box = page.locator(VIEWER).bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.wheel(0, 120)
@@ -270,7 +283,8 @@ def test_an_ellipse_drawn_on_the_image_fills_the_roi_item(page, live_server, tmp
     page.fill("input[name=username]", "reader1")
     page.fill("input[name=password]", PASSWORD)
     page.press("input[name=password]", "Enter")
-    page.wait_for_url(re.compile(rf"{re.escape(live_server.url)}/(reading/|workspace/)?$"))  # "/" sends each user to their UI
+    # Logged in: away from the login page (the home page sends a reader on to the worklist).
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
     page.goto(f"{live_server.url}/reading/reads/{read.public_id}/")
     wait_for_image(page)
     page.keyboard.press("e")  # the ellipse ROI tool
@@ -295,7 +309,8 @@ def login(page, live_server, username="reader1"):
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.press("input[name=password]", "Enter")
-    page.wait_for_url(re.compile(rf"{re.escape(live_server.url)}/(reading/|workspace/)?$"))  # "/" sends each user to their UI
+    # Logged in: away from the login page (the home page sends a reader on to the worklist).
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def test_arrow_keys_after_clicking_an_answer_move_the_slice_and_never_the_answer(page, live_server, reading_study):
@@ -520,6 +535,27 @@ def test_a_case_read_shows_every_sequence_with_cross_reference_lines_at_the_righ
         page.wait_for_function(f"() => ({DIGEST_JS})('.rd-pane[data-pane=\"{i}\"]')?.levels > 5")
     labels = page.eval_on_selector_all(".rd-pane .rv-label", "els => els.map(e => e.textContent)")
     assert labels == ["SAG T2 FS", "SAG T1", "AX T2"]
+    # The case layout fills the window exactly, each pane a real size.
+    assert_fills_window(page)
+    for i in range(3):
+        pane = page.locator(f'.rd-pane[data-pane="{i}"]').bounding_box()
+        assert pane["width"] > 150 and pane["height"] > 150, (i, pane)
+
+    # F puts the pane with the keyboard full screen, its image redrawn at the screen's size; F again
+    # brings it back into the layout at its old size.
+    pane = '.rd-pane[data-pane="2"]'
+    before = page.evaluate(f"() => document.querySelector('{pane} canvas').getBoundingClientRect().toJSON()")
+    page.click(pane)
+    page.keyboard.press("f")
+    page.wait_for_function(f"() => document.fullscreenElement === document.querySelector('{pane}')")
+    page.wait_for_function(f"() => document.querySelector('{pane} canvas').getBoundingClientRect().width > {before['width']} + 100")
+    full = page.evaluate(f"() => [document.querySelector('{pane} canvas').getBoundingClientRect().toJSON(), window.innerWidth, window.innerHeight]")
+    assert full[0]["height"] == pytest.approx(full[2], abs=2), full
+    page.wait_for_function(f"() => ({DIGEST_JS})('{pane}')?.levels > 5")  # still an image, not a blank canvas
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement === null")
+    page.wait_for_function(f"() => Math.abs(document.querySelector('{pane} canvas').getBoundingClientRect().width - {before['width']}) < 2")
+    assert_fills_window(page)
 
     # Series-level items are asked per sequence inside the case read; the grid once per case.
     blocks = page.eval_on_selector_all(".rd-item[data-item='overall_quality'] .rd-seq", "els => els.map(e => e.textContent)")
@@ -610,3 +646,69 @@ def test_a_length_measured_on_the_image_answers_the_measurement_item(page, live_
     assert answer.value > 10
     assert answer.payload["unit"] == "mm" and answer.payload["measurement"]["kind"] == "length"
     assert answer.payload["measurement"]["slice"] == 4 and len(answer.payload["measurement"]["points"]) == 2
+
+
+def test_window_presets_set_in_the_workspace_are_offered_on_the_reading_page(page, live_server, reading_study, make_user):
+    """The coordinator sets the study's window presets in the workspace (questionnaire step); a
+    wrong row is refused with the problem named and nothing saved; the reader's page then offers
+    the presets, opens with the one marked, and P cycles through them."""
+    from readerstudy.reading.selectors import viewer_settings
+
+    study = reading_study["study"]
+    coordinator = reading_study["coordinator"]
+    coordinator.set_password(PASSWORD)
+    coordinator.save()
+    page.goto(f"{live_server.url}/accounts/login/?next=/workspace/studies/{study.pk}/setup/questionnaire/")
+    page.fill("input[name=username]", coordinator.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(re.compile(r"/setup/questionnaire/$"))
+    form = page.locator("#viewer-presets form")
+    rows = form.locator(".ws-preset-row")
+    assert rows.count() >= 3
+
+    def fill(row, name, center, width):
+        rows.nth(row).locator("[name=preset_name]").fill(name)
+        rows.nth(row).locator("[name=preset_center]").fill(center)
+        rows.nth(row).locator("[name=preset_width]").fill(width)
+
+    # A width of zero is refused, the row named, and nothing is stored.
+    fill(0, "Spine", "600", "0")
+    form.locator("button[type=submit]").click()
+    error = form.locator(".ws-errors")
+    error.wait_for(state="visible")
+    assert "window_width must be positive" in error.inner_text()
+    assert viewer_settings(study.pk) == {"presets": [], "initial_preset": ""}
+
+    fill(0, "Spine", "600", "1200")
+    fill(1, "Bright", "300", "500")
+    rows.nth(0).locator("[name=preset_initial]").check()
+    with page.expect_navigation():  # saved, the page reloads with the stored presets
+        form.locator("button[type=submit]").click()
+    assert viewer_settings(study.pk) == {
+        "presets": [{"name": "Spine", "window_center": 600.0, "window_width": 1200.0},
+                    {"name": "Bright", "window_center": 300.0, "window_width": 500.0}],
+        "initial_preset": "Spine",
+    }
+    rows = page.locator("#viewer-presets .ws-preset-row")
+    assert rows.nth(1).locator("[name=preset_name]").input_value() == "Bright"
+    assert rows.nth(0).locator("[name=preset_initial]").is_checked()
+
+    # The reader's page offers them and opens with "Spine".
+    page.context.clear_cookies()
+    login(page, live_server)
+    page.goto(f"{live_server.url}/reading/")
+    page.click("text=Start reading")
+    page.wait_for_url(re.compile(r"/reading/reads/[^/]+/$"))
+    wait_for_image(page)
+    options = page.locator("#rd-preset option").all_inner_texts()
+    assert [o for o in options if o in ("Spine", "Bright")] == ["Spine", "Bright"]
+    assert page.locator("#rd-preset").input_value() == "Spine"
+    s = page.evaluate("() => window.readingPage.viewer.getState()")
+    assert (s["preset"], s["windowCenter"], s["windowWidth"]) == ("Spine", 600, 1200)
+    page.locator(VIEWER).click()
+    page.keyboard.press("p")  # the next preset
+    page.wait_for_function("() => window.readingPage.viewer.getState().preset === 'Bright'")
+    assert page.locator("#rd-preset").input_value() == "Bright"
+    s = page.evaluate("() => window.readingPage.viewer.getState()")
+    assert (s["windowCenter"], s["windowWidth"]) == (300, 500)

@@ -343,7 +343,7 @@ def test_side_by_side_panes_start_identically_fitted_pan_together_and_reset_to_t
         """([leftIds, rightIds]) => {
           window.pair = ReaderViewer.createSideBySide(
             document.querySelector('#left'), document.querySelector('#right'), { leftIds, rightIds });
-          return window.pair.ready.then(() => true);
+          return window.pair.toolsReady.then(() => true);
         }""",
         [viewer_server.image_ids("a"), viewer_server.image_ids("b")],
     )
@@ -432,3 +432,43 @@ def test_length_and_angle_measurements_fit_one_to_one_and_cine(page, viewer_serv
     stopped = page.evaluate("() => window.viewer.getIndex()")
     page.wait_for_timeout(300)
     assert page.evaluate("() => window.viewer.getIndex()") == stopped
+
+
+def test_auto_window_on_a_region_windows_on_the_pixels_under_the_rectangle(page, viewer_server):
+    """The region tool's window is computed from the image pixels whose centres lie inside the
+    rectangle the reader dragged (width max − min, centre the mean), checked against the DICOM
+    pixels. Cornerstone 5.14's own tool read the rectangle's canvas coordinates as pixel indices:
+    here that is a region outside the 64 × 64 image, which it answers with the mid-range window."""
+    import io
+
+    import numpy as np
+    import pydicom
+
+    open_stack(page, viewer_server)  # slice 1 of series "a", 64 × 64 fitted to 256 px: 4 px per pixel
+    box = page.locator("#single").bounding_box()
+    left, top = box["x"], box["y"]
+    page.evaluate("() => window.viewer.setTool('windowRegion')")
+    before = state(page)
+    # Corners 63,83 → 143,123 screen px from the image's corner, 4 px per pixel: columns 16–35 and
+    # rows 21–30 have their centres inside, whether pixel i is drawn over [4i, 4i + 4) px or (as
+    # Cornerstone's CPU path maps canvas to world) half a pixel off; a one-pixel anchoring offset of
+    # the tool does not change the set either.
+    page.mouse.move(left + 63, top + 83)
+    page.mouse.down()
+    page.mouse.move(left + 64, top + 84)
+    for k in range(1, 7):
+        page.mouse.move(left + 63 + 80 * k / 6, top + 83 + 40 * k / 6)
+    page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.mouse.up()
+    page.wait_for_function(f"() => window.viewer.getState().windowWidth !== {before['windowWidth']}", timeout=5_000)
+    after = state(page)
+
+    key = viewer_server.image_ids("a")[0].rsplit("/", 1)[1]
+    pixels = pydicom.dcmread(io.BytesIO(viewer_server.instances[key])).pixel_array.astype(float)
+    region = pixels[21:31, 16:36]
+    assert after["windowWidth"] == pytest.approx(max(region.max() - region.min(), 10), abs=0.5)
+    assert after["windowCenter"] == pytest.approx(region.mean(), abs=0.5)
+    # Not the whole image's window, and not the library's mid-range answer for its empty region.
+    assert after["windowWidth"] < pixels.max() - pixels.min()
+    assert after["windowCenter"] != pytest.approx((pixels.max() + pixels.min()) / 2, abs=1)
+    assert np.isfinite(after["windowCenter"])

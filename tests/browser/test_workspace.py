@@ -5,6 +5,7 @@ pages, then locks it and downloads the exports and the unblinding key."""
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -286,3 +287,62 @@ def test_bad_zip_lists_problems_per_file_and_phantom_generation_shows_progress(p
     assert Series.objects.filter(case__study=study).count() == 2
     assert "succeeded" in page.inner_text("#recon")
     shot(page, "recon")
+
+
+def test_checklist_items_offer_not_assessable_and_only_checklist_items_send_it(page, live_server, make_user):
+    """The questionnaire step's "not assessable" box writes the checklist item's `na` anchor (the
+    reading page then offers it in the findings grid), unticking removes it, and a new item gets it
+    only when it is a checklist item."""
+    from readerstudy.studies import services
+    from readerstudy.studies.models import Item
+
+    coordinator = make_user("coord", password=PASSWORD)
+    study = services.study_create(name="NA study", created_by=coordinator)
+    item = services.item_create(study=study, key="stenosis", label="Spinal stenosis", kind="checklist",
+                                levels=["L3-L4", "L4-L5"], anchors={"0": "Absent", "1": "Present"})
+    url = live_server.url
+    page.goto(f"{url}/accounts/login/?next=/workspace/studies/{study.pk}/setup/questionnaire/")
+    page.fill("input[name=username]", "coord")
+    page.fill("input[name=password]", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/setup/questionnaire/$"))
+
+    details = page.locator("#item-stenosis")
+    details.locator("summary").click()
+    box = details.locator("input[name='anchors.na']")
+    assert not box.is_checked()
+    box.check()
+    details.locator("button[type=submit]", has_text="Save item").click()
+    details.locator(".ws-status", has_text="Saved.").wait_for()
+    item.refresh_from_db()
+    assert item.anchors == {"0": "Absent", "1": "Present", "na": "Not assessable"}
+
+    page.reload()
+    details = page.locator("#item-stenosis")
+    details.locator("summary").click()
+    box = details.locator("input[name='anchors.na']")
+    assert box.is_checked()
+    # The anchors text shows the points only; the box is the one place for "not assessable".
+    assert "na =" not in details.locator("textarea[name=anchors]").input_value()
+    box.uncheck()
+    details.locator("button[type=submit]", has_text="Save item").click()
+    details.locator(".ws-status", has_text="Saved.").wait_for()
+    item.refresh_from_db()
+    assert item.anchors == {"0": "Absent", "1": "Present"}
+
+    # A new item: the box counts only for a checklist item (a Likert item with it ticked is saved
+    # without it, instead of failing on an unexpected anchor point).
+    add = page.locator("form[data-api$='/items/'][data-method=POST]")
+    for key, kind, extra in (("herniation", "checklist", {"levels": "L4-L5, L5-S1"}),
+                             ("snr", "likert", {"scale_min": "1", "scale_max": "2", "anchors": "1 = Low\n2 = High"})):
+        add.locator("input[name=key]").fill(key)
+        add.locator("select[name=kind]").select_option(kind)
+        add.locator("input[name=label]").fill(key.title())
+        for name, value in extra.items():
+            add.locator(f"[name={name}]").fill(value)
+        add.locator("input[name='anchors.na']").check()
+        with page.expect_navigation():
+            add.locator("button[type=submit]").click()
+        add = page.locator("form[data-api$='/items/'][data-method=POST]")
+    assert Item.objects.get(study=study, key="herniation").anchors == {"na": "Not assessable"}
+    assert Item.objects.get(study=study, key="snr").anchors == {"1": "Low", "2": "High"}
