@@ -61,7 +61,12 @@ def _pid_dead(worker_host: str) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    # A killed worker whose parent has not reaped it yet is a zombie: signal 0 still succeeds.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
 
 
 # --- the steps of a job ---------------------------------------------------------------------------

@@ -1,0 +1,31 @@
+"""A running job's worker is lost when its process is gone, also when the killed process is a
+zombie its parent has not reaped yet (signal 0 still reaches a zombie)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from readerstudy.jobs.lifecycle import _pid_dead
+
+
+def test_a_killed_unreaped_worker_counts_as_dead_and_a_live_one_does_not():
+    host = socket.gethostname()
+    live = subprocess.Popen(["sleep", "30"])
+    killed = subprocess.Popen(["sleep", "30"])
+    try:
+        os.kill(killed.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while not _pid_dead(f"{host}:{killed.pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _pid_dead(f"{host}:{killed.pid}")  # not reaped yet: a zombie
+        assert not _pid_dead(f"{host}:{live.pid}")
+        assert not _pid_dead(f"another-host:{killed.pid}")  # another machine's process: not ours to judge
+    finally:
+        live.kill()
+        live.wait()
+        killed.wait()
+    assert _pid_dead(f"{host}:{killed.pid}")  # reaped: gone
