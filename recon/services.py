@@ -25,6 +25,7 @@ from django.db.utils import InterfaceError, OperationalError
 from django.db import transaction
 from django.utils import timezone
 
+from readerstudy.jobs.lifecycle import worker_process_gone
 from readerstudy.studies.models import Series, Study
 from recon import export
 from recon.models import ReconJob
@@ -109,16 +110,6 @@ def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:255]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def recon_jobs_recover(*, stale_seconds: float | None = None) -> list[int]:
     """Re-enqueue jobs whose worker is gone: RUNNING jobs whose process on this host is dead or
     whose heartbeat is older than ``stale_seconds``, and QUEUED jobs never started after that
@@ -129,15 +120,12 @@ def recon_jobs_recover(*, stale_seconds: float | None = None) -> list[int]:
 
     now = timezone.now()
     old = now - timedelta(seconds=STALE_SECONDS if stale_seconds is None else stale_seconds)
-    host = socket.gethostname()
     requeued = []
     with transaction.atomic():
         for job in ReconJob.objects.select_for_update().filter(state__in=[ReconJob.State.RUNNING, ReconJob.State.QUEUED]):
             dead = False
             if job.state == ReconJob.State.RUNNING:
-                h, _, pid = job.worker_host.rpartition(":")
-                same_host_dead = h == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid))
-                dead = same_host_dead or (job.heartbeat_at or job.created_at) < old
+                dead = worker_process_gone(job.worker_host) or (job.heartbeat_at or job.created_at) < old
             else:
                 dead = job.created_at < old
             if dead:

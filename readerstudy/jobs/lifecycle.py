@@ -51,7 +51,9 @@ def stale_q(now=None) -> Q:
     )
 
 
-def _pid_dead(worker_host: str) -> bool:
+def worker_process_gone(worker_host: str) -> bool:
+    """Whether the worker process named by ``worker_host`` ("host:pid") is known to be gone: it ran on
+    this machine and its process no longer exists or is a zombie. Another machine's worker: False."""
     host, _, pid = worker_host.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
         return False
@@ -81,7 +83,7 @@ def job_claim(model, pk: int, *, count_attempt: bool = True):
         if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED):
             return None
         fresh = job.heartbeat_at is not None and job.heartbeat_at > now - _stale_after()
-        if job.state == JobState.RUNNING and fresh and job.worker_host not in ("", worker_id()) and not _pid_dead(job.worker_host):
+        if job.state == JobState.RUNNING and fresh and job.worker_host not in ("", worker_id()) and not worker_process_gone(job.worker_host):
             return None
         fields = {"state": JobState.RUNNING, "worker_host": worker_id(), "heartbeat_at": now,
                   "started_at": job.started_at or now}
@@ -191,7 +193,7 @@ def jobs_recover(*, now=None) -> dict[str, list[int]]:
             )
             for job in candidates:
                 if job.state == JobState.RUNNING:
-                    lost = _pid_dead(job.worker_host) or (job.heartbeat_at or job.started_at or job.created_at) < now - _stale_after()
+                    lost = worker_process_gone(job.worker_host) or (job.heartbeat_at or job.started_at or job.created_at) < now - _stale_after()
                     if not lost:
                         continue
                     kind.sweep(job, temporary_only=True)

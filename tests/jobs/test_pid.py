@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 
-from readerstudy.jobs.lifecycle import _pid_dead
+from readerstudy.jobs.lifecycle import worker_process_gone
 
 
 def test_a_killed_unreaped_worker_counts_as_dead_and_a_live_one_does_not():
@@ -19,13 +19,13 @@ def test_a_killed_unreaped_worker_counts_as_dead_and_a_live_one_does_not():
     try:
         os.kill(killed.pid, signal.SIGKILL)
         deadline = time.monotonic() + 5
-        while not _pid_dead(f"{host}:{killed.pid}") and time.monotonic() < deadline:
+        while not worker_process_gone(f"{host}:{killed.pid}") and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _pid_dead(f"{host}:{killed.pid}")  # not reaped yet: a zombie
-        assert not _pid_dead(f"{host}:{live.pid}")
-        assert not _pid_dead(f"another-host:{killed.pid}")  # another machine's process: not ours to judge
+        assert worker_process_gone(f"{host}:{killed.pid}")  # not reaped yet: a zombie
+        assert not worker_process_gone(f"{host}:{live.pid}")
+        assert not worker_process_gone(f"another-host:{killed.pid}")  # another machine's process: not ours to judge
     finally:
         live.kill()
         live.wait()
         killed.wait()
-    assert _pid_dead(f"{host}:{killed.pid}")  # reaped: gone
+    assert worker_process_gone(f"{host}:{killed.pid}")  # reaped: gone
