@@ -38,13 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.appserver import AppServer, free_port  # noqa: E402
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+from bench.latency import percentile  # noqa: E402
 
 
 def build_study(n_readers: int, n_reads: int) -> tuple[list[tuple[str, list[str]]], list[dict]]:

@@ -46,13 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.appserver import AppServer, free_port, wait_for_port  # noqa: E402
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+from bench.latency import percentile  # noqa: E402
 
 
 def build_study(slices: int, size: int, work: Path) -> dict:
@@ -278,7 +272,6 @@ def main() -> None:
     import django
 
     django.setup()
-    rows = []
     try:
         study = build_study(args.slices, args.size, work)
         sizes = [f.stat().st_size for f in study["files"]]
