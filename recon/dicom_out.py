@@ -192,14 +192,22 @@ def write_series(volume_u12: np.ndarray, geometry, folder: Path | str, meta: Ser
         raise FileExistsError(f"{folder} exists")
     if volume_u12.shape != (geometry.slices, geometry.rows, geometry.cols):
         raise ValueError("volume does not match the geometry")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     series_uid = meta.series_instance_uid or generate_uid()
     bits = bits_stored or bits_stored_for(volume_u12.max(initial=0))
+    return _save_series(folder, (
+        build_instance(volume_u12[k], geometry, k, meta, series_uid, generate_uid(), bits_stored=bits)
+        for k in range(geometry.slices)
+    ))
+
+
+def _save_series(folder: Path, datasets) -> list[Path]:
+    """Save ``datasets`` as ``folder/IM0001.dcm`` ... atomically: into a hidden sibling folder that
+    is renamed to ``folder`` at the end, removed if anything (building a dataset included) fails."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         names = []
-        for k in range(geometry.slices):
-            ds = build_instance(volume_u12[k], geometry, k, meta, series_uid, generate_uid(), bits_stored=bits)
+        for k, ds in enumerate(datasets):
             name = f"IM{k + 1:04d}.dcm"
             ds.save_as(tmp / name, enforce_file_format=True)
             names.append(name)
@@ -254,11 +262,9 @@ def write_series_like(volume: np.ndarray, sources: list[pydicom.Dataset], folder
         raise ValueError(f"volume has {pixels.shape[0] if pixels.ndim == 3 else '?'} slices, the source series {len(sources)}")
     if int(pixels.max(initial=0)) >= 1 << bits_stored:
         raise ValueError(f"pixel values up to {int(pixels.max())} do not fit BitsStored {bits_stored}")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     series_uid = series_instance_uid or generate_uid()
-    try:
-        names = []
+
+    def datasets():
         for k, (src, sl) in enumerate(zip(sources, pixels, strict=True)):
             if sl.shape != (int(src.Rows), int(src.Columns)):
                 raise ValueError(f"slice {k} is {sl.shape}, its source {src.Rows} x {src.Columns}")
@@ -289,12 +295,6 @@ def write_series_like(volume: np.ndarray, sources: list[pydicom.Dataset], folder
             ds.PixelData = np.ascontiguousarray(sl).tobytes()
             ds["PixelData"].VR = "OW"
             ds.preamble = b"\0" * 128
-            name = f"IM{k + 1:04d}.dcm"
-            ds.save_as(tmp / name, enforce_file_format=True)
-            names.append(name)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return [folder / n for n in names]
+            yield ds
+
+    return _save_series(folder, datasets())
