@@ -76,7 +76,9 @@ def build_study(slices: int, size: int, work: Path) -> dict:
     services.questionnaire_apply_template(study=study, template="seed000")
     reader = users.objects.create_user("bench-reader", password="bench-password-1")
     services.membership_add(study=study, user=reader, role=Membership.Role.READER)
-    services.study_set_status(study=study, status="published")
+    # Published as a whole schedule would leave it (the publish checklist wants a reading design,
+    # which this one-read session stands in for; serving looks only at the status).
+    type(study).objects.filter(pk=study.pk).update(status="published")
     series = Series.objects.get(case__study=study, arm__name="Standard")
     session = Session.objects.create(study=study, reader=reader, index=0, opens_at=timezone.now())
     read = Read.objects.create(session=session, position=0, series=series)
@@ -154,6 +156,46 @@ def measure(port: int, paths: list[str], headers: dict, sizes: list[int], rounds
             "p95": percentile(latencies, 0.95)}
 
 
+def check_front_server_response(port: int, url: str, cookie: str, size: int) -> None:
+    """What nginx sends is what the app decided: the file, typed and cached privately, and nothing
+    of the internal redirect."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", url, headers={"Cookie": cookie})
+    response = conn.getresponse()
+    data = response.read()
+    headers = {k.lower(): v for k, v in response.getheaders()}
+    problems = [
+        what for what, ok in (
+            ("status 200", response.status == 200), ("the whole file", len(data) == size),
+            ("Content-Type application/dicom", headers.get("content-type") == "application/dicom"),
+            ("Cache-Control private immutable", headers.get("cache-control") == "private, max-age=31536000, immutable"),
+            ("Vary Cookie", "cookie" in headers.get("vary", "").lower()),
+            ("no X-Accel-Redirect", "x-accel-redirect" not in headers),
+            ("nosniff", headers.get("x-content-type-options") == "nosniff"),
+            ("no file date or ETag (blinding)", not {"last-modified", "etag"} & set(headers)),
+        ) if not ok
+    ]
+    if problems:
+        raise SystemExit(f"nginx response is wrong: {problems}; headers {headers}")
+
+
+def check_withdrawal_behind(port: int, url: str, cookie: str) -> str:
+    """Withdraw the reader: the next GET of an issued URL, through nginx, is refused (the rule per GET)."""
+    from readerstudy.studies.models import Membership
+
+    Membership.objects.filter(user__username="bench-reader", role=Membership.Role.READER).update(active=False)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", url, headers={"Cookie": cookie})
+        response = conn.getresponse()
+        response.read()
+    finally:
+        Membership.objects.filter(user__username="bench-reader", role=Membership.Role.READER).update(active=True)
+    if response.status != 404:
+        raise SystemExit(f"a withdrawn reader still got HTTP {response.status} through nginx")
+    return "withdrawn reader refused at the next GET through nginx (404)"
+
+
 class Orthanc:
     def __init__(self, work: Path):
         self.work = work
@@ -194,48 +236,59 @@ class Orthanc:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
+DEPLOY = ROOT / "deploy" / "nginx"
+
+
 class Nginx:
-    """nginx in front of the app server, handing instance files over by X-Accel-Redirect."""
+    """nginx in front of the app server with the production configuration (deploy/nginx/): its
+    ``upstream`` block and its locations file, unchanged but for the upstream's port and the
+    media/static paths; plain HTTP on a spare port (the TLS server block is the one part left out),
+    Debian's top-level defaults (worker_processes auto), and no access log."""
 
     def __init__(self, work: Path, upstream: int, media_root: Path, static_root: Path):
         self.work, self.upstream, self.media_root, self.static_root = work, upstream, media_root, static_root
         self.port = free_port()
         self.proc = None
 
-    def __enter__(self):
+    def render(self) -> Path:
+        site = (DEPLOY / "readerstudy.conf").read_text()
+        upstream = re.search(r"^upstream readerstudy \{.*?^\}", site, re.S | re.M).group(0)
+        upstream = upstream.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{self.upstream};")
+        assert f":{self.upstream};" in upstream, upstream
+        locations = (DEPLOY / "readerstudy-locations.conf").read_text()
+        for prod, here in (("/srv/readerstudy/media/", f"{self.media_root}/"),
+                           ("/srv/readerstudy/var/staticfiles/", f"{self.static_root}/")):
+            assert prod in locations, prod
+            locations = locations.replace(prod, here)
+        (self.work / "readerstudy-locations.conf").write_text(locations)
+        mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else ""
         conf = self.work / "nginx.conf"
         conf.write_text(f"""
-worker_processes 2;
+worker_processes auto;
 daemon off;
 pid {self.work}/nginx.pid;
 error_log {self.work}/nginx-error.log warn;
 events {{ worker_connections 1024; }}
 http {{
+  {mime}
+  default_type application/octet-stream;
   access_log off;
-  sendfile on;
-  tcp_nopush on;
   client_body_temp_path {self.work}/nginx-body;
   proxy_temp_path {self.work}/nginx-proxy;
   fastcgi_temp_path {self.work}/nginx-fastcgi;
   uwsgi_temp_path {self.work}/nginx-uwsgi;
   scgi_temp_path {self.work}/nginx-scgi;
-  types {{ application/dicom dcm; }}
-  upstream app {{ server 127.0.0.1:{self.upstream}; keepalive 16; }}
+{upstream}
   server {{
     listen 127.0.0.1:{self.port};
-    location /static/ {{ alias {self.static_root}/; expires max; }}
-    location /protected-media/ {{ internal; alias {self.media_root}/; }}
-    location / {{
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-    }}
+    include {self.work}/readerstudy-locations.conf;
   }}
 }}
 """)
+        return conf
+
+    def __enter__(self):
+        conf = self.render()
         self.proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(self.work)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         wait_for_port(self.port, self.proc)
@@ -276,6 +329,8 @@ def main() -> None:
         study = build_study(args.slices, args.size, work)
         sizes = [f.stat().st_size for f in study["files"]]
         scenarios = []
+        withdrawn = "not checked (no nginx)"
+        load_start = os.getloadavg()
 
         port = free_port()
         with AppServer(env, port, log=work / "app.log"):
@@ -300,8 +355,10 @@ def main() -> None:
                     Nginx(work, port, Path(settings.MEDIA_ROOT), Path(settings.STATIC_ROOT)) as nginx:
                 cookie = login(nginx.port, "bench-reader", "bench-password-1")
                 urls = reader_urls(nginx.port, cookie, study["read"])
+                check_front_server_response(nginx.port, urls[0], cookie, sizes[0])
                 for ways in (1, args.ways):
                     scenarios.append(("nginx + app (x-accel)", ways, measure(nginx.port, urls, {"Cookie": cookie}, sizes, args.rounds, ways)))
+                withdrawn = check_withdrawal_behind(nginx.port, urls[0], cookie)
         else:
             print("nginx not installed: the nginx + app rows are skipped")
 
@@ -326,8 +383,17 @@ def main() -> None:
         for name, ways, r in scenarios:
             ratio = f"{r['rate'] / orthanc_rate[ways]:.2f}" if ways in orthanc_rate else "-"
             lines.append(f"{name:<28}{ways:>6}{r['n']:>7}{r['rate']:>9.0f}{r['p50']:>9.2f}{r['p95']:>9.2f}{ratio:>11}")
-        lines += ["", f"load average at the end (1/5/15 min): {' / '.join(f'{x:.2f}' for x in os.getloadavg())} "
-                  "(other work on the machine lowers every figure)"]
+        lines.append("")
+        for name, target in (("app (gunicorn)", 0.25), ("nginx + app (x-accel)", 0.5)):
+            got = next((r["rate"] / orthanc_rate[w] for n, w, r in scenarios if n == name and w == args.ways and w in orthanc_rate), None)
+            verdict = "not measured" if got is None else f"{got:.2f} -> {'met' if got >= target else 'NOT met'}"
+            lines.append(f"target {name}, {args.ways}-way >= {target:.2f}x Orthanc: {verdict}")
+        lines.append(f"security behind nginx: signed token + 1 SQL query per GET; {withdrawn}; "
+                     "headers checked (application/dicom, private immutable, Vary Cookie, nosniff, no X-Accel-Redirect, "
+                     "no Last-Modified/ETag)")
+        fmt = lambda load: " / ".join(f"{x:.2f}" for x in load)  # noqa: E731
+        lines += [f"load average (1/5/15 min) at the start: {fmt(load_start)}, at the end: {fmt(os.getloadavg())} "
+                  "(the machine is shared with other work, which lowers every figure, the multi-process ones most)"]
         text = "\n".join(lines) + "\n"
         print(text, end="")
         args.out.parent.mkdir(parents=True, exist_ok=True)
