@@ -9,16 +9,22 @@ read (as the reading page does) and GETs its instances from:
   ``./run serve`` starts it; DICOM_SENDFILE_MODE unset, so Django streams the file);
 * **app, no token**: the same, with the URLs stripped of their access token (the full rule per GET,
   as a coordinator's preview is served);
-* **nginx + app**: nginx in front with ``DICOM_SENDFILE_MODE=x-accel-redirect`` (the production
-  setup of the README), when nginx is installed;
+* **nginx + app**: nginx in front with ``DICOM_SENDFILE_MODE=x-accel-redirect``, configured with
+  the production files of ``deploy/nginx/`` (see :class:`Nginx`), when nginx is installed; its
+  answer is checked (type, private caching, no internal header, no file date) and, at the end,
+  that a withdrawn reader is refused at the next GET through it;
 * **Orthanc**: Debian's Orthanc on a spare port, holding the same blinded files
   (``GET /instances/<id>/file``), no authentication.
 
-Each is measured sequentially (one connection) and 8-way (8 connections, each with its own thread),
-keep-alive, after a warm-up pass; figures are instances/s and per-request p50/p95 latency, client
-side. The client is Python on the same 2 cores, the same for every server.
+All servers run at once and are measured in turns (``--repeats``, default 3: each turn runs every
+scenario once), so that the load of a shared machine falls on all of them alike; the table keeps
+the median rate and each turn's ratio to Orthanc. Each is measured sequentially (one connection)
+and 8-way (8 connections, each with its own thread), keep-alive, after a warm-up pass; figures are
+instances/s, per-request p50/p95 latency (client side), and the CPU time each server's processes
+(and the client) spent per GET, which shows where the time goes. The client is Python on the same
+2 cores, the same for every server.
 
-    python bench/bench_serving.py [--slices 30] [--size 384] [--rounds 10]
+    python bench/bench_serving.py [--slices 30] [--size 384] [--rounds 10] [--repeats 3]
 
 Prints the table and writes it to ``bench/results/serving.txt``.
 """
@@ -26,6 +32,7 @@ Prints the table and writes it to ``bench/results/serving.txt``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -130,8 +137,33 @@ def fetch_all(port: int, paths: list[str], headers: dict, expect: list[int] | No
     return timings
 
 
-def measure(port: int, paths: list[str], headers: dict, sizes: list[int], rounds: int, ways: int) -> dict:
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of the live processes of process group ``pgid`` (a server and its
+    workers, each started in its own session)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / _CLOCK_TICKS
+
+
+def measure(port: int, paths: list[str], headers: dict, sizes: list[int], rounds: int, ways: int,
+            groups: dict[str, int] | None = None) -> dict:
+    """One run: instances/s, latencies, and the CPU each server process group (and this client)
+    spent per GET."""
     fetch_all(port, paths, headers, sizes)  # warm-up (and a check of every file's size)
+    groups = groups or {}
+    cpu_before = {k: group_cpu_seconds(v) for k, v in groups.items()}
+    client_before = sum(os.times()[:2])
     work = paths * rounds
     results: list[list[float]] = [[] for _ in range(ways)]
     errors: list[BaseException] = []
@@ -152,8 +184,19 @@ def measure(port: int, paths: list[str], headers: dict, sizes: list[int], rounds
     if errors:
         raise SystemExit(f"{errors[0]!r}")
     latencies = [t * 1000 for r in results for t in r]
-    return {"n": len(latencies), "rate": len(latencies) / wall, "p50": statistics.median(latencies),
-            "p95": percentile(latencies, 0.95)}
+    cpu = {k: (group_cpu_seconds(v) - cpu_before[k]) / len(latencies) * 1e6 for k, v in groups.items()}
+    cpu["client"] = (sum(os.times()[:2]) - client_before) / len(latencies) * 1e6
+    return {"n": len(latencies), "rate": len(latencies) / wall, "latencies": latencies, "cpu_us": cpu}
+
+
+def combine(runs: list[dict]) -> dict:
+    """The runs of one scenario: the median rate, latency percentiles over every GET, CPU per GET
+    over every GET."""
+    latencies = [t for r in runs for t in r["latencies"]]
+    n = len(latencies)
+    cpu = {k: sum(r["cpu_us"][k] * r["n"] for r in runs) / n for k in runs[0]["cpu_us"]}
+    return {"n": n, "rate": statistics.median(r["rate"] for r in runs), "rates": [r["rate"] for r in runs],
+            "p50": statistics.median(latencies), "p95": percentile(latencies, 0.95), "cpu_us": cpu}
 
 
 def check_front_server_response(port: int, url: str, cookie: str, size: int) -> None:
@@ -309,6 +352,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--rounds", type=int, default=10, help="passes over the series per connection")
     parser.add_argument("--ways", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3, help="turns over all the servers (the median rate is kept)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serving.txt")
     args = parser.parse_args()
 
@@ -328,61 +372,71 @@ def main() -> None:
     try:
         study = build_study(args.slices, args.size, work)
         sizes = [f.stat().st_size for f in study["files"]]
-        scenarios = []
         withdrawn = "not checked (no nginx)"
         load_start = os.getloadavg()
+        from django.conf import settings
+        from django.core.management import call_command
 
-        port = free_port()
-        with AppServer(env, port, log=work / "app.log"):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        with contextlib.ExitStack() as stack:
+            # Every server up at once; the scenarios are measured in turns, --repeats times, so
+            # that the load of a shared machine falls on all of them alike.
+            targets = []  # (name, port, paths, headers, rounds, process groups whose CPU is counted)
+            port = free_port()
+            app = stack.enter_context(AppServer(env, port, log=work / "app.log"))
             cookie = login(port, "bench-reader", "bench-password-1")
             urls = reader_urls(port, cookie, study["read"])
             assert all("?a=" in u for u in urls), urls[:1]
-            headers = {"Cookie": cookie}
-            for ways in (1, args.ways):
-                scenarios.append(("app (gunicorn)", ways, measure(port, urls, headers, sizes, args.rounds, ways)))
+            targets.append(("app (gunicorn)", port, urls, {"Cookie": cookie}, args.rounds, {"app": app.proc.pid}))
             plain = [u.split("?")[0] for u in urls]
-            for ways in (1, args.ways):
-                scenarios.append(("app, no token (full rule)", ways, measure(port, plain, headers, sizes, max(1, args.rounds // 2), ways)))
-
-        if shutil.which("nginx"):
-            from django.conf import settings
-            from django.core.management import call_command
-
-            call_command("collectstatic", interactive=False, verbosity=0)
-            port = free_port()
-            accel_env = {**env, "DICOM_SENDFILE_MODE": "x-accel-redirect", "DICOM_SENDFILE_PREFIX": "/protected-media/"}
-            with AppServer(accel_env, port, log=work / "app-accel.log"), \
-                    Nginx(work, port, Path(settings.MEDIA_ROOT), Path(settings.STATIC_ROOT)) as nginx:
+            targets.append(("app, no token (full rule)", port, plain, {"Cookie": cookie}, max(1, args.rounds // 5),
+                            {"app": app.proc.pid}))
+            if shutil.which("nginx"):
+                port = free_port()
+                accel_env = {**env, "DICOM_SENDFILE_MODE": "x-accel-redirect", "DICOM_SENDFILE_PREFIX": "/protected-media/"}
+                accel = stack.enter_context(AppServer(accel_env, port, log=work / "app-accel.log"))
+                nginx = stack.enter_context(Nginx(work, port, Path(settings.MEDIA_ROOT), Path(settings.STATIC_ROOT)))
                 cookie = login(nginx.port, "bench-reader", "bench-password-1")
                 urls = reader_urls(nginx.port, cookie, study["read"])
                 check_front_server_response(nginx.port, urls[0], cookie, sizes[0])
+                targets.append(("nginx + app (x-accel)", nginx.port, urls, {"Cookie": cookie}, args.rounds,
+                                {"app": accel.proc.pid, "nginx": nginx.proc.pid}))
+            else:
+                print("nginx not installed: the nginx + app rows are skipped")
+            if shutil.which("Orthanc"):
+                orthanc = stack.enter_context(Orthanc(work))
+                targets.append(("Orthanc", orthanc.port, orthanc.upload(study["files"]), {}, args.rounds,
+                                {"orthanc": orthanc.proc.pid}))
+            else:
+                print("Orthanc not installed (apt-get install orthanc): no peer rows")
+            runs: dict[tuple[str, int], list[dict]] = {}
+            for _ in range(args.repeats):
                 for ways in (1, args.ways):
-                    scenarios.append(("nginx + app (x-accel)", ways, measure(nginx.port, urls, {"Cookie": cookie}, sizes, args.rounds, ways)))
+                    for name, port, paths, headers, rounds, groups in targets:
+                        runs.setdefault((name, ways), []).append(measure(port, paths, headers, sizes, rounds, ways, groups))
+            if shutil.which("nginx"):
                 withdrawn = check_withdrawal_behind(nginx.port, urls[0], cookie)
-        else:
-            print("nginx not installed: the nginx + app rows are skipped")
-
-        if shutil.which("Orthanc"):
-            with Orthanc(work) as orthanc:
-                paths = orthanc.upload(study["files"])
-                for ways in (1, args.ways):
-                    scenarios.append(("Orthanc", ways, measure(orthanc.port, paths, {}, sizes, args.rounds, ways)))
-        else:
-            print("Orthanc not installed (apt-get install orthanc): no peer rows")
+        scenarios = [(name, ways, combine(rs)) for (name, ways), rs in runs.items()]
 
         orthanc_rate = {w: r["rate"] for name, w, r in scenarios if name == "Orthanc"}
         lines = [
             "Blinded instance serving beside Orthanc, same files, same run (bench/bench_serving.py)",
             f"machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared)",
             f"series: {len(sizes)} instances, {args.size}x{args.size} 16-bit MR, {statistics.mean(sizes) / 1024:.0f} KiB each; "
-            f"{args.rounds} passes per connection after a warm-up pass; keep-alive; Python client on the same cores",
+            f"{args.rounds} passes per connection after a warm-up pass; keep-alive; Python client on the same cores; "
+            f"all servers up at once, measured in {args.repeats} turns (median inst/s; percentiles over all GETs)",
             f"app server: gunicorn gthread, {env['WEB_WORKERS']} workers x {env['WEB_THREADS']} threads, SQLite, DEBUG=0",
             "",
-            f"{'server':<28}{'conns':>6}{'GETs':>7}{'inst/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'x Orthanc':>11}",
+            f"{'server':<28}{'conns':>6}{'GETs':>7}{'inst/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'x Orthanc':>11}"
+            f"  {'x Orthanc per turn':<20}CPU us per GET",
         ]
         for name, ways, r in scenarios:
             ratio = f"{r['rate'] / orthanc_rate[ways]:.2f}" if ways in orthanc_rate else "-"
-            lines.append(f"{name:<28}{ways:>6}{r['n']:>7}{r['rate']:>9.0f}{r['p50']:>9.2f}{r['p95']:>9.2f}{ratio:>11}")
+            peer = runs.get(("Orthanc", ways))
+            turns = ",".join(f"{a['rate'] / b['rate']:.2f}" for a, b in zip(runs[(name, ways)], peer)) if peer else "-"
+            cpu = " ".join(f"{k} {v:.0f}" for k, v in r["cpu_us"].items())
+            lines.append(f"{name:<28}{ways:>6}{r['n']:>7}{r['rate']:>9.0f}{r['p50']:>9.2f}{r['p95']:>9.2f}{ratio:>11}"
+                         f"  {turns:<20}{cpu}")
         lines.append("")
         for name, target in (("app (gunicorn)", 0.25), ("nginx + app (x-accel)", 0.5)):
             got = next((r["rate"] / orthanc_rate[w] for n, w, r in scenarios if n == name and w == args.ways and w in orthanc_rate), None)
