@@ -428,7 +428,7 @@ def main() -> None:
             f"app server: gunicorn gthread, {env['WEB_WORKERS']} workers x {env['WEB_THREADS']} threads, SQLite, DEBUG=0",
             "",
             f"{'server':<28}{'conns':>6}{'GETs':>7}{'inst/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'x Orthanc':>11}"
-            f"  {'x Orthanc per turn':<20}CPU us per GET",
+            f"  {'x Orthanc per turn':<{6 * args.repeats + 2}}CPU us per GET",
         ]
         for name, ways, r in scenarios:
             ratio = f"{r['rate'] / orthanc_rate[ways]:.2f}" if ways in orthanc_rate else "-"
@@ -436,7 +436,7 @@ def main() -> None:
             turns = ",".join(f"{a['rate'] / b['rate']:.2f}" for a, b in zip(runs[(name, ways)], peer)) if peer else "-"
             cpu = " ".join(f"{k} {v:.0f}" for k, v in r["cpu_us"].items())
             lines.append(f"{name:<28}{ways:>6}{r['n']:>7}{r['rate']:>9.0f}{r['p50']:>9.2f}{r['p95']:>9.2f}{ratio:>11}"
-                         f"  {turns:<20}{cpu}")
+                         f"  {turns:<{6 * args.repeats + 2}}{cpu}")
         lines.append("")
         for name, target in (("app (gunicorn)", 0.25), ("nginx + app (x-accel)", 0.5)):
             got = next((r["rate"] / orthanc_rate[w] for n, w, r in scenarios if n == name and w == args.ways and w in orthanc_rate), None)

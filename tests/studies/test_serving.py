@@ -277,6 +277,23 @@ def test_expired_token_is_refused(client, reading, reader, settings):
     assert _instance_by_token(credential, instance.public_id, old) is None  # expired: no shortcut
 
 
+def test_verified_tokens_are_remembered_only_under_the_key_that_signed_them(client, reading, reader, settings):
+    """Token checks are cached (the same token comes with every image), keyed by the signing key:
+    a key rotation still refuses the old tokens at once, and each GET still checks the expiry."""
+    from readerstudy.reading.serving import _credential_from, _instance_by_token, access_token
+
+    session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    instance = reading["standard"].instances.first()
+    credential = _credential_from("", session_key)
+    token = access_token(user_id=reader.pk, session_id=reading["session"].pk, kind="s", secret=session_key)
+    assert _instance_by_token(credential, instance.public_id, token) is not None
+    assert _instance_by_token(credential, instance.public_id, token) is not None  # (cached)
+    settings.SECRET_KEY = "another-" + "k" * 50
+    assert _instance_by_token(credential, instance.public_id, token) is None
+    settings.SECRET_KEY_FALLBACKS = ["another-" + "k" * 50]
+    assert _instance_by_token(credential, instance.public_id, token) is None  # the old key is not a fallback
+
+
 def test_api_token_clients_get_urls_bound_to_their_token(reading, reader, django_assert_max_num_queries):
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
