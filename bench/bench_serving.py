@@ -9,16 +9,22 @@ read (as the reading page does) and GETs its instances from:
   ``./run serve`` starts it; DICOM_SENDFILE_MODE unset, so Django streams the file);
 * **app, no token**: the same, with the URLs stripped of their access token (the full rule per GET,
   as a coordinator's preview is served);
-* **nginx + app**: nginx in front with ``DICOM_SENDFILE_MODE=x-accel-redirect`` (the production
-  setup of the README), when nginx is installed;
+* **nginx + app**: nginx in front with ``DICOM_SENDFILE_MODE=x-accel-redirect``, configured with
+  the production files of ``deploy/nginx/`` (see :class:`Nginx`), when nginx is installed; its
+  answer is checked (type, private caching, no internal header, no file date) and, at the end,
+  that a withdrawn reader is refused at the next GET through it;
 * **Orthanc**: Debian's Orthanc on a spare port, holding the same blinded files
   (``GET /instances/<id>/file``), no authentication.
 
-Each is measured sequentially (one connection) and 8-way (8 connections, each with its own thread),
-keep-alive, after a warm-up pass; figures are instances/s and per-request p50/p95 latency, client
-side. The client is Python on the same 2 cores, the same for every server.
+All servers run at once and are measured in turns (``--repeats``, default 3: each turn runs every
+scenario once), so that the load of a shared machine falls on all of them alike; the table keeps
+the median rate and each turn's ratio to Orthanc. Each is measured sequentially (one connection)
+and 8-way (8 connections, each with its own thread), keep-alive, after a warm-up pass; figures are
+instances/s, per-request p50/p95 latency (client side), and the CPU time each server's processes
+(and the client) spent per GET, which shows where the time goes. The client is Python on the same
+2 cores, the same for every server.
 
-    python bench/bench_serving.py [--slices 30] [--size 384] [--rounds 10]
+    python bench/bench_serving.py [--slices 30] [--size 384] [--rounds 10] [--repeats 3]
 
 Prints the table and writes it to ``bench/results/serving.txt``.
 """
@@ -26,6 +32,7 @@ Prints the table and writes it to ``bench/results/serving.txt``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -76,7 +83,9 @@ def build_study(slices: int, size: int, work: Path) -> dict:
     services.questionnaire_apply_template(study=study, template="seed000")
     reader = users.objects.create_user("bench-reader", password="bench-password-1")
     services.membership_add(study=study, user=reader, role=Membership.Role.READER)
-    services.study_set_status(study=study, status="published")
+    # Published as a whole schedule would leave it (the publish checklist wants a reading design,
+    # which this one-read session stands in for; serving looks only at the status).
+    type(study).objects.filter(pk=study.pk).update(status="published")
     series = Series.objects.get(case__study=study, arm__name="Standard")
     session = Session.objects.create(study=study, reader=reader, index=0, opens_at=timezone.now())
     read = Read.objects.create(session=session, position=0, series=series)
@@ -128,8 +137,33 @@ def fetch_all(port: int, paths: list[str], headers: dict, expect: list[int] | No
     return timings
 
 
-def measure(port: int, paths: list[str], headers: dict, sizes: list[int], rounds: int, ways: int) -> dict:
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of the live processes of process group ``pgid`` (a server and its
+    workers, each started in its own session)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / _CLOCK_TICKS
+
+
+def measure(port: int, paths: list[str], headers: dict, sizes: list[int], rounds: int, ways: int,
+            groups: dict[str, int] | None = None) -> dict:
+    """One run: instances/s, latencies, and the CPU each server process group (and this client)
+    spent per GET."""
     fetch_all(port, paths, headers, sizes)  # warm-up (and a check of every file's size)
+    groups = groups or {}
+    cpu_before = {k: group_cpu_seconds(v) for k, v in groups.items()}
+    client_before = sum(os.times()[:2])
     work = paths * rounds
     results: list[list[float]] = [[] for _ in range(ways)]
     errors: list[BaseException] = []
@@ -150,8 +184,59 @@ def measure(port: int, paths: list[str], headers: dict, sizes: list[int], rounds
     if errors:
         raise SystemExit(f"{errors[0]!r}")
     latencies = [t * 1000 for r in results for t in r]
-    return {"n": len(latencies), "rate": len(latencies) / wall, "p50": statistics.median(latencies),
-            "p95": percentile(latencies, 0.95)}
+    cpu = {k: (group_cpu_seconds(v) - cpu_before[k]) / len(latencies) * 1e6 for k, v in groups.items()}
+    cpu["client"] = (sum(os.times()[:2]) - client_before) / len(latencies) * 1e6
+    return {"n": len(latencies), "rate": len(latencies) / wall, "latencies": latencies, "cpu_us": cpu}
+
+
+def combine(runs: list[dict]) -> dict:
+    """The runs of one scenario: the median rate, latency percentiles over every GET, CPU per GET
+    over every GET."""
+    latencies = [t for r in runs for t in r["latencies"]]
+    n = len(latencies)
+    cpu = {k: sum(r["cpu_us"][k] * r["n"] for r in runs) / n for k in runs[0]["cpu_us"]}
+    return {"n": n, "rate": statistics.median(r["rate"] for r in runs), "rates": [r["rate"] for r in runs],
+            "p50": statistics.median(latencies), "p95": percentile(latencies, 0.95), "cpu_us": cpu}
+
+
+def check_front_server_response(port: int, url: str, cookie: str, size: int) -> None:
+    """What nginx sends is what the app decided: the file, typed and cached privately, and nothing
+    of the internal redirect."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", url, headers={"Cookie": cookie})
+    response = conn.getresponse()
+    data = response.read()
+    headers = {k.lower(): v for k, v in response.getheaders()}
+    problems = [
+        what for what, ok in (
+            ("status 200", response.status == 200), ("the whole file", len(data) == size),
+            ("Content-Type application/dicom", headers.get("content-type") == "application/dicom"),
+            ("Cache-Control private immutable", headers.get("cache-control") == "private, max-age=31536000, immutable"),
+            ("Vary Cookie", "cookie" in headers.get("vary", "").lower()),
+            ("no X-Accel-Redirect", "x-accel-redirect" not in headers),
+            ("nosniff", headers.get("x-content-type-options") == "nosniff"),
+            ("no file date or ETag (blinding)", not {"last-modified", "etag"} & set(headers)),
+        ) if not ok
+    ]
+    if problems:
+        raise SystemExit(f"nginx response is wrong: {problems}; headers {headers}")
+
+
+def check_withdrawal_behind(port: int, url: str, cookie: str) -> str:
+    """Withdraw the reader: the next GET of an issued URL, through nginx, is refused (the rule per GET)."""
+    from readerstudy.studies.models import Membership
+
+    Membership.objects.filter(user__username="bench-reader", role=Membership.Role.READER).update(active=False)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", url, headers={"Cookie": cookie})
+        response = conn.getresponse()
+        response.read()
+    finally:
+        Membership.objects.filter(user__username="bench-reader", role=Membership.Role.READER).update(active=True)
+    if response.status != 404:
+        raise SystemExit(f"a withdrawn reader still got HTTP {response.status} through nginx")
+    return "withdrawn reader refused at the next GET through nginx (404)"
 
 
 class Orthanc:
@@ -194,48 +279,59 @@ class Orthanc:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
+DEPLOY = ROOT / "deploy" / "nginx"
+
+
 class Nginx:
-    """nginx in front of the app server, handing instance files over by X-Accel-Redirect."""
+    """nginx in front of the app server with the production configuration (deploy/nginx/): its
+    ``upstream`` block and its locations file, unchanged but for the upstream's port and the
+    media/static paths; plain HTTP on a spare port (the TLS server block is the one part left out),
+    Debian's top-level defaults (worker_processes auto), and no access log."""
 
     def __init__(self, work: Path, upstream: int, media_root: Path, static_root: Path):
         self.work, self.upstream, self.media_root, self.static_root = work, upstream, media_root, static_root
         self.port = free_port()
         self.proc = None
 
-    def __enter__(self):
+    def render(self) -> Path:
+        site = (DEPLOY / "readerstudy.conf").read_text()
+        upstream = re.search(r"^upstream readerstudy \{.*?^\}", site, re.S | re.M).group(0)
+        upstream = upstream.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{self.upstream};")
+        assert f":{self.upstream};" in upstream, upstream
+        locations = (DEPLOY / "readerstudy-locations.conf").read_text()
+        for prod, here in (("/srv/readerstudy/media/", f"{self.media_root}/"),
+                           ("/srv/readerstudy/var/staticfiles/", f"{self.static_root}/")):
+            assert prod in locations, prod
+            locations = locations.replace(prod, here)
+        (self.work / "readerstudy-locations.conf").write_text(locations)
+        mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else ""
         conf = self.work / "nginx.conf"
         conf.write_text(f"""
-worker_processes 2;
+worker_processes auto;
 daemon off;
 pid {self.work}/nginx.pid;
 error_log {self.work}/nginx-error.log warn;
 events {{ worker_connections 1024; }}
 http {{
+  {mime}
+  default_type application/octet-stream;
   access_log off;
-  sendfile on;
-  tcp_nopush on;
   client_body_temp_path {self.work}/nginx-body;
   proxy_temp_path {self.work}/nginx-proxy;
   fastcgi_temp_path {self.work}/nginx-fastcgi;
   uwsgi_temp_path {self.work}/nginx-uwsgi;
   scgi_temp_path {self.work}/nginx-scgi;
-  types {{ application/dicom dcm; }}
-  upstream app {{ server 127.0.0.1:{self.upstream}; keepalive 16; }}
+{upstream}
   server {{
     listen 127.0.0.1:{self.port};
-    location /static/ {{ alias {self.static_root}/; expires max; }}
-    location /protected-media/ {{ internal; alias {self.media_root}/; }}
-    location / {{
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-    }}
+    include {self.work}/readerstudy-locations.conf;
   }}
 }}
 """)
+        return conf
+
+    def __enter__(self):
+        conf = self.render()
         self.proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(self.work)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         wait_for_port(self.port, self.proc)
@@ -256,6 +352,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--rounds", type=int, default=10, help="passes over the series per connection")
     parser.add_argument("--ways", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3, help="turns over all the servers (the median rate is kept)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serving.txt")
     args = parser.parse_args()
 
@@ -275,59 +372,82 @@ def main() -> None:
     try:
         study = build_study(args.slices, args.size, work)
         sizes = [f.stat().st_size for f in study["files"]]
-        scenarios = []
+        withdrawn = "not checked (no nginx)"
+        load_start = os.getloadavg()
+        from django.conf import settings
+        from django.core.management import call_command
 
-        port = free_port()
-        with AppServer(env, port, log=work / "app.log"):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        with contextlib.ExitStack() as stack:
+            # Every server up at once; the scenarios are measured in turns, --repeats times, so
+            # that the load of a shared machine falls on all of them alike.
+            targets = []  # (name, port, paths, headers, rounds, process groups whose CPU is counted)
+            port = free_port()
+            app = stack.enter_context(AppServer(env, port, log=work / "app.log"))
             cookie = login(port, "bench-reader", "bench-password-1")
             urls = reader_urls(port, cookie, study["read"])
             assert all("?a=" in u for u in urls), urls[:1]
-            headers = {"Cookie": cookie}
-            for ways in (1, args.ways):
-                scenarios.append(("app (gunicorn)", ways, measure(port, urls, headers, sizes, args.rounds, ways)))
+            targets.append(("app (gunicorn)", port, urls, {"Cookie": cookie}, args.rounds, {"app": app.proc.pid}))
             plain = [u.split("?")[0] for u in urls]
-            for ways in (1, args.ways):
-                scenarios.append(("app, no token (full rule)", ways, measure(port, plain, headers, sizes, max(1, args.rounds // 2), ways)))
-
-        if shutil.which("nginx"):
-            from django.conf import settings
-            from django.core.management import call_command
-
-            call_command("collectstatic", interactive=False, verbosity=0)
-            port = free_port()
-            accel_env = {**env, "DICOM_SENDFILE_MODE": "x-accel-redirect", "DICOM_SENDFILE_PREFIX": "/protected-media/"}
-            with AppServer(accel_env, port, log=work / "app-accel.log"), \
-                    Nginx(work, port, Path(settings.MEDIA_ROOT), Path(settings.STATIC_ROOT)) as nginx:
+            targets.append(("app, no token (full rule)", port, plain, {"Cookie": cookie}, max(1, args.rounds // 5),
+                            {"app": app.proc.pid}))
+            if shutil.which("nginx"):
+                port = free_port()
+                accel_env = {**env, "DICOM_SENDFILE_MODE": "x-accel-redirect", "DICOM_SENDFILE_PREFIX": "/protected-media/"}
+                accel = stack.enter_context(AppServer(accel_env, port, log=work / "app-accel.log"))
+                nginx = stack.enter_context(Nginx(work, port, Path(settings.MEDIA_ROOT), Path(settings.STATIC_ROOT)))
                 cookie = login(nginx.port, "bench-reader", "bench-password-1")
                 urls = reader_urls(nginx.port, cookie, study["read"])
+                check_front_server_response(nginx.port, urls[0], cookie, sizes[0])
+                targets.append(("nginx + app (x-accel)", nginx.port, urls, {"Cookie": cookie}, args.rounds,
+                                {"app": accel.proc.pid, "nginx": nginx.proc.pid}))
+            else:
+                print("nginx not installed: the nginx + app rows are skipped")
+            if shutil.which("Orthanc"):
+                orthanc = stack.enter_context(Orthanc(work))
+                targets.append(("Orthanc", orthanc.port, orthanc.upload(study["files"]), {}, args.rounds,
+                                {"orthanc": orthanc.proc.pid}))
+            else:
+                print("Orthanc not installed (apt-get install orthanc): no peer rows")
+            runs: dict[tuple[str, int], list[dict]] = {}
+            for _ in range(args.repeats):
                 for ways in (1, args.ways):
-                    scenarios.append(("nginx + app (x-accel)", ways, measure(nginx.port, urls, {"Cookie": cookie}, sizes, args.rounds, ways)))
-        else:
-            print("nginx not installed: the nginx + app rows are skipped")
-
-        if shutil.which("Orthanc"):
-            with Orthanc(work) as orthanc:
-                paths = orthanc.upload(study["files"])
-                for ways in (1, args.ways):
-                    scenarios.append(("Orthanc", ways, measure(orthanc.port, paths, {}, sizes, args.rounds, ways)))
-        else:
-            print("Orthanc not installed (apt-get install orthanc): no peer rows")
+                    for name, port, paths, headers, rounds, groups in targets:
+                        runs.setdefault((name, ways), []).append(measure(port, paths, headers, sizes, rounds, ways, groups))
+            if shutil.which("nginx"):
+                withdrawn = check_withdrawal_behind(nginx.port, urls[0], cookie)
+        scenarios = [(name, ways, combine(rs)) for (name, ways), rs in runs.items()]
 
         orthanc_rate = {w: r["rate"] for name, w, r in scenarios if name == "Orthanc"}
         lines = [
             "Blinded instance serving beside Orthanc, same files, same run (bench/bench_serving.py)",
             f"machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared)",
             f"series: {len(sizes)} instances, {args.size}x{args.size} 16-bit MR, {statistics.mean(sizes) / 1024:.0f} KiB each; "
-            f"{args.rounds} passes per connection after a warm-up pass; keep-alive; Python client on the same cores",
+            f"{args.rounds} passes per connection after a warm-up pass; keep-alive; Python client on the same cores; "
+            f"all servers up at once, measured in {args.repeats} turns (median inst/s; percentiles over all GETs)",
             f"app server: gunicorn gthread, {env['WEB_WORKERS']} workers x {env['WEB_THREADS']} threads, SQLite, DEBUG=0",
             "",
-            f"{'server':<28}{'conns':>6}{'GETs':>7}{'inst/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'x Orthanc':>11}",
+            f"{'server':<28}{'conns':>6}{'GETs':>7}{'inst/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'x Orthanc':>11}"
+            f"  {'x Orthanc per turn':<{6 * args.repeats + 2}}CPU us per GET",
         ]
         for name, ways, r in scenarios:
             ratio = f"{r['rate'] / orthanc_rate[ways]:.2f}" if ways in orthanc_rate else "-"
-            lines.append(f"{name:<28}{ways:>6}{r['n']:>7}{r['rate']:>9.0f}{r['p50']:>9.2f}{r['p95']:>9.2f}{ratio:>11}")
-        lines += ["", f"load average at the end (1/5/15 min): {' / '.join(f'{x:.2f}' for x in os.getloadavg())} "
-                  "(other work on the machine lowers every figure)"]
+            peer = runs.get(("Orthanc", ways))
+            turns = ",".join(f"{a['rate'] / b['rate']:.2f}" for a, b in zip(runs[(name, ways)], peer)) if peer else "-"
+            cpu = " ".join(f"{k} {v:.0f}" for k, v in r["cpu_us"].items())
+            lines.append(f"{name:<28}{ways:>6}{r['n']:>7}{r['rate']:>9.0f}{r['p50']:>9.2f}{r['p95']:>9.2f}{ratio:>11}"
+                         f"  {turns:<{6 * args.repeats + 2}}{cpu}")
+        lines.append("")
+        for name, target in (("app (gunicorn)", 0.25), ("nginx + app (x-accel)", 0.5)):
+            got = next((r["rate"] / orthanc_rate[w] for n, w, r in scenarios if n == name and w == args.ways and w in orthanc_rate), None)
+            verdict = "not measured" if got is None else f"{got:.2f} -> {'met' if got >= target else 'NOT met'}"
+            lines.append(f"target {name}, {args.ways}-way >= {target:.2f}x Orthanc: {verdict}")
+        lines.append(f"security behind nginx: signed token + 1 SQL query per GET; {withdrawn}; "
+                     "headers checked (application/dicom, private immutable, Vary Cookie, nosniff, no X-Accel-Redirect, "
+                     "no Last-Modified/ETag)")
+        fmt = lambda load: " / ".join(f"{x:.2f}" for x in load)  # noqa: E731
+        lines += [f"load average (1/5/15 min) at the start: {fmt(load_start)}, at the end: {fmt(os.getloadavg())} "
+                  "(the machine is shared with other work, which lowers every figure, the multi-process ones most)"]
         text = "\n".join(lines) + "\n"
         print(text, end="")
         args.out.parent.mkdir(parents=True, exist_ok=True)

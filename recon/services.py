@@ -14,8 +14,6 @@ import json
 import logging
 import os
 import shutil
-import socket
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +21,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.utils import InterfaceError, OperationalError
 from django.db import transaction
-from django.utils import timezone
 
-from readerstudy.jobs.lifecycle import worker_process_gone
+from readerstudy.jobs.lifecycle import job_fail, job_finish, job_heartbeat, job_progress, job_running
 from readerstudy.studies.models import Series, Study
 from recon import export
 from recon.models import ReconJob
@@ -33,9 +30,6 @@ from recon.pipeline import TRUTH_ARM, available_arms
 from recon.protocols import DEFAULT_PROTOCOL_SET, protocol_set as load_protocol_set
 
 log = logging.getLogger(__name__)
-
-# A running job whose heartbeat is older than this is considered lost (its worker died).
-STALE_SECONDS = float(os.environ.get("RECON_STALE_SECONDS", "900"))
 
 _PARAMETER_KEYS = {"cases", "seed", "first_case", "protocol_set", "sequences", "arms", "recon_matrix", "slices", "spacing_mm"}
 
@@ -106,45 +100,12 @@ def recon_job_create(
     return job
 
 
-def _worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"[:255]
-
-
-def recon_jobs_recover(*, stale_seconds: float | None = None) -> list[int]:
-    """Re-enqueue jobs whose worker is gone: RUNNING jobs whose process on this host is dead or
-    whose heartbeat is older than ``stale_seconds``, and QUEUED jobs never started after that
-    long (a lost message). Brokers without redelivery of unacknowledged messages (the embedded
-    filesystem transport) rely on this; it runs when a worker starts (``worker_ready``).
-    A requeued job resumes: cases already imported are skipped."""
-    from recon.tasks import recon_job_task
-
-    now = timezone.now()
-    old = now - timedelta(seconds=STALE_SECONDS if stale_seconds is None else stale_seconds)
-    requeued = []
-    with transaction.atomic():
-        for job in ReconJob.objects.select_for_update().filter(state__in=[ReconJob.State.RUNNING, ReconJob.State.QUEUED]):
-            dead = False
-            if job.state == ReconJob.State.RUNNING:
-                dead = worker_process_gone(job.worker_host) or (job.heartbeat_at or job.created_at) < old
-            else:
-                dead = job.created_at < old
-            if dead:
-                # Back to QUEUED: whichever delivery comes first claims it, later ones see it
-                # running with a fresh heartbeat (or finished) and leave it alone.
-                job.state = ReconJob.State.QUEUED
-                job.heartbeat_at = now
-                job.message = "requeued after its worker was lost"
-                job.save(update_fields=["state", "heartbeat_at", "message"])
-                requeued.append(job.pk)
-        for pk in requeued:
-            transaction.on_commit(lambda pk=pk: recon_job_task.delay(pk))
-    if requeued:
-        log.warning("requeued recon jobs %s", requeued)
-    return requeued
-
-
-def _update(job_id: int, **fields: Any) -> None:
-    ReconJob.objects.filter(pk=job_id).update(heartbeat_at=timezone.now(), **fields)
+def _update(job_id: int, *, progress: int | None = None, message: str = "", **fields: Any) -> None:
+    """Where the job is (the heartbeat of the job lifecycle, with progress and message)."""
+    if progress is None:
+        job_heartbeat(ReconJob, job_id, **({"message": message[:255]} if message else {}), **fields)
+    else:
+        job_progress(ReconJob, job_id, progress, message, **fields)
 
 
 def _work_dir(job: ReconJob) -> Path:
@@ -165,25 +126,20 @@ def _case_done(study: Study, label: str, sequences: list[str], arms: list[str]) 
 
 
 def recon_job_run(job_id: int) -> ReconJob:
-    """Run (or resume) a job. A succeeded job is left alone; a failed one is not retried here."""
+    """Run (or resume) a job through the job lifecycle (:func:`readerstudy.jobs.lifecycle.job_running`:
+    claim, heartbeat, temporary folder). A finished job is left alone, and so is a job another live
+    worker is running (a duplicate delivery); a job whose worker died resumes where it stopped."""
+    with job_running(ReconJob, job_id) as job:
+        if job is not None:
+            _run(job)
+    return ReconJob.objects.get(pk=job_id)
+
+
+def _run(job: ReconJob) -> None:
     from readerstudy.imports.errors import DicomImportError
     from readerstudy.imports.services import import_dicom
     from readerstudy.studies.services import reference_standard_import
 
-    with transaction.atomic():
-        job = ReconJob.objects.select_for_update().get(pk=job_id)
-        if job.state in (ReconJob.State.SUCCEEDED, ReconJob.State.FAILED):
-            return job
-        fresh = job.heartbeat_at and job.heartbeat_at > timezone.now() - timedelta(seconds=STALE_SECONDS)
-        if job.state == ReconJob.State.RUNNING and fresh and job.worker_host != _worker_id():
-            # Another live worker is on it (a duplicate delivery): leave it alone.
-            return job
-        job.state = ReconJob.State.RUNNING
-        job.attempts += 1
-        job.started_at = job.started_at or timezone.now()
-        job.heartbeat_at = timezone.now()
-        job.worker_host = _worker_id()
-        job.save()
     p = job.parameters
     unknown = set(p) - (_PARAMETER_KEYS if job.kind == ReconJob.Kind.PHANTOM else _REAL_PARAMETER_KEYS)
     study = job.study
@@ -193,13 +149,8 @@ def recon_job_run(job_id: int) -> ReconJob:
         if job.kind != ReconJob.Kind.PHANTOM:
             if unknown:
                 raise ValidationError(f"unknown job parameters {sorted(unknown)}")
-            result = _run_real(job, work, created)
-            ReconJob.objects.filter(pk=job.pk).update(
-                state=ReconJob.State.SUCCEEDED, progress=100, finished_at=timezone.now(), message="done",
-                result=result, error="",
-            )
-            job.refresh_from_db()
-            return job
+            job_finish(ReconJob, job.pk, message="done", result=_run_real(job, work, created), error="")
+            return
         if unknown:
             raise ValidationError(f"unknown job parameters {sorted(unknown)}")
         n = int(p["cases"])
@@ -238,32 +189,21 @@ def recon_job_run(job_id: int) -> ReconJob:
                 rows=[{"case": c, "level": lv, "finding": f, "present": pr, "source": "phantom"} for c, lv, f, pr in reference],
             )
             done = i - p.get("first_case", 0) + 1
-            _update(job.pk, progress=min(99, int(100 * done / n)), result={"series_created": created, "cases_done": done})
-        ReconJob.objects.filter(pk=job.pk).update(
-            state=ReconJob.State.SUCCEEDED, progress=100, finished_at=timezone.now(), message="done",
-            result={"series_created": created, "cases_done": n}, error="",
-        )
+            _update(job.pk, progress=int(100 * done / n), result={"series_created": created, "cases_done": done})
+        job_finish(ReconJob, job.pk, message="done", result={"series_created": created, "cases_done": n}, error="")
     except (ValidationError, ValueError, DicomImportError) as exc:
         detail = getattr(exc, "errors", None) or getattr(exc, "messages", None) or [str(exc)]
         log.warning("recon job %s failed: %s", job.pk, detail)
         error = "; ".join(str(d) for d in detail) if isinstance(detail, list) else str(detail)
-        ReconJob.objects.filter(pk=job.pk).update(
-            state=ReconJob.State.FAILED, finished_at=timezone.now(), error=error[:10000],
-            result={**ReconJob.objects.get(pk=job.pk).result, "series_created": created},
-        )
+        job_fail(ReconJob, job.pk, error, result={**ReconJob.objects.get(pk=job.pk).result, "series_created": created})
     except (OperationalError, InterfaceError, ConnectionError):
         raise  # the task retries these; the job resumes with the cases not yet imported
     except Exception as exc:  # noqa: BLE001 - any other error must not leave the job "running" forever
         log.exception("recon job %s failed with an internal error", job.pk)
-        ReconJob.objects.filter(pk=job.pk).update(
-            state=ReconJob.State.FAILED, finished_at=timezone.now(),
-            error=f"internal error ({type(exc).__name__}: {exc}); the cases imported before it are complete"[:10000],
-            result={"series_created": created},
-        )
+        job_fail(ReconJob, job.pk, f"internal error ({type(exc).__name__}: {exc}); the cases imported before it are complete",
+                 result={"series_created": created})
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    job.refresh_from_db()
-    return job
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,7 +340,7 @@ def _run_real(job: ReconJob, work: Path, created: list[str]) -> dict:
             label, sequence, source = s.case.label, s.sequence.name, None
         where = f"{i + 1}/{n} ({label}, {sequence})"
         if _targets_done(study, label, sequence, p["arms"]):
-            _update(job.pk, message=f"series {where}: already made", progress=min(99, int(100 * (i + 1) / n)))
+            _update(job.pk, message=f"series {where}: already made", progress=int(100 * (i + 1) / n))
             continue
         item_dir = work / f"{i:04d}"
         shutil.rmtree(item_dir, ignore_errors=True)  # leftovers of a killed attempt
@@ -420,7 +360,7 @@ def _run_real(job: ReconJob, work: Path, created: list[str]) -> dict:
             mask[:, roi["rows"][0] : roi["rows"][1], roi["cols"][0] : roi["cols"][1]] = True
 
         def progress(pct: int, msg: str, i=i, where=where) -> None:
-            _update(job.pk, message=f"series {where}: {msg}", progress=min(99, int(100 * (i + pct / 100) / n)))
+            _update(job.pk, message=f"series {where}: {msg}", progress=int(100 * (i + pct / 100) / n))
 
         out = item_dir / "out"
         try:
@@ -443,6 +383,6 @@ def _run_real(job: ReconJob, work: Path, created: list[str]) -> dict:
                          "noise_sd": info.get("noise_sd"), "noise_method": info.get("noise_method"),
                          "bits_stored": info.get("bits_stored")}
         shutil.rmtree(item_dir, ignore_errors=True)
-        _update(job.pk, progress=min(99, int(100 * (i + 1) / n)),
+        _update(job.pk, progress=int(100 * (i + 1) / n),
                 result={"series_created": created, "items": per_item, "items_done": i + 1})
     return {"series_created": created, "items": per_item, "items_done": n}

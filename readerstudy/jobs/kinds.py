@@ -23,9 +23,18 @@ class JobKind:
         return apps.get_model(self.label)
 
     def enqueue(self, pk: int) -> None:
+        """Send the job's task. Through the registered task object, so its options apply and
+        ``task_always_eager`` runs it inline (``send_task`` always goes to the broker); by name
+        only when no process-local task of that name exists (a web process need not load every
+        area's tasks)."""
         from readerstudy.celery import app
 
-        app.send_task(self.task, args=[pk])
+        app.loader.import_default_modules()  # the autodiscovered tasks modules (once per process)
+        task = app.tasks.get(self.task)
+        if task is not None:
+            task.apply_async(args=[pk])
+        else:
+            app.send_task(self.task, args=[pk])
 
     def sweep(self, job, *, temporary_only: bool = False) -> None:
         """Remove the job's temporary folder and (when it failed) its partial outputs."""

@@ -100,8 +100,10 @@ def job_heartbeat(model, pk: int, **fields) -> None:
     model.objects.filter(pk=pk, state=JobState.RUNNING).update(heartbeat_at=timezone.now(), **fields)
 
 
-def job_progress(model, pk: int, percent: int, message: str = "") -> None:
-    fields = {"progress": max(0, min(99, int(percent)))}
+def job_progress(model, pk: int, percent: int, message: str = "", **fields) -> None:
+    """Progress 0-99 (100 is for :func:`job_finish`), an optional message and the kind's own
+    fields (e.g. a resumable job's partial result); also a heartbeat."""
+    fields["progress"] = max(0, min(99, int(percent)))
     if message:
         fields["message"] = message[:255]
     job_heartbeat(model, pk, **fields)

@@ -40,7 +40,9 @@ def _wait(predicate, timeout: float, what: str, logs=()):
     raise AssertionError(f"timed out waiting for {what}\n{text}")
 
 
-def _kill_mid_job_and_recover(tmp_path, settings, model, submit):
+def _kill_mid_job_and_recover(tmp_path, settings, model, submit, *, kill_when=None, at_kill=None):
+    """``kill_when(job)``: when to kill (default: as soon as the job runs); ``at_kill(job)``: what to
+    record while the worker is frozen (returned as the third value)."""
     workers = Workers(tmp_path, settings, JOB_SWEEP_SECONDS="2", JOB_HEARTBEAT_SECONDS="1")
     try:
         logs = []
@@ -53,7 +55,7 @@ def _kill_mid_job_and_recover(tmp_path, settings, model, submit):
 
         def running():
             job.refresh_from_db()
-            return job.state == JobState.RUNNING and job.worker_host
+            return job.state == JobState.RUNNING and job.worker_host and (kill_when is None or kill_when(job))
 
         _wait(running, 120, "the job to start", logs)
         pid = int(job.worker_host.rsplit(":", 1)[1])  # solo pool: the worker process itself
@@ -62,6 +64,7 @@ def _kill_mid_job_and_recover(tmp_path, settings, model, submit):
         assert job.state == JobState.RUNNING, "the job finished before the worker could be killed"
         temp = workers.var_dir / "job-tmp" / f"{job._meta.label_lower}-{job.pk}"
         assert temp.is_dir()
+        recorded = at_kill(job) if at_kill else None
         os.killpg(pid, signal.SIGKILL)
 
         def finished():
@@ -73,7 +76,7 @@ def _kill_mid_job_and_recover(tmp_path, settings, model, submit):
         assert int(job.worker_host.rsplit(":", 1)[1]) != pid
         # The task removes the job's temporary folder right after the run function has finished it.
         _wait(lambda: not temp.exists(), 30, "the job's temporary folder to be removed", logs)
-        return job, logs
+        return job, logs, recorded
     finally:
         left = workers.stop_all()
         assert not left, f"worker processes left behind: {left}"
@@ -99,7 +102,7 @@ def test_import_job_recovers_after_its_worker_is_killed(tmp_path, settings, coor
         assert response.status_code == 202, response.content
         return ImportJob.objects.get(public_id=response.json()["public_id"])
 
-    job, _ = _kill_mid_job_and_recover(tmp_path, settings, ImportJob, submit)
+    job, _, _ = _kill_mid_job_and_recover(tmp_path, settings, ImportJob, submit)
     assert job.attempts == 2 and job.series_created == 8
     assert Series.objects.filter(case__study=study).count() == 8  # all of it, once
     assert not Path(job.source_path).exists()  # the staged upload is swept
@@ -114,14 +117,14 @@ def test_report_recovers_after_its_worker_is_killed(tmp_path, settings, coordina
         values.append({"item": "artifacts", "level": "", "value": i % 2})
         reading.read_submit(read=read, reader=reader, submission_id=f"sub-{read.pk:08d}", answers=values)
 
-    job, _ = _kill_mid_job_and_recover(
+    job, _, _ = _kill_mid_job_and_recover(
         tmp_path, settings, Report, lambda: report_services.report_request(study=study, actor=coordinator)
     )
     assert job.attempts == 2 and job.files
     assert all((Path(django_settings.MEDIA_ROOT) / f).is_file() for f in job.files.values())
 
 
-def test_recon_job_recovers_after_its_worker_is_killed(tmp_path, settings, coordinator):
+def test_recon_job_recovers_after_its_worker_is_killed_and_resumes_where_it_stopped(tmp_path, settings, coordinator):
     from recon.services import recon_job_create
 
     study = services.study_create(name="Recon recovery", created_by=coordinator)
@@ -130,10 +133,24 @@ def test_recon_job_recovers_after_its_worker_is_killed(tmp_path, settings, coord
     services.arm_create(study=study, name="Fast")
 
     def submit():
-        return recon_job_create(study=study, actor=coordinator, cases=2, seed=3, sequences=["SAG T1"],
-                                arms=["Standard", "Fast"], recon_matrix=64, slices=4, spacing_mm=2.0)
+        # Cases big enough (about a second or two each) to be killed between the first and the last.
+        return recon_job_create(study=study, actor=coordinator, cases=3, seed=3, sequences=["SAG T1"],
+                                arms=["Standard", "Fast"], recon_matrix=256, slices=24, spacing_mm=2.0)
 
-    job, _ = _kill_mid_job_and_recover(tmp_path, settings, ReconJob, submit)
-    # (recon_job_run counts its own attempts; the kill may come before the first one is counted)
-    assert job.attempts >= 1
-    assert Series.objects.filter(case__study=study).count() == 4
+    def first_case_done(job):
+        return job.result.get("cases_done", 0) >= 1
+
+    def series_so_far(job):
+        assert job.result.get("cases_done", 0) < 3, "the job finished before the worker could be killed"
+        return set(Series.objects.filter(case__study=study).values_list("public_id", flat=True))
+
+    job, _, before_kill = _kill_mid_job_and_recover(
+        tmp_path, settings, ReconJob, submit, kill_when=first_case_done, at_kill=series_so_far)
+    assert job.attempts == 2  # claimed by the killed worker, then by the one that recovered it
+    assert job.result["cases_done"] == 3 and job.progress == 100 and job.error == ""
+    series = set(Series.objects.filter(case__study=study).values_list("public_id", flat=True))
+    assert len(series) == 3 * 2  # cases x arms: nothing duplicated, nothing half-written
+    # It resumed: what the killed attempt imported is kept as it was (not made again).
+    assert before_kill and before_kill <= series
+    assert set(job.result["series_created"]) == series
+    assert not (Path(django_settings.MEDIA_ROOT) / "recon_work" / job.public_id).exists()

@@ -156,7 +156,7 @@ def test_a_job_whose_worker_died_after_one_series_resumes_without_duplicates(stu
                                                                           django_capture_on_commit_callbacks):
     import socket
 
-    from recon.services import recon_jobs_recover
+    from readerstudy.jobs.lifecycle import jobs_recover
 
     first = _import(study, coordinator, tmp_path, name="siemens", case="C010", arm="Standard", noise_sd=20.0)
     second = _import(study, coordinator, tmp_path, name="siemens", case="C011", arm="Standard", noise_sd=20.0, seed=5)
@@ -168,7 +168,7 @@ def test_a_job_whose_worker_died_after_one_series_resumes_without_duplicates(stu
     # Killed mid-job on a broker without redelivery: running, its process gone.
     ReconJob.objects.filter(pk=job.pk).update(state=ReconJob.State.RUNNING, worker_host=f"{socket.gethostname()}:999999")
     with django_capture_on_commit_callbacks(execute=True):
-        assert recon_jobs_recover() == [job.pk]
+        assert jobs_recover() == {"recon.ReconJob": [job.pk]}
     job.refresh_from_db()
     assert job.state == ReconJob.State.SUCCEEDED, job.error
     made = Series.objects.filter(case__study=study, source="recon")

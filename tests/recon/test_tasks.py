@@ -139,16 +139,16 @@ def test_api_starts_a_job_and_shows_its_progress(study, coordinator, reader, dja
 
 @pytest.mark.django_db
 def test_a_starting_worker_requeues_jobs_whose_worker_died(study, coordinator, django_capture_on_commit_callbacks):
-    from recon.services import recon_jobs_recover
+    from readerstudy.jobs.lifecycle import jobs_recover
 
     job = _job(study, coordinator, cases=1, sequences=["SAG T1"], enqueue=False)
     # As a worker killed mid-job leaves it on a broker without redelivery: running, dead pid.
     ReconJob.objects.filter(pk=job.pk).update(state=ReconJob.State.RUNNING, worker_host=f"{__import__('socket').gethostname()}:999999")
     with django_capture_on_commit_callbacks(execute=True):
-        assert recon_jobs_recover() == [job.pk]
+        assert jobs_recover() == {"recon.ReconJob": [job.pk]}
     job.refresh_from_db()
     assert job.state == ReconJob.State.SUCCEEDED and Series.objects.filter(case__study=study).count() == 2
-    assert recon_jobs_recover() == []  # nothing left to recover
+    assert jobs_recover() == {}  # nothing left to recover
 
 
 @pytest.mark.django_db

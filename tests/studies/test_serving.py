@@ -145,6 +145,10 @@ def test_sendfile_modes(client, reader, other_reader, study, series_pair, make_s
     assert response["Content-Type"] == "application/dicom"
     assert response["Cache-Control"] == "private, max-age=31536000, immutable"
     assert response.content == b""
+    # The length of the (empty) body, not of the file: the front server sends the file with its
+    # own length, and a length the body does not have would close the app server's connection
+    # after every image (no keep-alive between nginx and gunicorn).
+    assert response["Content-Length"] == "0"
     if mode == "x-accel-redirect":
         assert response[header] == "/protected-media/" + instance.path
     else:
@@ -273,6 +277,23 @@ def test_expired_token_is_refused(client, reading, reader, settings):
     assert _instance_by_token(credential, instance.public_id, old) is None  # expired: no shortcut
 
 
+def test_verified_tokens_are_remembered_only_under_the_key_that_signed_them(client, reading, reader, settings):
+    """Token checks are cached (the same token comes with every image), keyed by the signing key:
+    a key rotation still refuses the old tokens at once, and each GET still checks the expiry."""
+    from readerstudy.reading.serving import _credential_from, _instance_by_token, access_token
+
+    session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    instance = reading["standard"].instances.first()
+    credential = _credential_from("", session_key)
+    token = access_token(user_id=reader.pk, session_id=reading["session"].pk, kind="s", secret=session_key)
+    assert _instance_by_token(credential, instance.public_id, token) is not None
+    assert _instance_by_token(credential, instance.public_id, token) is not None  # (cached)
+    settings.SECRET_KEY = "another-" + "k" * 50
+    assert _instance_by_token(credential, instance.public_id, token) is None
+    settings.SECRET_KEY_FALLBACKS = ["another-" + "k" * 50]
+    assert _instance_by_token(credential, instance.public_id, token) is None  # the old key is not a fallback
+
+
 def test_api_token_clients_get_urls_bound_to_their_token(reading, reader, django_assert_max_num_queries):
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
@@ -289,13 +310,15 @@ def test_api_token_clients_get_urls_bound_to_their_token(reading, reader, django
     assert api.get(urls[0]).status_code == 404
 
 
-def test_wsgi_fast_path_answers_granted_token_gets_like_the_view(client, reading, settings, django_assert_max_num_queries):
+def test_wsgi_fast_path_answers_granted_token_gets_like_the_view(client, reading, settings, django_assert_max_num_queries,
+                                                                 monkeypatch):
     """The app server's entry point (readerstudy.wsgi) answers a granted token GET before Django's
     middleware: same status, headers and bytes as the view, one query; refusals go on to Django."""
     from django.core import signals
     from django.db import close_old_connections
     from django.test import RequestFactory
 
+    from readerstudy.reading import serving
     from readerstudy.wsgi import application
 
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
@@ -309,7 +332,9 @@ def test_wsgi_fast_path_answers_granted_token_gets_like_the_view(client, reading
         def start_response(status, headers):
             seen["status"], seen["headers"] = status, headers
 
-        # As Django's test client does: the test's transaction keeps the connection open.
+        # As Django's test client does: the test's transaction keeps the connection open (the
+        # fast path retires the connection itself, as close_old_connections would).
+        monkeypatch.setattr(serving, "_retire_connection", lambda: None)
         signals.request_started.disconnect(close_old_connections)
         signals.request_finished.disconnect(close_old_connections)
         try:
