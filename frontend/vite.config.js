@@ -119,6 +119,9 @@ function stubUnused() {
 // own background thread, where one 1.75 MB entry was parsed on one. Only modules the entry reaches
 // through static imports are placed: what only the tools (a dynamic import) use stays in their chunk.
 const ENTRY = fileURLToPath(new URL('./src/index.js', import.meta.url));
+// src/decodeWorker.js in a chunk of its own, imported first by the entry: it starts the decode
+// worker before the libraries are evaluated (code in the entry chunk would run after them).
+const DECODE_WORKER = fileURLToPath(new URL('./src/decodeWorker.js', import.meta.url));
 let eagerModules = null;
 function vendorChunks(id, { getModuleInfo }) {
   if (!eagerModules) {
@@ -132,6 +135,7 @@ function vendorChunks(id, { getModuleInfo }) {
       if (info) stack.push(...info.importedIds);
     }
   }
+  if (id === DECODE_WORKER) return 'decode-worker';
   if (!eagerModules.has(id) || !/node_modules[\\/]/.test(id)) return undefined;
   return /node_modules[\\/]@cornerstonejs[\\/]/.test(id) ? 'cornerstone' : 'vtk';
 }

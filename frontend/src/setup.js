@@ -9,6 +9,9 @@ import {
   registerImageLoader,
   RenderingEngine,
 } from '@cornerstonejs/core';
+import { expose, wrap } from 'comlink';
+import { decodeImageFrame } from '../node_modules/@cornerstonejs/dicom-image-loader/dist/esm/decodeImageFrameWorker.js';
+import { decodeWorker } from './decodeWorker.js';
 import { loadImage as loadPart10Image, metaData as part10MetaData } from '@cornerstonejs/dicom-image-loader/wadouri';
 
 let renderer = null;
@@ -31,6 +34,41 @@ function chooseRenderer(rendering) {
 // (its wadouri metadata provider, 30 kB) reads the same attributes from the same bytes: image plane,
 // pixel module, VOI and modality LUT. Instances are served same-origin; XHR sends the session cookie
 // by default and no request headers are added (nothing beyond the opaque URL reaches the server).
+// Uncompressed instances (the blinded copies are explicit VR little endian) need no codec: their
+// "decoding" is the loader's own post-processing (typed array, min/max, modality LUT scaling).
+const INLINE_SYNTAXES = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1']);
+
+/**
+ * What Cornerstone's worker manager talks to (Comlink) for each decode worker: a message port whose
+ * other end is served here. Until the worker has started (its first answer), an uncompressed frame is
+ * decoded in this thread by the same function the worker runs (the loader's decodeImageFrame); any
+ * other frame, and every frame once the worker answers, goes to the worker. A module worker starts
+ * only when the main thread is free, i.e. after the bundle has been evaluated, and the first
+ * instance used to wait for it; the image drawn is the same either way.
+ */
+function decodeEndpoint() {
+  const worker = decodeWorker();
+  const remote = wrap(worker);
+  let workerAnswered = false;
+  remote.started.then(() => { workerAnswered = true; }, () => {});
+  const { port1, port2 } = new MessageChannel();
+  expose({
+    decodeTask(args) {
+      if (!workerAnswered && INLINE_SYNTAXES.has(args.transferSyntax)) {
+        return decodeImageFrame(args.imageFrame, args.transferSyntax, args.pixelData, args.decodeConfig, args.options);
+      }
+      return remote.decodeTask(args);
+    },
+  }, port2);
+  // The worker manager terminates idle workers through what registerWorker's factory returned.
+  port1.terminate = () => {
+    worker.terminate();
+    port1.close();
+    port2.close();
+  };
+  return port1;
+}
+
 function loadInstance(imageId, options) {
   const imageLoadObject = loadPart10Image(imageId, options);
   // This path rejects with { error: <XMLHttpRequest or Error>, dataSet? }; hand on the error itself,
@@ -45,14 +83,7 @@ function registerDicomLoader(maxWorkers) {
   registerImageLoader('wadouri', loadInstance);
   registerImageLoader('dicomweb', loadInstance);
   metaData.addProvider(part10MetaData.metaDataProvider);
-  getWebWorkerManager().registerWorker(
-    'dicomImageLoader',
-    () => new Worker(
-      new URL('../node_modules/@cornerstonejs/dicom-image-loader/dist/esm/decodeImageFrameWorker.js', import.meta.url),
-      { type: 'module' },
-    ),
-    { maxWorkerInstances: maxWorkers },
-  );
+  getWebWorkerManager().registerWorker('dicomImageLoader', decodeEndpoint, { maxWorkerInstances: maxWorkers });
 }
 
 export function ensureInitialised({ maxWebWorkers, rendering } = {}) {
