@@ -28,12 +28,13 @@ function chooseRenderer(rendering) {
 }
 
 // The DICOM loader for wadouri: ids (what dicom-image-loader's init() registers, minus its default
-// metadata path). init() in 5.14 parses every instance twice over with dcmjs into "naturalized"
-// metadata (@cornerstonejs/metadata's default providers), and that path makes dcmjs (1.1 MB) part of
-// the entry: evaluated before the first image on every page open. The loader's dicom-parser path
+// metadata path). init() in 5.14 parses every instance with dcmjs into "naturalized" metadata
+// (@cornerstonejs/metadata's default providers), and that path made dcmjs (1.1 MB) part of the
+// code evaluated before the first image on every page open. The loader's dicom-parser path
 // (its wadouri metadata provider, 30 kB) reads the same attributes from the same bytes: image plane,
 // pixel module, VOI and modality LUT. Instances are served same-origin; XHR sends the session cookie
 // by default and no request headers are added (nothing beyond the opaque URL reaches the server).
+//
 // Uncompressed instances (the blinded copies are explicit VR little endian) need no codec: their
 // "decoding" is the loader's own post-processing (typed array, min/max, modality LUT scaling).
 const INLINE_SYNTAXES = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1']);
@@ -42,9 +43,9 @@ const INLINE_SYNTAXES = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1']);
  * What Cornerstone's worker manager talks to (Comlink) for each decode worker: a message port whose
  * other end is served here. Until the worker has started (its first answer), an uncompressed frame is
  * decoded in this thread by the same function the worker runs (the loader's decodeImageFrame); any
- * other frame, and every frame once the worker answers, goes to the worker. A module worker starts
- * only when the main thread is free, i.e. after the bundle has been evaluated, and the first
- * instance used to wait for it; the image drawn is the same either way.
+ * other frame, and every frame once the worker answers, goes to the worker. In the traces the module
+ * worker got going only once the main thread was free (after the bundle had been evaluated), and the
+ * first instance, already fetched, waited for it; the image drawn is the same either way.
  */
 function decodeEndpoint() {
   const worker = decodeWorker();
