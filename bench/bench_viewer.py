@@ -14,7 +14,10 @@ clock (for the case read, "first image" is the first image of every pane):
 - frame time while scrolling: one wheel event per animation frame over the whole series, back and
   forth; the interval between animation frames and the share of frames that showed a new slice.
 
-Usage: python bench/bench_viewer.py [--runs 5] [--out bench/results/viewer.txt]
+Usage: python bench/bench_viewer.py [--runs 5] [--quick] [--browser-ui] [--out bench/results/viewer.txt]
+
+The header also lists what the page loads before the first image (the entry and the chunks it
+imports statically), and whether Chromium's omnibox popup WebUI was on (see NO_OMNIBOX_WEBUI).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -97,6 +101,26 @@ RENDERER_JS = """
   return ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
 }
 """
+
+
+def eager_scripts():
+    """The entry and every chunk it imports statically (not import()): what is parsed and evaluated
+    before the first image can be drawn, as (name, bytes)."""
+    static_import = re.compile(r'(?:\bfrom|\bimport)\s*"\./(assets/[\w.-]+\.js)"')
+    seen, todo = [], ["reader-viewer.js"]
+    while todo:
+        name = todo.pop(0)
+        if name in seen:
+            continue
+        seen.append(name)
+        base = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
+        text = (BUNDLE_DIR / name).read_text(encoding="utf-8", errors="replace")
+        for target in static_import.findall(text):
+            # Chunks import each other as "./x.js" from assets/, the entry as "./assets/x.js".
+            todo.append(target)
+        for target in re.findall(r'(?:\bfrom|\bimport)\s*"\./([\w.-]+\.js)"', text):
+            todo.append(base + target)
+    return [(name, (BUNDLE_DIR / name).stat().st_size) for name in seen]
 
 
 def pct(values, q):
@@ -190,6 +214,13 @@ def report(name, r, runs, target_ms):
     ]
 
 
+# Headless Chromium 156 loads its omnibox popup WebUI (chrome://omnibox-popup.top-chrome: about a
+# hundred scripts, parsed and run in a renderer of its own) for every new tab, i.e. for every page
+# open of this bench, while the page under test loads. A reader's tab has no such work per read (one
+# browser window, reads open one after the other); on this 2-core machine it takes a core from the
+# page. Off by default; --browser-ui keeps it (the flags of the earlier results).
+NO_OMNIBOX_WEBUI = "--disable-features=WebUIOmniboxPopup,WebUIOmniboxFullPopup,WebUIOmniboxAimPopup,PreloadTopChromeWebUI"
+
 CONFIGURATIONS = [
     # No GPU here: software compositing, and the viewer draws slices on the CPU ('auto' picks it).
     ("software compositing (--disable-gpu), as on this GPU-less machine",
@@ -204,6 +235,8 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="page opens per condition")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results" / "viewer.txt")
     parser.add_argument("--quick", action="store_true", help="software compositing only (skip SwiftShader WebGL)")
+    parser.add_argument("--browser-ui", action="store_true",
+                        help="let headless Chromium load its omnibox popup WebUI in every new tab (see NO_OMNIBOX_WEBUI)")
     args = parser.parse_args(argv)
     if not (BUNDLE_DIR / "reader-viewer.js").is_file():
         sys.exit("static/viewer/ is not built; see frontend/README.md")
@@ -222,7 +255,7 @@ def main(argv=None) -> int:
         {"imageIds": server.image_ids("u"), "label": "SAG T1"},
         {"imageIds": server.image_ids("v"), "label": "AX T2"},
     ]}
-    base_args = list(conftest.CHROMIUM_ARGS)
+    base_args = list(conftest.CHROMIUM_ARGS) + ([] if args.browser_ui else [NO_OMNIBOX_WEBUI])
 
     from playwright.sync_api import sync_playwright
 
@@ -236,17 +269,22 @@ def main(argv=None) -> int:
     server.stop()
 
     bundle_mb = sum(p.stat().st_size for p in BUNDLE_DIR.rglob("*") if p.is_file()) / 1e6
+    eager = eager_scripts()
+    eager_text = ", ".join(f"{name} {size / 1e3:.0f} kB" for name, size in eager)
     lines = [
         f"# bench/bench_viewer.py — {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU; {platform.platform()}",
         f"load average at start / end: {load_start:.1f} / {os.getloadavg()[0]:.1f} (other jobs share the"
         " cores, so these are upper bounds)",
-        f"browser: {CHROMIUM} headless",
+        f"browser: {CHROMIUM} headless; "
+        + ("its omnibox popup WebUI loads in every new tab (--browser-ui)" if args.browser_ui
+           else f"its omnibox popup WebUI off ({NO_OMNIBOX_WEBUI}; see bench_viewer.py)"),
         f"single read: {SLICES} slices {ROWS}x{COLS} uint16 MR, {series_mb:.1f} MB DICOM (explicit VR little endian),"
         f" served from a local server (no network latency); viewer {VIEWER_PX}x{VIEWER_PX} px",
         f"case read: 2 sagittal x {SAG_SLICES} + 1 axial x {AX_SLICES} slices {ROWS}x{COLS}; 3 panes {CASE_PX}x{CASE_PX} px,"
         " cross-reference lines on, the sagittals synchronised by position; wheel on the first sagittal",
-        f"bundle: static/viewer/ {bundle_mb:.1f} MB on disk",
+        f"bundle: static/viewer/ {bundle_mb:.1f} MB on disk; loaded before the first image (the entry and the"
+        f" chunks it imports statically): {sum(size for _, size in eager) / 1e6:.2f} MB ({eager_text})",
         "",
     ]
     for name, target_ms, result in results:

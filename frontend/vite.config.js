@@ -50,6 +50,49 @@ function lazyCodecs() {
   };
 }
 
+// '@cornerstonejs/metadata' as the viewer entry's Cornerstone uses it: src/metadataLite.js (see
+// there), which keeps dcmjs and the display-set rules out of the bundle. The shim itself reaches
+// the package's files by path, so only imports by package name are redirected.
+const METADATA_LITE = fileURLToPath(new URL('./src/metadataLite.js', import.meta.url));
+function metadataLite() {
+  return {
+    name: 'reader-viewer-metadata-lite',
+    enforce: 'pre',
+    resolveId(source) {
+      return source === '@cornerstonejs/metadata' ? METADATA_LITE : null;
+    },
+  };
+}
+
+// dcmjs (1.1 MB, with the DICOM dictionary) stayed in the entry for two small reads once the metadata
+// shim above is in place: @cornerstonejs/utils's logging takes dcmjs's `log` (loglevel 1.9.2, set to
+// "warn" at load), and the metadata package's transfer-syntax enum takes four UIDs from `constants`.
+// dcmjs's top level has side effects, so either import kept all of it. 'dcmjs' resolves here to a
+// module with exactly those two exports: the same loglevel (the npm package dcmjs bundles, pinned
+// at the same version in the lockfile) set to "warn" as dcmjs does, and the four standard UIDs
+// (PS3.5 Annex A) as dcmjs defines them. An import of anything else from dcmjs fails the build.
+const DCMJS_LITE = `import log from 'loglevel';
+log.setLevel('warn');
+export { log };
+export const constants = Object.freeze({
+  IMPLICIT_LITTLE_ENDIAN: '1.2.840.10008.1.2',
+  EXPLICIT_LITTLE_ENDIAN: '1.2.840.10008.1.2.1',
+  DEFLATED_EXPLICIT_LITTLE_ENDIAN: '1.2.840.10008.1.2.1.99',
+  EXPLICIT_BIG_ENDIAN: '1.2.840.10008.1.2.2',
+});`;
+function dcmjsLite() {
+  return {
+    name: 'reader-viewer-dcmjs-lite',
+    enforce: 'pre',
+    resolveId(source) {
+      return source === 'dcmjs' ? '\0dcmjs-lite' : null;
+    },
+    load(id) {
+      return id === '\0dcmjs-lite' ? DCMJS_LITE : null;
+    },
+  };
+}
+
 function stubUnused() {
   return {
     name: 'reader-viewer-stub-unused',
@@ -70,10 +113,37 @@ function stubUnused() {
   };
 }
 
+// The libraries the first image needs, as two chunks the entry imports statically: Cornerstone
+// (core, the DICOM loader, the metadata shim) and vtk.js with the other dependencies. The browser
+// fetches both as soon as it has parsed the 25 kB entry and parses them in parallel, each on its
+// own background thread, where one 1.75 MB entry was parsed on one. Only modules the entry reaches
+// through static imports are placed: what only the tools (a dynamic import) use stays in their chunk.
+const ENTRY = fileURLToPath(new URL('./src/index.js', import.meta.url));
+// src/decodeWorker.js in a chunk of its own, imported first by the entry: it starts the decode
+// worker before the libraries are evaluated (code in the entry chunk would run after them).
+const DECODE_WORKER = fileURLToPath(new URL('./src/decodeWorker.js', import.meta.url));
+let eagerModules = null;
+function vendorChunks(id, { getModuleInfo }) {
+  if (!eagerModules) {
+    eagerModules = new Set();
+    const stack = [ENTRY];
+    while (stack.length) {
+      const m = stack.pop();
+      if (eagerModules.has(m)) continue;
+      eagerModules.add(m);
+      const info = getModuleInfo(m);
+      if (info) stack.push(...info.importedIds);
+    }
+  }
+  if (id === DECODE_WORKER) return 'decode-worker';
+  if (!eagerModules.has(id) || !/node_modules[\\/]/.test(id)) return undefined;
+  return /node_modules[\\/]@cornerstonejs[\\/]/.test(id) ? 'cornerstone' : 'vtk';
+}
+
 export default defineConfig({
   base: './',
   publicDir: false,
-  plugins: [stubUnused(), lazyCodecs()],
+  plugins: [stubUnused(), metadataLite(), dcmjsLite(), lazyCodecs()],
   build: {
     outDir,
     emptyOutDir: true,
@@ -87,6 +157,7 @@ export default defineConfig({
       output: {
         entryFileNames: 'reader-viewer.js',
         chunkFileNames: 'assets/[name]-[hash].js',
+        manualChunks: vendorChunks,
         assetFileNames: 'assets/[name]-[hash][extname]',
       },
     },

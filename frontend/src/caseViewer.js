@@ -132,7 +132,9 @@ export function createCaseViewer(elements, options = {}) {
     setActive(0);
     return api;
   });
-  api.toolsReady = Promise.all([api.ready, ...viewers.map((v) => v.toolsReady), loadTools()]).then((all) => {
+  // loadTools only once the gate is open: calling it here would fetch and evaluate the tools chunk
+  // while the panes' first images are still being loaded and drawn.
+  api.toolsReady = Promise.all([api.ready, ...viewers.map((v) => v.toolsReady), toolsGate.then(loadTools)]).then((all) => {
     if (destroyed) return api;
     T = all[all.length - 1];
     const { synchronizers } = T;

@@ -1,5 +1,7 @@
 // Entry of the viewer bundle: an ES module that also publishes window.ReaderViewer,
 // so a Django template can use it with a plain <script type="module" src=...>.
+// First: starts the decode worker before the libraries below are evaluated (decodeWorker.js).
+import './decodeWorker.js';
 import { createStackViewer } from './stackViewer.js';
 import { createSideBySide } from './sideBySide.js';
 import { createCaseViewer } from './caseViewer.js';

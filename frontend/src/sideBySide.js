@@ -161,7 +161,9 @@ export function createSideBySide(leftEl, rightEl, options = {}) {
   });
   // Window/level, invert and the world camera follow each other through the library's
   // synchronizers once both sides have their tools.
-  api.toolsReady = Promise.all([api.ready, left.toolsReady, right.toolsReady, loadTools()]).then(([, , , T]) => {
+  // loadTools only once the gate is open: calling it here would fetch and evaluate the tools chunk
+  // while the first images are still being loaded and drawn.
+  api.toolsReady = Promise.all([api.ready, left.toolsReady, right.toolsReady, toolsGate.then(loadTools)]).then(([, , , T]) => {
     if (destroyed) return api;
     const { synchronizers } = T;
     SyncManager = T.SynchronizerManager;

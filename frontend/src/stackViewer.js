@@ -119,6 +119,14 @@ export function createStackViewer(element, options = {}) {
   };
 
   const renderer = ensureInitialised({ maxWebWorkers: options.maxWebWorkers, rendering: options.rendering });
+  const initialIndex = Math.min(Math.max(0, options.initialIndex | 0), count - 1);
+  // The first instance is asked for now, before the viewport and its canvas are set up, so its
+  // request overlaps that work; the viewport's own request (setStack below) gets this cached load,
+  // with the options the viewport itself uses (RGBA output on the CPU path). Its failure is reported
+  // by setStack.
+  imageLoader
+    .loadAndCacheImage(imageIds[initialIndex], { useRGBA: renderer === 'cpu', priority: -5, requestType: 'interaction' })
+    .catch(() => {});
   injectStyle();
 
   const uid = `rv${++viewerCounter}`;
@@ -301,13 +309,16 @@ export function createStackViewer(element, options = {}) {
   }
 
   function reportError(reason, imageId, { overlay = true } = {}) {
-    // The loader rejects with the XMLHttpRequest itself; hand the page an Error it can log.
+    // The loader rejects with the XMLHttpRequest itself, or (its dicom-parser path) with
+    // { error: <XMLHttpRequest or Error>, dataSet? }; hand the page an Error it can log.
     let error = reason;
-    if (typeof XMLHttpRequest !== 'undefined' && reason instanceof XMLHttpRequest) {
-      error = new Error(`HTTP ${reason.status} for ${imageId ?? 'an image'}`);
-      error.status = reason.status;
-    } else if (!(reason instanceof Error)) {
-      error = new Error(String(reason));
+    if (error && !(error instanceof Error) && typeof error === 'object' && 'error' in error) error = error.error;
+    if (typeof XMLHttpRequest !== 'undefined' && error instanceof XMLHttpRequest) {
+      const status = error.status;
+      error = new Error(`HTTP ${status} for ${imageId ?? 'an image'}`);
+      error.status = status;
+    } else if (!(error instanceof Error)) {
+      error = new Error(String(error));
     }
     if (imageId !== undefined) {
       error.imageId = imageId;
@@ -415,8 +426,6 @@ export function createStackViewer(element, options = {}) {
   }
   // The context menu would cover the image on right-drag zoom.
   listen(element, 'contextmenu', (evt) => evt.preventDefault());
-
-  const initialIndex = Math.min(Math.max(0, options.initialIndex | 0), count - 1);
 
   function prefetchAll() {
     // Nearest slices first, so scrolling from the first image hits the cache early.

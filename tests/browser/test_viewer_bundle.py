@@ -472,3 +472,48 @@ def test_auto_window_on_a_region_windows_on_the_pixels_under_the_rectangle(page,
     assert after["windowWidth"] < pixels.max() - pixels.min()
     assert after["windowCenter"] != pytest.approx((pixels.max() + pixels.min()) / 2, abs=1)
     assert np.isfinite(after["windowCenter"])
+
+
+@pytest.mark.parametrize("rendering", ["auto", "gpu"])
+def test_first_image_is_the_final_rendering_with_the_same_window(page, viewer_server, rendering):
+    # What `ready` shows (before the tools chunk arrives) is what stays on screen once the tools are
+    # bound: the same pixels and the same window, the instance's own (no placeholder, no re-window).
+    at_ready, after = page.evaluate(
+        f"""([imageIds, rendering]) => new Promise((resolve) => {{
+          const digest = {DIGEST_JS};
+          const v = ReaderViewer.createStackViewer(document.querySelector('#single'), {{ imageIds, rendering }});
+          v.ready.then(() => {{
+            const s = v.getState();
+            const first = [digest('#single'), s.windowCenter, s.windowWidth, s.tools];
+            v.loaded.then(() => requestAnimationFrame(() => requestAnimationFrame(() => {{
+              const t = v.getState();
+              resolve([first, [digest('#single'), t.windowCenter, t.windowWidth, t.tools]]);
+            }})));
+          }});
+        }})""",
+        [viewer_server.image_ids("a"), rendering],
+    )
+    assert at_ready[3] is False and after[3] is True  # drawn before the tools, checked after them
+    assert at_ready[0]["sd"] > 10 and at_ready[0]["levels"] > 20, at_ready
+    assert at_ready[1:3] == after[1:3] == [1000, 2000]
+    assert at_ready[0] == after[0]
+
+
+def test_first_images_of_a_case_read_load_neither_the_tools_nor_dcmjs(page, viewer_server):
+    # Everything fetched until every pane shows its first image: the entry and the chunks it imports
+    # statically, the decode worker, the instances. Not the tools chunk (it follows the first images)
+    # and not dcmjs's DICOM dictionary (the loader parses instances with dicom-parser).
+    fetched = page.evaluate(
+        """(ids) => new Promise((resolve) => {
+          const els = ['#single', '#left', '#right'].map((s) => document.querySelector(s));
+          const v = ReaderViewer.createCaseViewer(els, { panes: ids.map((imageIds) => ({ imageIds })) });
+          v.ready.then(() => resolve(performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname)));
+        })""",
+        [viewer_server.image_ids("a"), viewer_server.image_ids("b"), viewer_server.image_ids("a")],
+    )
+    scripts = sorted({p.removeprefix("/static/viewer/") for p in fetched if p.startswith("/static/viewer/")})
+    assert "reader-viewer.js" in scripts and any(s.startswith("assets/cornerstone-") for s in scripts), scripts
+    assert not any("tools-" in s for s in scripts), scripts
+    for name in scripts:
+        assert b"DicomMetaDictionary" not in (BUNDLE_DIR / name).read_bytes(), name
+    page.wait_for_function("() => window.viewerEvents.errors.length === 0")

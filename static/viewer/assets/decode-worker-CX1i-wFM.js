@@ -1,0 +1,1 @@
+function n(){return new Worker(new URL(""+new URL("decodeImageFrameWorker-Cu23g5bN.js",import.meta.url).href,import.meta.url),{type:"module"})}let e=null;if(typeof window<"u"&&typeof Worker<"u")try{e=n()}catch{e=null}function t(){if(e){const r=e;return e=null,r}return n()}export{t as d};
