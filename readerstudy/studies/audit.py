@@ -157,9 +157,18 @@ def _is_audited(sender) -> bool:
     return (sender._meta.app_label, sender._meta.model_name) in AUDITED
 
 
+def remember(instance: models.Model) -> None:
+    """``instance`` was just read from the database (under a row lock): its next ``save()`` is
+    diffed against this state instead of reading the row again."""
+    instance._audit_before = snapshot(instance)
+    instance._audit_fresh = True
+
+
 def _pre_save(sender, instance, raw=False, **kwargs):
     if raw or not _is_audited(sender) or instance.pk is None:
         return
+    if instance.__dict__.pop("_audit_fresh", False):
+        return  # remember(): _audit_before is the row as loaded
     try:
         before = sender._default_manager.get(pk=instance.pk)
     except sender.DoesNotExist:
