@@ -171,3 +171,12 @@ def test_only_a_coordinator_of_an_unlocked_study_invites(coordinator, study, rea
 def test_the_trusted_service_still_adds_readers_directly(coordinator, study):
     user, password = services.reader_create(study=study, username="scripted")
     assert password and Membership.objects.filter(study=study, user=user, role="reader", active=True).exists()
+
+
+def test_the_workspace_readers_step_lists_invitations_and_offers_the_invite_form(coordinator, study):
+    invite(coordinator, study, "pending-person")
+    client = Client()
+    client.force_login(coordinator)
+    page = client.get(f"/workspace/studies/{study.pk}/setup/readers/").content.decode()
+    assert "<td>pending-person</td>" in page and "<td>invited</td>" in page
+    assert f'data-api="/api/studies/{study.pk}/invitations/"' in page and 'data-then="link"' in page
