@@ -222,13 +222,16 @@ def per_sequence_levels(item: Item, panes: list[tuple[str, int, str]]) -> list[t
     return [(level, name) for level, sequence_id, name in panes if not wanted or sequence_id in wanted]
 
 
-def applicable_items(read: Read) -> list[Item]:
+def applicable_items(read: Read, study_items: list[Item] | None = None) -> list[Item]:
     """The items asked in ``read``: those of its sequence (or of every sequence); preference items
-    only for side-by-side pairs."""
+    only for side-by-side pairs. ``study_items``: the study's items with their sequences
+    prefetched, when the caller has them."""
     is_pair = read.series_right_id is not None
     shown = {read.series.sequence_id} | {sequence_id for _, sequence_id, _ in case_panes(read)}
     items = []
-    for item in Item.objects.filter(study_id=read.session.study_id).prefetch_related("sequences"):
+    if study_items is None:
+        study_items = Item.objects.filter(study_id=read.session.study_id).prefetch_related("sequences")
+    for item in study_items:
         sequence_ids = {s.pk for s in item.sequences.all()}
         if sequence_ids and not sequence_ids & shown:
             continue

@@ -15,8 +15,9 @@ from tests.factories import small_study
 
 pytestmark = pytest.mark.django_db
 
-# Measured: first save 14, one-change autosave 13, submit 21 (SQLite). A little headroom, but far
-# below the per-answer cost (a 53-answer first save took ~130 queries before bulk writes).
+# Measured on SQLite: first save 14 (12 once the published questionnaire is cached in the process),
+# one-change autosave 10, submit 15. A little headroom, but far below the per-answer cost (a
+# 53-answer first save took 120 queries before bulk writes and one audit event per save).
 MAX_FIRST_SAVE = 16
 MAX_AUTOSAVE = 15
 MAX_SUBMIT = 24
@@ -64,9 +65,11 @@ def test_a_53_answer_save_an_autosave_and_a_submit_take_a_constant_number_of_que
                                                   "active_seconds": 1}, MAX_SUBMIT)
     assert data["replayed"] is False
     assert Answer.objects.get(read=read, item__key="anatomy_discernment").value == 2
-    # The same cost on a read of a different size: the count does not depend on N.
+    # The count does not depend on N: a first save of 5 answers costs what one of 53 does (both
+    # with the published questionnaire already in the process's cache).
     _data, small_first = _post(client, reads[1], "draft", {"answers": answers[:5]}, MAX_FIRST_SAVE)
-    assert small_first == first, (small_first, first)
+    _data, big_first = _post(client, reads[2], "draft", {"answers": answers}, MAX_FIRST_SAVE)
+    assert small_first == big_first <= first, (small_first, big_first, first)
 
     # One audit event per save, and it holds every change.
     events = AuditEvent.objects.filter(object_type="reading.answers", object_id=str(read.pk)).order_by("id")

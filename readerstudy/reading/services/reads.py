@@ -21,6 +21,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -265,11 +267,36 @@ def _clean_roi(item: Item, payload: dict, read: Read) -> tuple[float, dict]:
     return mean, cleaned
 
 
+_ITEMS_CACHE: "OrderedDict[tuple, list[Item]]" = OrderedDict()
+_ITEMS_CACHE_SIZE = 32
+_ITEMS_LOCK = threading.Lock()
+
+
+def _published_items(study: Study) -> list[Item] | None:
+    """The questionnaire of a published or locked study, kept in the process: it cannot change
+    any more (design changes are for drafts only, and a study never goes back to draft), and every
+    save of every read needs it. None for a draft (read afresh each time)."""
+    if study.status == Study.Status.DRAFT:
+        return None
+    key = (study.pk, study.created_at)  # a recycled id (a test database) is another study
+    with _ITEMS_LOCK:
+        items = _ITEMS_CACHE.get(key)
+        if items is not None:
+            _ITEMS_CACHE.move_to_end(key)
+            return items
+    items = list(Item.objects.filter(study_id=study.pk).prefetch_related("sequences"))
+    with _ITEMS_LOCK:
+        _ITEMS_CACHE[key] = items
+        while len(_ITEMS_CACHE) > _ITEMS_CACHE_SIZE:
+            _ITEMS_CACHE.popitem(last=False)
+    return items
+
+
 def _parse(read: Read, answers: Iterable[dict]) -> dict[tuple[int, str], tuple[Item, float | None, dict]]:
     """Validate a list of ``{item, level, value, payload}``; ``value`` None (and no ROI payload)
     clears an answer. Raises :class:`AnswerInvalidError` with every problem at once."""
     if not hasattr(read, "_applicable_items"):
-        read._applicable_items = applicable_items(read)
+        read._applicable_items = applicable_items(read, _published_items(read.session.study))
     items = {item.key: item for item in read._applicable_items}
     panes = case_panes(read)
     per_sequence = {key: [level for level, _ in per_sequence_levels(item, panes)] for key, item in items.items()}
