@@ -271,15 +271,18 @@ def pair_orientation(read: Read) -> PairOrientation | None:
 
 
 
-def missing_answers(read: Read, items: list[Item] | None = None) -> list[dict[str, Any]]:
+def missing_answers(read: Read, items: list[Item] | None = None,
+                    answered: dict[int, set[str]] | None = None) -> list[dict[str, Any]]:
     """Required items of ``read`` that are not (completely) answered, in form order. ``levels``:
     the checklist levels, or in a case read the sequences (``"@K"`` codes; ``level_labels`` names
     them), still to answer. ``items``: the read's
-    :func:`applicable_items` when the caller has them already."""
-    answered: dict[int, set[str]] = {}
-    given = Q(value__isnull=False) | Q(payload__not_assessable=True)
-    for item_id, level in Answer.objects.filter(given, read=read).values_list("item_id", "level"):
-        answered.setdefault(item_id, set()).add(level)
+    :func:`applicable_items` when the caller has them already; ``answered``: ``{item id: {levels
+    with a value or "not assessable"}}`` when the caller knows the stored answers."""
+    if answered is None:
+        answered = {}
+        given = Q(value__isnull=False) | Q(payload__not_assessable=True)
+        for item_id, level in Answer.objects.filter(given, read=read).values_list("item_id", "level"):
+            answered.setdefault(item_id, set()).add(level)
     missing = []
     panes = case_panes(read)
     for item in applicable_items(read) if items is None else items:

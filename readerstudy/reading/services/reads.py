@@ -28,7 +28,7 @@ from typing import Any, Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from readerstudy.studies import audit
@@ -96,9 +96,12 @@ def _check_owner(read: Read, reader) -> None:
         raise ReadAccessError("no such read")
     if session.study.status != Study.Status.PUBLISHED:
         raise ReadAccessError(f"the study is {session.study.status}; reading is closed")
-    if not Membership.objects.filter(
-        study_id=session.study_id, user_id=reader.pk, role=Membership.Role.READER, active=True
-    ).exists():
+    active = getattr(read, "reader_is_active", None)  # annotated by _locked (the session's reader is reader)
+    if active is None:
+        active = Membership.objects.filter(
+            study_id=session.study_id, user_id=reader.pk, role=Membership.Role.READER, active=True
+        ).exists()
+    if not active:
         raise ReadAccessError("you are not an active reader of this study")
 
 
@@ -122,9 +125,14 @@ def _locked(read: Read) -> Read:
     """The read re-fetched under a row lock, so concurrent saves of one read queue up. What the
     first look (before the lock) worked out from the read's design (panes, applicable items) does
     not change and is carried over; the fresh row is the audit log's "before" (no second read)."""
+    active_reader = Membership.objects.filter(
+        study_id=OuterRef("session__study_id"), user_id=OuterRef("session__reader_id"), role=Membership.Role.READER,
+        active=True,
+    )
     locked = (
         Read.objects.select_for_update(of=("self",))
         .select_related("session__study", "session__reader", "series__arm", "series__sequence", "series_right__arm")
+        .annotate(reader_is_active=Exists(active_reader))  # the membership checked in the same query
         .get(pk=read.pk)
     )
     for cached in ("_case_panes", "_applicable_items"):
@@ -272,6 +280,26 @@ _ITEMS_CACHE_SIZE = 32
 _ITEMS_LOCK = threading.Lock()
 
 
+_PANES_CACHE: "OrderedDict[str, list]" = OrderedDict()
+_PANES_CACHE_SIZE = 20000
+
+
+def _cached_panes(read: Read) -> None:
+    """Put the read's panes (its ReadSeries, which never change for a read; a rewritten schedule
+    makes new reads with new ids) on ``read`` from the process's cache, or read them once."""
+    if hasattr(read, "_case_panes"):
+        return
+    with _ITEMS_LOCK:
+        panes = _PANES_CACHE.get(read.public_id)
+    if panes is None:
+        panes = case_panes(read)
+        with _ITEMS_LOCK:
+            _PANES_CACHE[read.public_id] = panes
+            while len(_PANES_CACHE) > _PANES_CACHE_SIZE:
+                _PANES_CACHE.popitem(last=False)
+    read._case_panes = panes
+
+
 def _published_items(study: Study) -> list[Item] | None:
     """The questionnaire of a published or locked study, kept in the process: it cannot change
     any more (design changes are for drafts only, and a study never goes back to draft), and every
@@ -292,9 +320,21 @@ def _published_items(study: Study) -> list[Item] | None:
     return items
 
 
+def _parse_checked(read: Read, reader, answers: Iterable[dict], now: dt.datetime | None) -> "Parsed":
+    """:func:`_parse`, for a read the caller fetched as the reader's own; the full access check
+    follows under the row lock. Only a refused parse checks access first, so that a read the
+    reader may not work on is still answered as missing (404), never with its form's problems."""
+    try:
+        return _parse(read, answers)
+    except AnswerInvalidError:
+        check_read_access(read, reader, now)
+        raise
+
+
 def _parse(read: Read, answers: Iterable[dict]) -> dict[tuple[int, str], tuple[Item, float | None, dict]]:
     """Validate a list of ``{item, level, value, payload}``; ``value`` None (and no ROI payload)
     clears an answer. Raises :class:`AnswerInvalidError` with every problem at once."""
+    _cached_panes(read)
     if not hasattr(read, "_applicable_items"):
         read._applicable_items = applicable_items(read, _published_items(read.session.study))
     items = {item.key: item for item in read._applicable_items}
@@ -337,6 +377,20 @@ def _parse(read: Read, answers: Iterable[dict]) -> dict[tuple[int, str], tuple[I
 Parsed = dict[tuple[int, str], tuple[Item, "float | None", dict]]
 
 
+def _remember_answered(read: Read, existing: dict, parsed: Parsed) -> None:
+    """What the read's answers will be once ``parsed`` is written: ``{item_id: {levels given}}``
+    in the sense of :func:`missing_answers` (a value, or "not assessable"), kept on the read so
+    the submission checks completeness without reading the answers back."""
+    given = {key: a.value is not None or (a.payload or {}).get("not_assessable") is True for key, a in existing.items()}
+    for key, (_item, value, payload) in parsed.items():
+        given[key] = value is not None or (payload or {}).get("not_assessable") is True
+    answered: dict[int, set[str]] = {}
+    for (item_id, level), ok in given.items():
+        if ok:
+            answered.setdefault(item_id, set()).add(level)
+    read._answered = answered
+
+
 def _answer_state(answer: Answer) -> dict[str, Any]:
     return {"id": answer.pk, "value": answer.value, "payload": answer.payload, "revision": answer.revision}
 
@@ -353,6 +407,7 @@ def _apply(read: Read, parsed: Parsed, *, revising: bool = False) -> list[str]:
     transaction, with the actor and reason of the context (``studies.audit``).
     """
     existing = {(a.item_id, a.level): a for a in Answer.objects.filter(read=read)}
+    _remember_answered(read, existing, parsed)
     now = timezone.now()
     to_create: list[tuple[str, Answer]] = []
     to_update: list[tuple[str, Answer, dict]] = []
@@ -454,11 +509,10 @@ def answer_draft_save(
     :class:`AnswerInvalidError` (nothing saved) if any answer does not fit its item.
     """
     now = _now(now)
-    # Checked and parsed before the transaction: on SQLite it holds the database's write lock,
-    # which every other reader's save waits for.
-    check_read_access(read, reader, now)
-    parsed = _parse(read, answers)
-    with transaction.atomic():
+    # Parsed before the transaction: on SQLite it holds the database's write lock, which every
+    # other reader's save waits for. Access is checked under the lock.
+    parsed = _parse_checked(read, reader, answers, now)
+    with transaction.atomic(), audit.batched():
         read = _locked(read)
         check_read_access(read, reader, now)
         if read.submitted_at is not None:
@@ -518,10 +572,12 @@ def read_submit(
     now = _now(now)
     if not isinstance(submission_id, str) or not SUBMISSION_ID.match(submission_id):
         raise AnswerInvalidError(["submission_id must be 8–64 letters, digits or -_.:"])
-    _check_owner(read, reader)
-    # Parsed before the transaction (on SQLite it holds the database's write lock).
-    parsed = _parse(read, answers or []) if read.submitted_at is None else {}
-    with transaction.atomic():
+    if reader is None or read.session.reader_id != getattr(reader, "pk", None):
+        raise ReadAccessError("no such read")
+    # Parsed before the transaction (on SQLite it holds the database's write lock); access is
+    # checked under the lock.
+    parsed = _parse_checked(read, reader, answers or [], now) if read.submitted_at is None else {}
+    with transaction.atomic(), audit.batched():  # the answers' and the read's events: one INSERT
         locked = _locked(read)
         _check_owner(locked, reader)
         replay = _replay(locked, submission_id)  # also a concurrent twin that got here first
@@ -530,7 +586,8 @@ def read_submit(
         _check_open(locked, now)
         if parsed or comment is not None:
             _save_draft(locked, parsed, comment, now, save=False)
-        missing = missing_answers(locked, items=getattr(locked, "_applicable_items", None))
+        missing = missing_answers(locked, items=getattr(locked, "_applicable_items", None),
+                                  answered=getattr(locked, "_answered", None))
         if missing:
             # The draft is kept (committed below); the refusal lists what is missing.
             if getattr(locked, "_dirty", False):
@@ -545,9 +602,9 @@ def read_submit(
             locked.last_heartbeat_at = now
             _clean_read(locked)
             locked.save()
-            completed = session_complete_if_done(session=locked.session, now=now)
-            return SubmitResult(read=locked, replayed=False, session_completed=completed,
-                                next_read=None if completed else _next_read(locked))
+            next_read = _next_read(locked)  # None: this was the session's last unsubmitted read
+            completed = next_read is None and session_complete_if_done(session=locked.session, now=now, all_submitted=True)
+            return SubmitResult(read=locked, replayed=False, session_completed=completed, next_read=next_read)
     raise AnswersIncompleteError(missing)
 
 
@@ -562,9 +619,12 @@ def _replay(read: Read, submission_id: str) -> SubmitResult | None:
                         next_read=_next_read(read))
 
 
-def session_complete_if_done(*, session: Session, now: dt.datetime | None = None) -> bool:
-    """Set ``completed_at`` once every read of ``session`` is submitted. Returns True if it did."""
-    if session.completed_at is not None or session.reads.filter(submitted_at__isnull=True).exists():
+def session_complete_if_done(*, session: Session, now: dt.datetime | None = None, all_submitted: bool = False) -> bool:
+    """Set ``completed_at`` once every read of ``session`` is submitted. Returns True if it did.
+    ``all_submitted``: the caller just found no unsubmitted read (under the read's lock)."""
+    if session.completed_at is not None:
+        return False
+    if not all_submitted and session.reads.filter(submitted_at__isnull=True).exists():
         return False
     session.completed_at = _now(now)
     session.full_clean()
