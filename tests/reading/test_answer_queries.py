@@ -67,6 +67,10 @@ def test_a_53_answer_save_an_autosave_and_a_submit_take_a_constant_number_of_que
                                                   "active_seconds": 1}, MAX_SUBMIT)
     assert data["replayed"] is False
     assert Answer.objects.get(read=read, item__key="anatomy_discernment").value == 2
+    # The page's retry of the same submission: no transaction, no lock (the read, the membership,
+    # the next read).
+    data, _ = _post(client, read, "submit", {"answers": changed, "submission_id": "sub-00000001"}, 3)
+    assert data["replayed"] is True
     # The count does not depend on N: a first save of 5 answers costs what one of 53 does (both
     # with the published questionnaire already in the process's cache).
     _data, small_first = _post(client, reads[1], "draft", {"answers": answers[:5]}, MAX_FIRST_SAVE)

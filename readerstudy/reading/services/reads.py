@@ -574,6 +574,14 @@ def read_submit(
         raise AnswerInvalidError(["submission_id must be 8–64 letters, digits or -_.:"])
     if reader is None or read.session.reader_id != getattr(reader, "pk", None):
         raise ReadAccessError("no such read")
+    if read.submitted_at is not None:
+        # A repeated submission (the page retries until it has an answer) of a read already
+        # submitted when this request began: answered without a transaction or a row lock. A
+        # submission is only ever undone by a coordinator's reopen, which a replay may precede.
+        _check_owner(read, reader)
+        replay = _replay(read, submission_id)
+        if replay is not None:
+            return replay
     # Parsed before the transaction (on SQLite it holds the database's write lock); access is
     # checked under the lock.
     parsed = _parse_checked(read, reader, answers or [], now) if read.submitted_at is None else {}
