@@ -129,12 +129,20 @@ def _locked(read: Read) -> Read:
         study_id=OuterRef("session__study_id"), user_id=OuterRef("session__reader_id"), role=Membership.Role.READER,
         active=True,
     )
+    # The series a read shows never change: they are taken over from the first look when it has
+    # them (fewer joins to build and run under the lock); the session and study are fresh.
+    has_series = Read.series.is_cached(read) and (read.series_right_id is None or Read.series_right.is_cached(read))
+    related = ("session__study", "session__reader") + (() if has_series else ("series__arm", "series__sequence", "series_right__arm"))
     locked = (
         Read.objects.select_for_update(of=("self",))
-        .select_related("session__study", "session__reader", "series__arm", "series__sequence", "series_right__arm")
+        .select_related(*related)
         .annotate(reader_is_active=Exists(active_reader))  # the membership checked in the same query
         .get(pk=read.pk)
     )
+    if has_series and locked.series_id == read.series_id and locked.series_right_id == read.series_right_id:
+        locked.series = read.series
+        if read.series_right_id is not None:
+            locked.series_right = read.series_right
     for cached in ("_case_panes", "_applicable_items"):
         if hasattr(read, cached):
             setattr(locked, cached, getattr(read, cached))
@@ -400,7 +408,8 @@ def _apply(read: Read, parsed: Parsed, *, revising: bool = False) -> list[str]:
     audit noise). Returns the keys (``item`` or ``item@level``) that changed.
 
     A constant number of queries whatever the number of answers: one read of the stored answers,
-    then at most one bulk insert, one bulk update and one delete, and one audit event for the
+    then at most one bulk insert, one bulk update (or up to two plain UPDATEs) and one delete, and
+    one audit event for the
     whole save (``object_type`` ``reading.answers``, ``object_id`` the read) that holds, per
     changed key, the answer's state before and after (``None`` where it did not exist / was
     removed). Bulk writes skip the model signals, so the event is written here, in the same
@@ -446,7 +455,11 @@ def _apply(read: Read, parsed: Parsed, *, revising: bool = False) -> list[str]:
         Answer.objects.filter(pk__in=[a.pk for _, a in to_delete])._raw_delete(Answer.objects.db)
     if to_create:
         Answer.objects.bulk_create([a for _, a in to_create])
-    if to_update:
+    if 0 < len(to_update) <= 2:  # the usual autosave: a plain UPDATE is far cheaper to build than bulk_update's CASEs
+        for _, answer, _ in to_update:
+            Answer.objects.filter(pk=answer.pk).update(value=answer.value, payload=answer.payload,
+                                                       revision=answer.revision, updated_at=answer.updated_at)
+    elif to_update:
         Answer.objects.bulk_update([a for _, a, _ in to_update], ["value", "payload", "revision", "updated_at"])
     entries: dict[str, dict] = {}
     for label, answer in to_create:
