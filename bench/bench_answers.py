@@ -6,13 +6,21 @@ and a session of ``--reads`` reads each. The database is SQLite under a temporar
 the PostgreSQL database named by ``--database-url`` (its tables are dropped and re-created: give
 it a database of its own). The web server is the one ``./run serve`` starts (gunicorn,
 ``readerstudy/gunicorn_conf.py``, pooled connections on PostgreSQL) in its own session. Each simulated
-reader is a thread with its own HTTP connection and API token; in every round all readers wait at a
-barrier and then, at once, do each step on their next read: a first autosave (53 new answers), an
-autosave with one change (the page always sends every answer), the submission, and a repeat of the
-submission (the idempotent no-op). Latency is measured per request, client side.
+reader is a thread with its own HTTP connection and API token and does four steps on each read: a
+first autosave (53 new answers), an autosave with one change (the page always sends every answer),
+the submission, and a repeat of the submission (the idempotent no-op). Latency is measured per
+request, client side. Two load models:
+
+* ``--arrivals barrier`` (default, the worst case): in every round all readers wait at a barrier
+  and then do each step at the same instant.
+* ``--arrivals poisson --rate R``: open loop. Each reader starts its reads at independent random
+  times, a Poisson process of R/readers reads per second each (R reads per second in all); the four
+  steps of a read follow each other at once. A reader starts a read late only if its previous one
+  is still running. 100 readers reading a series every 60-90 s start 1.1-1.7 reads per second.
 
     python bench/bench_answers.py [--readers 20] [--reads 5]
     python bench/bench_answers.py --readers 100 --database-url postgres://postgres@127.0.0.1:5432/rs_i15 --append
+    python bench/bench_answers.py --readers 100 --arrivals poisson --rate 5 --database-url ... --append
 
 Prints the figures and writes them to ``bench/results/answers.txt`` (``--append`` adds a section).
 Afterwards it checks that every read is submitted once with exactly its answers, each stored once
@@ -26,6 +34,7 @@ import http.client
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import sys
@@ -48,6 +57,7 @@ def build_study(n_readers: int, n_reads: int) -> tuple[list[tuple[str, list[str]
     from rest_framework.authtoken.models import Token
 
     from readerstudy.reading.models import Read, Session
+    from readerstudy.reading.services import schedule_materialize
     from readerstudy.studies import services
     from readerstudy.studies.models import Membership
     from tests.factories import series_row
@@ -71,11 +81,16 @@ def build_study(n_readers: int, n_reads: int) -> tuple[list[tuple[str, list[str]
         user = users.objects.create_user(f"bench-reader{r + 1:02d}", password="x")
         services.membership_add(study=study, user=user, role=Membership.Role.READER)
         readers.append(user)
+    # The schedule as the product writes it (one session per reader holding every series, open
+    # now); publishing needs it. A reader does the first n_reads reads of their session.
+    schedule_materialize(study=study, design={"kind": "independent", "training": False}, actor=coordinator,
+                         start=timezone.now() - timezone.timedelta(hours=1))
     services.study_set_status(study=study, status="published")
     plan = []
     for user in readers:
-        session = Session.objects.create(study=study, reader=user, index=0, opens_at=timezone.now())
-        ids = [Read.objects.create(session=session, position=p, series=series[p]).public_id for p in range(n_reads)]
+        session = Session.objects.get(study=study, reader=user)
+        ids = list(Read.objects.filter(session=session).order_by("position").values_list("public_id", flat=True))[:n_reads]
+        assert len(ids) == n_reads, (len(ids), n_reads)
         plan.append((Token.objects.create(user=user).key, ids))
     answers = [{"item": k, "level": "", "value": v} for k, v in
                (("apparent_snr", 4), ("anatomy_discernment", 4), ("diagnostic_confidence", 3), ("overall_quality", 4), ("artifacts", 0))]
@@ -85,9 +100,13 @@ def build_study(n_readers: int, n_reads: int) -> tuple[list[tuple[str, list[str]
 
 
 class Reader(threading.Thread):
-    def __init__(self, port: int, token: str, reads: list[str], answers: list[dict], barrier: threading.Barrier):
+    def __init__(self, port: int, token: str, reads: list[str], answers: list[dict], barrier: threading.Barrier | None,
+                 starts: list[float] | None = None, start_event: threading.Event | None = None):
         super().__init__(daemon=True)
         self.port, self.token, self.reads, self.answers, self.barrier = port, token, reads, answers, barrier
+        self.starts, self.start_event = starts, start_event  # open loop: when each read starts (s after t0)
+        self.t0 = 0.0
+        self.lateness: list[float] = []
         self.timings: dict[str, list[float]] = {"draft": [], "change": [], "submit": [], "replay": []}
         self.errors: list[str] = []
         self.reconnects = 0
@@ -107,8 +126,17 @@ class Reader(threading.Thread):
         # Open the connection before the first round, as a reading page's browser has.
         conn.request("GET", "/api/reader/sessions/", headers={"Authorization": f"Token {self.token}"})
         conn.getresponse().read()
+        if self.start_event is not None:
+            self.start_event.wait()
         for n, read in enumerate(self.reads):
-            self.barrier.wait()
+            if self.barrier is not None:
+                self.barrier.wait()
+            else:
+                delay = self.t0 + self.starts[n] - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                else:
+                    self.lateness.append(-delay)
             changed = [dict(a) for a in self.answers]
             changed[0]["value"] = 3  # what the page sends on a typical autosave: everything, one change
             steps = (
@@ -118,7 +146,7 @@ class Reader(threading.Thread):
                 ("replay", "submit", {"answers": changed, "submission_id": f"bench-{read}"}),
             )
             for kind, action, body in steps:
-                if kind != "draft":
+                if kind != "draft" and self.barrier is not None:
                     self.barrier.wait()
                 try:
                     try:
@@ -155,6 +183,10 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="PostgreSQL database of its own (default: SQLite in a temporary folder)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "answers.txt")
     parser.add_argument("--append", action="store_true", help="add a section to --out instead of replacing it")
+    parser.add_argument("--arrivals", choices=["barrier", "poisson"], default="barrier")
+    parser.add_argument("--rate", type=float, default=5.0, help="poisson: reads started per second, all readers together")
+    parser.add_argument("--seed", type=int, default=1, help="poisson: seed of the arrival times")
+    parser.add_argument("--broker-url", default="", help="CELERY_BROKER_URL of the server (e.g. redis://127.0.0.1:6379/15)")
     args = parser.parse_args()
 
     var_dir = Path(tempfile.mkdtemp(prefix="bench-answers-"))
@@ -164,6 +196,8 @@ def main() -> None:
            "WEB_WORKERS": os.environ.get("WEB_WORKERS", "2"), "WEB_THREADS": os.environ.get("WEB_THREADS", "4"),
            "LOG_LEVEL": "WARNING"}
     env.pop("CELERY_BROKER_URL", None)
+    if args.broker_url:
+        env["CELERY_BROKER_URL"] = args.broker_url
     postgres = database_url.startswith("postgres")
     if postgres:
         reset_postgres(database_url)
@@ -178,11 +212,32 @@ def main() -> None:
         connection.close()  # the bench process holds no connection while the server runs
         port = free_port()
         with AppServer(env, port, log=var_dir / "server.log"):
-            barrier = threading.Barrier(len(plan))
-            readers = [Reader(port, token, reads, answers, barrier) for token, reads in plan]
-            t0 = time.perf_counter()
+            if args.arrivals == "barrier":
+                barrier = threading.Barrier(len(plan))
+                readers = [Reader(port, token, reads, answers, barrier) for token, reads in plan]
+                go = None
+            else:
+                rng = random.Random(args.seed)
+                per_reader = args.rate / len(plan)
+                go = threading.Event()
+                readers = []
+                for token, reads in plan:
+                    starts, t = [], 0.0
+                    for _ in reads:
+                        t += rng.expovariate(per_reader)
+                        starts.append(t)
+                    readers.append(Reader(port, token, reads, answers, None, starts=starts, start_event=go))
+            load_before = os.getloadavg()
             for r in readers:
                 r.start()
+            if go is not None:
+                time.sleep(2.0)  # every reader has opened its connection
+                t0 = time.perf_counter()
+                for r in readers:
+                    r.t0 = t0
+                go.set()
+            else:
+                t0 = time.perf_counter()
             for r in readers:
                 r.join()
             wall = time.perf_counter() - t0
@@ -205,13 +260,24 @@ def main() -> None:
                 budget = f", PostgreSQL max_connections {cursor.fetchone()[0]}"
         pool = f"pool of at most {env['WEB_THREADS']} connections per process" if postgres else "persistent connections"
 
+        if args.arrivals == "barrier":
+            model = f"{args.readers} readers at once (barrier), {args.reads} rounds"
+        else:
+            late = [x for r in readers for x in r.lateness]
+            model = (f"open loop: Poisson arrivals, {args.rate:g} reads started per second in all "
+                     f"({args.rate / args.readers:.3f}/s per reader, mean {args.readers / args.rate:.0f} s between a reader's reads; "
+                     f"seed {args.seed}), {args.reads} reads per reader; {len(late)} reads started late "
+                     f"(the reader's previous read still running{f', at most {max(late):.2f} s' if late else ''})")
+        broker = f", broker {env['CELERY_BROKER_URL'].split('://')[0]}" if env.get("CELERY_BROKER_URL") else ""
         lines = [
-            f"== {args.readers} readers on {'PostgreSQL' if postgres else 'SQLite (WAL)'} ==",
+            f"== {args.readers} readers on {'PostgreSQL' if postgres else 'SQLite (WAL)'}"
+            f"{' (open loop, %g reads/s)' % args.rate if args.arrivals == 'poisson' else ' (barrier)'} ==",
             f"machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared)",
-            f"server: gunicorn gthread {env['WEB_WORKERS']} workers x {env['WEB_THREADS']} threads (./run serve), DEBUG=0, {pool}{budget}",
-            f"load average during the run (1/5/15 min): {' / '.join(f'{x:.1f}' for x in load)} "
+            f"server: gunicorn gthread {env['WEB_WORKERS']} workers x {env['WEB_THREADS']} threads (./run serve), DEBUG=0, {pool}{budget}{broker}",
+            f"load average (1/5/15 min) before the run {' / '.join(f'{x:.1f}' for x in load_before)}, "
+            f"at its end {' / '.join(f'{x:.1f}' for x in load)} "
             "(other work on the machine inflates the figures)",
-            f"{args.readers} readers at once, {args.reads} rounds; {len(answers)} answers per read "
+            f"{model}; {len(answers)} answers per read "
             "(seed 000 items + 8 findings x 6 levels)",
             "",
             f"{'request':<28}{'n':>5}{'median ms':>12}{'p95 ms':>10}{'max ms':>10}",
@@ -224,7 +290,8 @@ def main() -> None:
                              f"{percentile(values, 0.95):>10.1f}{max(values):>10.1f}")
         lines += [
             "",
-            f"wall time {wall:.1f} s for {4 * expected_reads} requests; every step starts for all readers at once (barrier)",
+            f"wall time {wall:.1f} s for {4 * expected_reads} requests"
+            + ("; every step starts for all readers at once (barrier)" if args.arrivals == "barrier" else ""),
             f"check: {submitted}/{expected_reads} reads submitted, {stored}/{expected_reads * len(answers)} answers stored, "
             f"{doubled} stored twice, {len(errors)} errors -> {'OK' if ok else 'FAILED'}",
             f"reconnects after the server closed an idle keep-alive connection (request sent again, as browsers do): "

@@ -222,13 +222,16 @@ def per_sequence_levels(item: Item, panes: list[tuple[str, int, str]]) -> list[t
     return [(level, name) for level, sequence_id, name in panes if not wanted or sequence_id in wanted]
 
 
-def applicable_items(read: Read) -> list[Item]:
+def applicable_items(read: Read, study_items: list[Item] | None = None) -> list[Item]:
     """The items asked in ``read``: those of its sequence (or of every sequence); preference items
-    only for side-by-side pairs."""
+    only for side-by-side pairs. ``study_items``: the study's items with their sequences
+    prefetched, when the caller has them."""
     is_pair = read.series_right_id is not None
     shown = {read.series.sequence_id} | {sequence_id for _, sequence_id, _ in case_panes(read)}
     items = []
-    for item in Item.objects.filter(study_id=read.session.study_id).prefetch_related("sequences"):
+    if study_items is None:
+        study_items = Item.objects.filter(study_id=read.session.study_id).prefetch_related("sequences")
+    for item in study_items:
         sequence_ids = {s.pk for s in item.sequences.all()}
         if sequence_ids and not sequence_ids & shown:
             continue
@@ -268,17 +271,21 @@ def pair_orientation(read: Read) -> PairOrientation | None:
 
 
 
-def missing_answers(read: Read) -> list[dict[str, Any]]:
+def missing_answers(read: Read, items: list[Item] | None = None,
+                    answered: dict[int, set[str]] | None = None) -> list[dict[str, Any]]:
     """Required items of ``read`` that are not (completely) answered, in form order. ``levels``:
     the checklist levels, or in a case read the sequences (``"@K"`` codes; ``level_labels`` names
-    them), still to answer."""
-    answered: dict[int, set[str]] = {}
-    given = Q(value__isnull=False) | Q(payload__not_assessable=True)
-    for item_id, level in Answer.objects.filter(given, read=read).values_list("item_id", "level"):
-        answered.setdefault(item_id, set()).add(level)
+    them), still to answer. ``items``: the read's
+    :func:`applicable_items` when the caller has them already; ``answered``: ``{item id: {levels
+    with a value or "not assessable"}}`` when the caller knows the stored answers."""
+    if answered is None:
+        answered = {}
+        given = Q(value__isnull=False) | Q(payload__not_assessable=True)
+        for item_id, level in Answer.objects.filter(given, read=read).values_list("item_id", "level"):
+            answered.setdefault(item_id, set()).add(level)
     missing = []
     panes = case_panes(read)
-    for item in applicable_items(read):
+    for item in applicable_items(read) if items is None else items:
         if not item.required:
             continue
         have = answered.get(item.pk, set())

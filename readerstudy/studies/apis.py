@@ -28,8 +28,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import audit, login_links, selectors, services
-from .models import Arm, AuditEvent, Case, Item, Membership, ReferenceStandard, Sequence, Series, Study
+from . import audit, invitations, login_links, selectors, services
+from .models import Arm, AuditEvent, Case, Invitation, Item, Membership, ReferenceStandard, Sequence, Series, Study
 from .permissions import CanCreateStudiesOrReadOnly, IsStudyCoordinator
 from . import serializers as s
 
@@ -273,15 +273,12 @@ class MembershipViewSet(StudyChildMixin, mixins.ListModelMixin, mixins.RetrieveM
     def scoped_queryset(self, study):
         return Membership.objects.filter(study=study).select_related("user")
 
-    @extend_schema(request=s.ReaderCreateSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=s.InvitationCreateSerializer, responses={201: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["post"], url_path="readers")
     def add_reader(self, request, study_pk=None):
-        """Create a reader account (or add an existing user) to the study. A new account's
-        password is returned once."""
-        data = s.ReaderCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user, password = services.reader_create(study=self.get_study(), **data.validated_data)
-        return Response({"user": user.pk, "username": user.username, "password": password}, status=status.HTTP_201_CREATED)
+        """Invite a reader (the same as ``POST /api/studies/<id>/invitations/``): the reply holds the
+        one-time link to hand over, and is the same whether or not the username has an account."""
+        return invite_reader(request, self.get_study())
 
     @extend_schema(request=s.WithdrawSerializer, responses=s.MembershipSerializer)
     @action(detail=True, methods=["post"])
@@ -290,6 +287,35 @@ class MembershipViewSet(StudyChildMixin, mixins.ListModelMixin, mixins.RetrieveM
         data.is_valid(raise_exception=True)
         membership = services.membership_withdraw(membership=self.get_object(), reason=data.validated_data["reason"])
         return Response(s.MembershipSerializer(membership).data)
+
+
+def invite_reader(request, study: Study) -> Response:
+    data = s.InvitationCreateSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    invitation, token = invitations.invitation_issue(study=study, actor=request.user, **data.validated_data)
+    url = request.build_absolute_uri(reverse("invitation", kwargs={"token": token}))
+    # The same fields, in the same order, whoever the username is; the invitation's id is left out
+    # (it is in the list), so two replies differ only in the link's token.
+    reply = {key: value for key, value in s.InvitationSerializer(invitation).data.items() if key != "id"}
+    response = Response({**reply, "url": url}, status=status.HTTP_201_CREATED)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+class InvitationViewSet(StudyChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """``/api/studies/<id>/invitations/``: the study's reader invitations and their state (invited,
+    accepted, expired, revoked); POST ``{username, email}`` invites. The link's token is in the
+    reply to the POST only; it is not stored."""
+
+    queryset = Invitation.objects.none()
+    serializer_class = s.InvitationSerializer
+
+    def scoped_queryset(self, study):
+        return Invitation.objects.filter(study=study)
+
+    @extend_schema(request=s.InvitationCreateSerializer, responses={201: OpenApiTypes.OBJECT})
+    def create(self, request, study_pk=None):
+        return invite_reader(request, self.get_study())
 
 
 class ReferenceStandardViewSet(StudyChildMixin, mixins.ListModelMixin, viewsets.GenericViewSet):

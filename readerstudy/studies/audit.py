@@ -18,6 +18,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 
 _actor: contextvars.ContextVar[Any] = contextvars.ContextVar("audit_actor", default=None)
 _reason: contextvars.ContextVar[str] = contextvars.ContextVar("audit_reason", default="")
+_batch: contextvars.ContextVar[list | None] = contextvars.ContextVar("audit_batch", default=None)
 
 # Models whose changes are audited, by app label and model name (lower case).
 AUDITED = {
@@ -56,6 +57,23 @@ def with_reason(reason: str) -> Iterator[None]:
         yield
     finally:
         _reason.reset(token)
+
+
+@contextlib.contextmanager
+def batched() -> Iterator[None]:
+    """Collect the events recorded inside the block and write them with one INSERT when it ends
+    without an error (use inside the transaction of the changes: they commit or roll back
+    together). Events keep their order."""
+    events: list = []
+    token = _batch.set(events)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    if events:
+        from .models import AuditEvent
+
+        AuditEvent.objects.bulk_create(events)
 
 
 def set_actor(user) -> None:
@@ -141,7 +159,7 @@ def record(
         if study_id is None:
             study_id = study_id_of(obj)
     actor = actor if actor is not None else _actor.get()
-    return AuditEvent.objects.create(
+    event = AuditEvent(
         actor=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
         study_id=study_id,
         action=action,
@@ -151,15 +169,30 @@ def record(
         changes=changes or {},
         reason=reason or _reason.get(),
     )
+    batch = _batch.get()
+    if batch is not None:
+        batch.append(event)  # written when the batched() block ends
+    else:
+        event.save()
+    return event
 
 
 def _is_audited(sender) -> bool:
     return (sender._meta.app_label, sender._meta.model_name) in AUDITED
 
 
+def remember(instance: models.Model) -> None:
+    """``instance`` was just read from the database (under a row lock): its next ``save()`` is
+    diffed against this state instead of reading the row again."""
+    instance._audit_before = snapshot(instance)
+    instance._audit_fresh = True
+
+
 def _pre_save(sender, instance, raw=False, **kwargs):
     if raw or not _is_audited(sender) or instance.pk is None:
         return
+    if instance.__dict__.pop("_audit_fresh", False):
+        return  # remember(): _audit_before is the row as loaded
     try:
         before = sender._default_manager.get(pk=instance.pk)
     except sender.DoesNotExist:

@@ -82,6 +82,52 @@ class Membership(models.Model):
         return f"{self.user} as {self.role} of {self.study}"
 
 
+class Invitation(models.Model):
+    """A coordinator's invitation of a reader, by username (and optionally e-mail), to a study.
+
+    Issuing one never looks the username up, so the coordinator learns nothing about which
+    accounts exist; the person who opens the link either sets a password (a new account with that
+    username) or logs in as that user, and accepts. Only then is the reader a member. The link's
+    token is shown once; only its SHA-256 is stored.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="invitations")
+    username = models.CharField(max_length=150)
+    email = models.EmailField(blank=True)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="Replaced by a newer invitation, or withdrawn.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(accepted_at__isnull=True) | Q(accepted_by__isnull=False), name="invitation_accepted_by_someone"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation of {self.username} to {self.study}"
+
+    def state(self, now=None) -> str:
+        """invited, accepted, expired or revoked."""
+        from django.utils import timezone
+
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if (now or timezone.now()) >= self.expires_at:
+            return "expired"
+        return "invited"
+
+
 class Sequence(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="sequences")
     name = models.CharField(max_length=64, help_text="e.g. SAG T2 FS")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from .models import (
-    Arm, AuditEvent, Case, Instance, Item, Membership, ReferenceStandard, Sequence, Series, Study,
+    Arm, AuditEvent, Case, Instance, Invitation, Item, Membership, ReferenceStandard, Sequence, Series, Study,
 )
 
 
@@ -31,9 +31,28 @@ class MembershipSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "active", "created_at", "username"]
 
 
-class ReaderCreateSerializer(serializers.Serializer):
+class InvitationCreateSerializer(serializers.Serializer):
+    """Invite a reader: the username the person will have (theirs, if they have an account), and
+    optionally an e-mail address for a new account."""
+
     username = serializers.RegexField(r"^[\w.@+-]{1,150}$")
-    password = serializers.CharField(required=False, allow_blank=True, write_only=True, min_length=10)
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    """An invitation as its coordinator sees it: ``state`` is invited, accepted, expired or revoked;
+    nothing says whether the username had an account before."""
+
+    id = serializers.IntegerField(read_only=True)
+    state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "username", "email", "state", "created_at", "expires_at", "accepted_at"]
+        read_only_fields = fields
+
+    def get_state(self, obj) -> str:
+        return obj.state()
 
 
 class WithdrawSerializer(serializers.Serializer):

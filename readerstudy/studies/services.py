@@ -120,7 +120,9 @@ def membership_withdraw(*, membership: Membership, reason: str) -> Membership:
 
 
 def reader_create(*, study: Study, username: str, password: str | None = None) -> tuple[Any, str]:
-    """Create a reader account (or reuse one) and add it to the study. Returns (user, password)."""
+    """Trusted: create a reader account (or reuse one) and add it to the study. Returns (user,
+    password; "" for an existing account). For management commands, the demo and tests only: it
+    tells whether the username existed, so requests invite readers instead (``invitations.py``)."""
     from django.contrib.auth.hashers import make_password
     from django.utils.crypto import get_random_string
 

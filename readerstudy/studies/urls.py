@@ -5,4 +5,5 @@ from . import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("studies/<int:pk>/", views.study_detail, name="study-detail"),
+    path("invitations/<str:token>/", views.invitation, name="invitation"),
 ]

@@ -116,7 +116,8 @@ def audit_events(study: Study, *, reader: str = "", case: str = "", limit: int =
             | Q(object_type="reading.session", object_id__in=[str(p) for p in sessions])
             | Q(object_type="reading.read", object_id__in=[str(p) for p in reads])
             | Q(object_type="studies.membership", object_id__in=[str(p) for p in memberships])
-            | Q(object_type="reading.answer", object_id__in=[str(p) for p in answers])
+            | Q(object_type="reading.answers", object_id__in=[str(p) for p in reads])  # one event per save
+            | Q(object_type="reading.answer", object_id__in=[str(p) for p in answers])  # logs written before that
         )
     if case:
         series = list(Series.objects.filter(case__study=study, case__label=case).values_list("pk", flat=True))
@@ -129,6 +130,7 @@ def audit_events(study: Study, *, reader: str = "", case: str = "", limit: int =
             Q(object_type="studies.case", object_id__in=[str(p) for p in case_ids])
             | Q(object_type="studies.series", object_id__in=[str(p) for p in series])
             | Q(object_type="reading.read", object_id__in=[str(p) for p in reads])
+            | Q(object_type="reading.answers", object_id__in=[str(p) for p in reads])
             | Q(object_type="reading.answer", object_id__in=[str(p) for p in answer_ids])
         )
     return events[:limit]

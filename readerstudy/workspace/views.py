@@ -20,7 +20,7 @@ from django.views.decorators.debug import sensitive_variables
 from readerstudy.reading.selectors import form_definition, form_layout, viewer_settings
 from readerstudy.reading.services.viewer import MAX_PRESETS
 from readerstudy.studies import login_links, services as study_services
-from readerstudy.studies.models import ImportJob, Item, Membership, ReferenceStandard, Series, Study
+from readerstudy.studies.models import ImportJob, Invitation, Item, Membership, ReferenceStandard, Series, Study
 from readerstudy.studies.selectors import publish_checklist, studies_coordinated_by
 
 from . import selectors
@@ -108,6 +108,8 @@ def setup(request, pk: int, step: str):
         context["findings"] = list(study.items.filter(kind=Item.Kind.CHECKLIST).values_list("key", flat=True))
     elif step == "readers":
         context["members"] = Membership.objects.filter(study=study).select_related("user").order_by("role", "user__username")
+        context["invitation_days"] = getattr(settings, "INVITATION_TTL_DAYS", 7)
+        context["invitations"] = list(Invitation.objects.filter(study=study).order_by("-created_at", "-id")[:100])
     elif step == "schedule":
         context["design"] = study.reading_design or {}
         context["sessions_written"] = study.sessions.count()

@@ -137,11 +137,24 @@ def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, 
     shot(page, "preview")
     page.go_back()
 
-    # 6. Readers with one-time login links.
+    # 6. Readers: invited by username; each opens the link, chooses a password and joins (until
+    # then the coordinator sees "invited"); then one-time login links.
     page.get_by_role("link", name="6. Readers").click()
     for name in ("reader1", "reader2"):
         page.get_by_label("Username").fill(name)
-        page.get_by_role("button", name="Add reader").click()
+        page.get_by_role("button", name="Invite", exact=True).click()
+        invite_box = page.get_by_role("textbox", name="Invitation link")
+        page.wait_for_function("() => document.querySelector('.ws-link-url[aria-label=\"Invitation link\"]').value.includes('/invitations/')")
+        invite_url = invite_box.input_value()
+        guest = page.browser_.new_context()
+        guest_page = guest.new_page()
+        guest_page.goto(invite_url)
+        guest_page.get_by_label("Password", exact=True).fill("a-long-enough-Passw0rd")
+        guest_page.get_by_label("Password again").fill("a-long-enough-Passw0rd")
+        guest_page.get_by_role("button", name="Create my account and join").click()
+        guest_page.wait_for_url("**/reading/")
+        guest.close()
+        page.reload()
         page.wait_for_selector(f"td:text-is('{name}')")
     page.get_by_role("button", name="One-time login link for reader1").click()
     link = page.get_by_role("textbox", name="Login link for reader1")

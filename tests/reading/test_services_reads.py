@@ -314,9 +314,18 @@ def test_answers_and_reads_are_audited_with_the_reader_as_actor(world, reader):
     client = client_for(reader)
     client.post(url(read, "draft"), {"answers": complete()[:1]}, format="json")
     client.post(url(read, "submit"), {"submission_id": "client-sub-1", "answers": complete()}, format="json")
-    answer_events = AuditEvent.objects.filter(object_type="reading.answer")
-    assert answer_events.filter(action="create").count() == 5
-    assert set(answer_events.values_list("actor", flat=True)) == {reader.pk}
+    # One event per save of answers, naming every answer it created or changed, before and after.
+    answer_events = list(AuditEvent.objects.filter(object_type="reading.answers", object_id=str(read.pk)).order_by("id"))
+    assert len(answer_events) == 2
+    assert {e.actor_id for e in answer_events} == {reader.pk} and {e.study_id for e in answer_events} == {read.session.study_id}
+    first, second = (e.changes["answers"] for e in answer_events)
+    assert list(first) == ["apparent_snr"] and first["apparent_snr"]["before"] is None
+    assert first["apparent_snr"]["after"]["value"] == 4.0
+    assert sorted(second) == sorted(["anatomy_discernment", "diagnostic_confidence", "overall_quality", "artifacts"])
+    stored = {a.item.key: a for a in Answer.objects.filter(read=read).select_related("item")}
+    for key, entry in second.items():
+        assert entry["before"] is None
+        assert entry["after"] == {"id": stored[key].pk, "value": stored[key].value, "payload": {}, "revision": 1}
     submitted = AuditEvent.objects.filter(object_type="reading.read", object_id=str(read.pk), action="update")
     assert any("submitted_at" in e.changes for e in submitted)
 
@@ -338,8 +347,11 @@ def test_revision_is_refused_unless_the_study_allows_it_and_then_audited_with_re
     assert response.status_code == 200 and response.json()["changed"] == ["apparent_snr"]
     answer = Answer.objects.get(read=read, item__key="apparent_snr")
     assert (answer.value, answer.revision) == (2, 2)
-    update = AuditEvent.objects.get(object_type="reading.answer", object_id=str(answer.pk), action="update")
-    assert update.reason == "misclick" and update.actor == reader and update.changes["value"] == [4.0, 2.0]
+    update = AuditEvent.objects.filter(object_type="reading.answers", object_id=str(read.pk)).latest("id")
+    assert update.reason == "misclick" and update.actor == reader
+    assert update.changes["answers"] == {"apparent_snr": {
+        "before": {"id": answer.pk, "value": 4.0, "payload": {}, "revision": 1},
+        "after": {"id": answer.pk, "value": 2.0, "payload": {}, "revision": 2}}}
     assert AuditEvent.objects.filter(object_type="reading.read", summary__startswith="read revised", reason="misclick").exists()
     # A revision cannot remove a required answer.
     response = client.post(url(read, "revise"), {"answers": [{"item": "artifacts", "value": None}], "reason": "x"}, format="json")

@@ -10,8 +10,8 @@ from rest_framework.test import APIClient
 
 from readerstudy import api_urls
 from readerstudy.reading.models import Read
-from readerstudy.studies.models import Membership
-from readerstudy.studies import services
+from readerstudy.studies.models import Invitation, Membership
+from readerstudy.studies import invitations, services
 from tests.factories import small_study
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,9 @@ def world(coordinator, reader, other_reader, make_user):
     study, series, sessions = small_study(coordinator=coordinator, readers=[reader, other_reader])
     stranger = make_user("coord-other")
     services.study_create(name="Other study", created_by=stranger)
+    _, invitation_token = invitations.invitation_issue(study=study, username="invited-person", actor=coordinator)
     return {
+        "invitation_token": invitation_token,
         "study": study,
         "series": series,
         "sessions": sessions,
@@ -42,6 +44,7 @@ def _kwargs_for(name: str, groups: set[str], world) -> dict:
         "study-case": study.cases.first(),
         "study-item": study.items.first(),
         "study-member": Membership.objects.filter(study=study, role="reader").first(),
+        "study-invitation": Invitation.objects.filter(study=study).first(),
     }
     kwargs = {}
     if "study_pk" in groups:
@@ -245,3 +248,26 @@ def test_withdrawn_reader_loses_the_api_and_the_images_at_once(world, client):
     other = APIClient()
     other.force_authenticate(world["other_reader"])
     assert other.get("/api/reader/sessions/").json()["results"]
+
+
+def test_inviting_is_for_the_study_coordinator_and_the_link_only_for_the_invited_username(world):
+    """The invitation endpoints in the matrix above are coordinator-only (404 for everyone else);
+    here the link's page, for each role: it never makes anyone but the invited username a reader."""
+    from django.test import Client
+
+    study = world["study"]
+    path = f"/invitations/{world['invitation_token']}/"
+    for role in ("reader", "other_reader", "stranger", "coordinator"):
+        client = Client()
+        client.force_login(world[role])
+        assert client.get(path).status_code == 403, role  # signed in as someone else
+        assert client.post(path).status_code == 403, role
+    assert not Membership.objects.filter(study=study, user__username="invited-person").exists()
+    assert Client().get(path).status_code == 200  # anonymous: sign in as the username, or a new account
+    assert Client().get("/invitations/x/").status_code == 404
+    # The API replies of the coordinator endpoints: listing shows the state, never a user id.
+    client = APIClient()
+    client.force_authenticate(world["coordinator"])
+    listed = client.get(f"/api/studies/{study.pk}/invitations/").json()["results"]
+    assert [(i["username"], i["state"]) for i in listed] == [("invited-person", "invited")]
+    assert set(listed[0]) == {"id", "username", "email", "state", "created_at", "expires_at", "accepted_at"}

@@ -157,13 +157,13 @@ def test_dashboard_shows_progress_time_per_read_and_filters_the_audit_log(answer
     assert [r.pk for r in data["in_progress"]] == [first.pk]
 
     mine = audit_events(study, reader="reader1")
-    assert mine and any(e.object_type == "reading.answer" for e in mine)
-    answer_ids = set(Answer.objects.filter(read__session=sessions[0]).values_list("pk", flat=True))
+    assert mine and any(e.object_type == "reading.answers" for e in mine)
+    read_ids = set(Read.objects.filter(session=sessions[0]).values_list("pk", flat=True))
     theirs = audit_events(study, reader="reader2")
-    assert not any(e.object_type == "reading.answer" and int(e.object_id) in answer_ids for e in theirs)
+    assert not any(e.object_type == "reading.answers" and int(e.object_id) in read_ids for e in theirs)
     by_case = audit_events(study, case="C001")
-    assert by_case and all(e.object_type in {"studies.case", "studies.series", "reading.read", "reading.answer"} for e in by_case)
-    assert any(e.object_type == "reading.answer" for e in by_case)
+    assert by_case and all(e.object_type in {"studies.case", "studies.series", "reading.read", "reading.answers"} for e in by_case)
+    assert any(e.object_type == "reading.answers" for e in by_case)
 
     client = Client()
     client.force_login(coordinator)

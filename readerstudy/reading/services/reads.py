@@ -21,12 +21,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from readerstudy.studies import audit
@@ -94,15 +96,23 @@ def _check_owner(read: Read, reader) -> None:
         raise ReadAccessError("no such read")
     if session.study.status != Study.Status.PUBLISHED:
         raise ReadAccessError(f"the study is {session.study.status}; reading is closed")
-    if not Membership.objects.filter(
-        study_id=session.study_id, user_id=reader.pk, role=Membership.Role.READER, active=True
-    ).exists():
+    active = getattr(read, "reader_is_active", None)  # annotated by _locked (the session's reader is reader)
+    if active is None:
+        active = Membership.objects.filter(
+            study_id=session.study_id, user_id=reader.pk, role=Membership.Role.READER, active=True
+        ).exists()
+    if not active:
         raise ReadAccessError("you are not an active reader of this study")
 
 
 def check_read_access(read: Read, reader, now: dt.datetime | None = None) -> None:
     """Raise :class:`ReadAccessError` unless ``reader`` may work on ``read`` now."""
     _check_owner(read, reader)
+    _check_open(read, now)
+
+
+def _check_open(read: Read, now: dt.datetime | None = None) -> None:
+    """The session-is-open half of :func:`check_read_access` (for a caller that checked the owner)."""
     if not session_is_open(read.session, _now(now)):
         if read.session.completed_at is not None:
             raise ReadAccessError("this session is finished")
@@ -112,12 +122,32 @@ def check_read_access(read: Read, reader, now: dt.datetime | None = None) -> Non
 
 
 def _locked(read: Read) -> Read:
-    """The read re-fetched under a row lock, so concurrent saves of one read queue up."""
-    return (
+    """The read re-fetched under a row lock, so concurrent saves of one read queue up. What the
+    first look (before the lock) worked out from the read's design (panes, applicable items) does
+    not change and is carried over; the fresh row is the audit log's "before" (no second read)."""
+    active_reader = Membership.objects.filter(
+        study_id=OuterRef("session__study_id"), user_id=OuterRef("session__reader_id"), role=Membership.Role.READER,
+        active=True,
+    )
+    # The series a read shows never change: they are taken over from the first look when it has
+    # them (fewer joins to build and run under the lock); the session and study are fresh.
+    has_series = Read.series.is_cached(read) and (read.series_right_id is None or Read.series_right.is_cached(read))
+    related = ("session__study", "session__reader") + (() if has_series else ("series__arm", "series__sequence", "series_right__arm"))
+    locked = (
         Read.objects.select_for_update(of=("self",))
-        .select_related("session__study", "series__arm", "series__sequence", "series_right__arm")
+        .select_related(*related)
+        .annotate(reader_is_active=Exists(active_reader))  # the membership checked in the same query
         .get(pk=read.pk)
     )
+    if has_series and locked.series_id == read.series_id and locked.series_right_id == read.series_right_id:
+        locked.series = read.series
+        if read.series_right_id is not None:
+            locked.series_right = read.series_right
+    for cached in ("_case_panes", "_applicable_items"):
+        if hasattr(read, cached):
+            setattr(locked, cached, getattr(read, cached))
+    audit.remember(locked)
+    return locked
 
 
 # --- validating one answer ----------------------------------------------------------------------
@@ -253,10 +283,69 @@ def _clean_roi(item: Item, payload: dict, read: Read) -> tuple[float, dict]:
     return mean, cleaned
 
 
+_ITEMS_CACHE: "OrderedDict[tuple, list[Item]]" = OrderedDict()
+_ITEMS_CACHE_SIZE = 32
+_ITEMS_LOCK = threading.Lock()
+
+
+_PANES_CACHE: "OrderedDict[str, list]" = OrderedDict()
+_PANES_CACHE_SIZE = 20000
+
+
+def _cached_panes(read: Read) -> None:
+    """Put the read's panes (its ReadSeries, which never change for a read; a rewritten schedule
+    makes new reads with new ids) on ``read`` from the process's cache, or read them once."""
+    if hasattr(read, "_case_panes"):
+        return
+    with _ITEMS_LOCK:
+        panes = _PANES_CACHE.get(read.public_id)
+    if panes is None:
+        panes = case_panes(read)
+        with _ITEMS_LOCK:
+            _PANES_CACHE[read.public_id] = panes
+            while len(_PANES_CACHE) > _PANES_CACHE_SIZE:
+                _PANES_CACHE.popitem(last=False)
+    read._case_panes = panes
+
+
+def _published_items(study: Study) -> list[Item] | None:
+    """The questionnaire of a published or locked study, kept in the process: it cannot change
+    any more (design changes are for drafts only, and a study never goes back to draft), and every
+    save of every read needs it. None for a draft (read afresh each time)."""
+    if study.status == Study.Status.DRAFT:
+        return None
+    key = (study.pk, study.created_at)  # a recycled id (a test database) is another study
+    with _ITEMS_LOCK:
+        items = _ITEMS_CACHE.get(key)
+        if items is not None:
+            _ITEMS_CACHE.move_to_end(key)
+            return items
+    items = list(Item.objects.filter(study_id=study.pk).prefetch_related("sequences"))
+    with _ITEMS_LOCK:
+        _ITEMS_CACHE[key] = items
+        while len(_ITEMS_CACHE) > _ITEMS_CACHE_SIZE:
+            _ITEMS_CACHE.popitem(last=False)
+    return items
+
+
+def _parse_checked(read: Read, reader, answers: Iterable[dict], now: dt.datetime | None) -> "Parsed":
+    """:func:`_parse`, for a read the caller fetched as the reader's own; the full access check
+    follows under the row lock. Only a refused parse checks access first, so that a read the
+    reader may not work on is still answered as missing (404), never with its form's problems."""
+    try:
+        return _parse(read, answers)
+    except AnswerInvalidError:
+        check_read_access(read, reader, now)
+        raise
+
+
 def _parse(read: Read, answers: Iterable[dict]) -> dict[tuple[int, str], tuple[Item, float | None, dict]]:
     """Validate a list of ``{item, level, value, payload}``; ``value`` None (and no ROI payload)
     clears an answer. Raises :class:`AnswerInvalidError` with every problem at once."""
-    items = {item.key: item for item in applicable_items(read)}
+    _cached_panes(read)
+    if not hasattr(read, "_applicable_items"):
+        read._applicable_items = applicable_items(read, _published_items(read.session.study))
+    items = {item.key: item for item in read._applicable_items}
     panes = case_panes(read)
     per_sequence = {key: [level for level, _ in per_sequence_levels(item, panes)] for key, item in items.items()}
     problems, parsed = [], {}
@@ -296,13 +385,43 @@ def _parse(read: Read, answers: Iterable[dict]) -> dict[tuple[int, str], tuple[I
 Parsed = dict[tuple[int, str], tuple[Item, "float | None", dict]]
 
 
+def _remember_answered(read: Read, existing: dict, parsed: Parsed) -> None:
+    """What the read's answers will be once ``parsed`` is written: ``{item_id: {levels given}}``
+    in the sense of :func:`missing_answers` (a value, or "not assessable"), kept on the read so
+    the submission checks completeness without reading the answers back."""
+    given = {key: a.value is not None or (a.payload or {}).get("not_assessable") is True for key, a in existing.items()}
+    for key, (_item, value, payload) in parsed.items():
+        given[key] = value is not None or (payload or {}).get("not_assessable") is True
+    answered: dict[int, set[str]] = {}
+    for (item_id, level), ok in given.items():
+        if ok:
+            answered.setdefault(item_id, set()).add(level)
+    read._answered = answered
+
+
+def _answer_state(answer: Answer) -> dict[str, Any]:
+    return {"id": answer.pk, "value": answer.value, "payload": answer.payload, "revision": answer.revision}
+
+
 def _apply(read: Read, parsed: Parsed, *, revising: bool = False) -> list[str]:
     """Write the changes among the ``parsed`` answers; unchanged answers are not saved again (no
-    audit noise). Returns the keys (``item`` or ``item@level``) that changed."""
+    audit noise). Returns the keys (``item`` or ``item@level``) that changed.
+
+    A constant number of queries whatever the number of answers: one read of the stored answers,
+    then at most one bulk insert, one bulk update (or up to two plain UPDATEs) and one delete, and
+    one audit event for the
+    whole save (``object_type`` ``reading.answers``, ``object_id`` the read) that holds, per
+    changed key, the answer's state before and after (``None`` where it did not exist / was
+    removed). Bulk writes skip the model signals, so the event is written here, in the same
+    transaction, with the actor and reason of the context (``studies.audit``).
+    """
     existing = {(a.item_id, a.level): a for a in Answer.objects.filter(read=read)}
-    for answer in existing.values():
-        answer.read = read  # the audit log finds the study through it without a query per row
-    changed = []
+    _remember_answered(read, existing, parsed)
+    now = timezone.now()
+    to_create: list[tuple[str, Answer]] = []
+    to_update: list[tuple[str, Answer, dict]] = []
+    to_delete: list[tuple[str, Answer]] = []
+    changed: list[str] = []
     for (item_id, level), (item, value, payload) in parsed.items():
         answer = existing.get((item_id, level))
         label = item.key + (f"@{level}" if level else "")
@@ -310,22 +429,51 @@ def _apply(read: Read, parsed: Parsed, *, revising: bool = False) -> list[str]:
             if answer is not None:
                 if revising:
                     raise AnswerInvalidError([f"{item.label}: a submitted answer can be changed, not removed"])
-                answer.delete()
+                to_delete.append((label, answer))
                 changed.append(label)
             continue
         if answer is None:
-            answer = Answer(read=read, item=item, level=level)
+            answer = Answer(read=read, item=item, level=level, value=value, payload=payload)
+            to_create.append((label, answer))
         elif answer.value == value and answer.payload == payload:
             continue
-        elif revising:
-            answer.revision += 1
-        answer.value, answer.payload = value, payload
+        else:
+            before = _answer_state(answer)
+            if revising:
+                answer.revision += 1
+            answer.value, answer.payload, answer.updated_at = value, payload, now
+            to_update.append((label, answer, before))
         # The read and item were checked above under the read's row lock, and the database holds
-        # the (read, item, level) constraint: skipping their per-row lookups makes a 50-answer
-        # autosave three times faster.
+        # the (read, item, level) constraint: what is left to validate is the fields set here.
         answer.full_clean(exclude=["read", "item"], validate_unique=False, validate_constraints=False)
-        answer.save()
         changed.append(label)
+    if not changed:
+        return changed
+    if to_delete:
+        # One DELETE without the per-row signals (nothing refers to an answer; the event below
+        # records what was removed): QuerySet.delete() would load each row and audit it again.
+        Answer.objects.filter(pk__in=[a.pk for _, a in to_delete])._raw_delete(Answer.objects.db)
+    if to_create:
+        Answer.objects.bulk_create([a for _, a in to_create])
+    if 0 < len(to_update) <= 2:  # the usual autosave: a plain UPDATE is far cheaper to build than bulk_update's CASEs
+        for _, answer, _ in to_update:
+            Answer.objects.filter(pk=answer.pk).update(value=answer.value, payload=answer.payload,
+                                                       revision=answer.revision, updated_at=answer.updated_at)
+    elif to_update:
+        Answer.objects.bulk_update([a for _, a, _ in to_update], ["value", "payload", "revision", "updated_at"])
+    entries: dict[str, dict] = {}
+    for label, answer in to_create:
+        entries[label] = {"before": None, "after": _answer_state(answer)}
+    for label, answer, before in to_update:
+        entries[label] = {"before": before, "after": _answer_state(answer)}
+    for label, answer in to_delete:
+        entries[label] = {"before": _answer_state(answer), "after": None}
+    counts = [f"{len(lst)} {word}" for lst, word in ((to_create, "new"), (to_update, "changed"), (to_delete, "removed")) if lst]
+    audit.record(
+        action="update", object_type="reading.answers", object_id=str(read.pk), study_id=read.session.study_id,
+        summary=f"answers of read {read.pk} saved ({', '.join(counts)}): {', '.join(changed)}"[:255],
+        changes={"read": read.pk, "answers": {label: entries[label] for label in changed}},
+    )
     return changed
 
 
@@ -374,11 +522,10 @@ def answer_draft_save(
     :class:`AnswerInvalidError` (nothing saved) if any answer does not fit its item.
     """
     now = _now(now)
-    # Checked and parsed before the transaction: on SQLite it holds the database's write lock,
-    # which every other reader's save waits for.
-    check_read_access(read, reader, now)
-    parsed = _parse(read, answers)
-    with transaction.atomic():
+    # Parsed before the transaction: on SQLite it holds the database's write lock, which every
+    # other reader's save waits for. Access is checked under the lock.
+    parsed = _parse_checked(read, reader, answers, now)
+    with transaction.atomic(), audit.batched():
         read = _locked(read)
         check_read_access(read, reader, now)
         if read.submitted_at is not None:
@@ -386,7 +533,9 @@ def answer_draft_save(
         return _save_draft(read, parsed, comment, now)
 
 
-def _save_draft(read: Read, parsed: Parsed, comment: str | None, now: dt.datetime) -> list[str]:
+def _save_draft(read: Read, parsed: Parsed, comment: str | None, now: dt.datetime, *, save: bool = True) -> list[str]:
+    """Store the answers (and comment); ``save=False`` leaves the read's own row to the caller,
+    which saves it once (the submission)."""
     dirty = False
     if read.started_at is None:
         read.started_at, read.last_heartbeat_at = now, now
@@ -395,9 +544,10 @@ def _save_draft(read: Read, parsed: Parsed, comment: str | None, now: dt.datetim
     if _set_comment(read, comment):
         changed.append("comment")
         dirty = True
-    if dirty:
+    if dirty and save:
         _clean_read(read)
         read.save()
+    read._dirty = dirty and not save
     return changed
 
 
@@ -428,47 +578,60 @@ def read_submit(
 
     Idempotent: a repeated request with the same ``submission_id`` returns the first result and
     changes nothing (even after the session finished); a different id for a submitted read is a
-    :class:`ReadLockedError`. The answers sent along are saved as the draft first, in their own
-    transaction, so an :class:`AnswersIncompleteError` (which lists what is missing) loses nothing.
+    :class:`ReadLockedError`. One transaction: the answers sent along are saved as the draft, then
+    the read is checked for completeness and locked; an :class:`AnswersIncompleteError` (which lists
+    what is missing) is raised after the draft is committed, so it loses nothing.
     """
     now = _now(now)
     if not isinstance(submission_id, str) or not SUBMISSION_ID.match(submission_id):
         raise AnswerInvalidError(["submission_id must be 8–64 letters, digits or -_.:"])
-    _check_owner(read, reader)
-    parsed = _parse(read, answers or []) if read.submitted_at is None else {}
-    with transaction.atomic():
-        locked = _locked(read)
-        replay = _replay(locked, reader, submission_id)
+    if reader is None or read.session.reader_id != getattr(reader, "pk", None):
+        raise ReadAccessError("no such read")
+    if read.submitted_at is not None:
+        # A repeated submission (the page retries until it has an answer) of a read already
+        # submitted when this request began: answered without a transaction or a row lock. A
+        # submission is only ever undone by a coordinator's reopen, which a replay may precede.
+        _check_owner(read, reader)
+        replay = _replay(read, submission_id)
         if replay is not None:
             return replay
-        check_read_access(locked, reader, now)
+    # Parsed before the transaction (on SQLite it holds the database's write lock); access is
+    # checked under the lock.
+    parsed = _parse_checked(read, reader, answers or [], now) if read.submitted_at is None else {}
+    with transaction.atomic(), audit.batched():  # the answers' and the read's events: one INSERT
+        locked = _locked(read)
+        _check_owner(locked, reader)
+        replay = _replay(locked, submission_id)  # also a concurrent twin that got here first
+        if replay is not None:
+            return replay
+        _check_open(locked, now)
         if parsed or comment is not None:
-            _save_draft(locked, parsed, comment, now)
-    with transaction.atomic():
-        locked = _locked(read)
-        replay = _replay(locked, reader, submission_id)  # a concurrent twin got here first
-        if replay is not None:
-            return replay
-        check_read_access(locked, reader, now)
-        missing = missing_answers(locked)
+            _save_draft(locked, parsed, comment, now, save=False)
+        missing = missing_answers(locked, items=getattr(locked, "_applicable_items", None),
+                                  answered=getattr(locked, "_answered", None))
         if missing:
-            raise AnswersIncompleteError(missing)
-        if active_seconds is not None:
-            locked.active_seconds += _credit(locked, active_seconds, now)
-        locked.started_at = locked.started_at or now
-        locked.submitted_at = now
-        locked.submission_id = submission_id
-        locked.last_heartbeat_at = now
-        _clean_read(locked)
-        locked.save()
-        completed = session_complete_if_done(session=locked.session, now=now)
-        return SubmitResult(read=locked, replayed=False, session_completed=completed, next_read=_next_read(locked))
+            # The draft is kept (committed below); the refusal lists what is missing.
+            if getattr(locked, "_dirty", False):
+                _clean_read(locked)
+                locked.save()
+        else:
+            if active_seconds is not None:
+                locked.active_seconds += _credit(locked, active_seconds, now)
+            locked.started_at = locked.started_at or now
+            locked.submitted_at = now
+            locked.submission_id = submission_id
+            locked.last_heartbeat_at = now
+            _clean_read(locked)
+            locked.save()
+            next_read = _next_read(locked)  # None: this was the session's last unsubmitted read
+            completed = next_read is None and session_complete_if_done(session=locked.session, now=now, all_submitted=True)
+            return SubmitResult(read=locked, replayed=False, session_completed=completed, next_read=next_read)
+    raise AnswersIncompleteError(missing)
 
 
-def _replay(read: Read, reader, submission_id: str) -> SubmitResult | None:
-    """The earlier result if ``read`` is already submitted under ``submission_id``; a
-    :class:`ReadLockedError` if under another id; None if it is not submitted."""
-    _check_owner(read, reader)
+def _replay(read: Read, submission_id: str) -> SubmitResult | None:
+    """The earlier result if ``read`` (whose owner the caller checked) is already submitted under
+    ``submission_id``; a :class:`ReadLockedError` if under another id; None if it is not submitted."""
     if read.submitted_at is None:
         return None
     if read.submission_id != submission_id:
@@ -477,9 +640,12 @@ def _replay(read: Read, reader, submission_id: str) -> SubmitResult | None:
                         next_read=_next_read(read))
 
 
-def session_complete_if_done(*, session: Session, now: dt.datetime | None = None) -> bool:
-    """Set ``completed_at`` once every read of ``session`` is submitted. Returns True if it did."""
-    if session.completed_at is not None or session.reads.filter(submitted_at__isnull=True).exists():
+def session_complete_if_done(*, session: Session, now: dt.datetime | None = None, all_submitted: bool = False) -> bool:
+    """Set ``completed_at`` once every read of ``session`` is submitted. Returns True if it did.
+    ``all_submitted``: the caller just found no unsubmitted read (under the read's lock)."""
+    if session.completed_at is not None:
+        return False
+    if not all_submitted and session.reads.filter(submitted_at__isnull=True).exists():
         return False
     session.completed_at = _now(now)
     session.full_clean()
