@@ -195,6 +195,7 @@ def test_new_coordinator_sets_up_publishes_locks_and_exports(page, live_server, 
 
     # Check and publish: the checklist links each warning to its step.
     page.get_by_role("link", name="9. Check and publish").click()
+    page.get_by_role("button", name="Publish the study").wait_for()  # the step has loaded (count() does not wait)
     assert page.get_by_role("link", name="Analysis settings").count() >= 1
     shot(page, "publish")
     page.get_by_role("button", name="Publish the study").click()
