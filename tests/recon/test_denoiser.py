@@ -221,6 +221,27 @@ def test_noise_estimate_is_close_for_white_gaussian_noise(clean):
     assert estimate_noise_sigma(noisy) == pytest.approx(30.0, rel=0.15)
 
 
+def test_noise_estimate_ignores_the_rayleigh_background():
+    # A brain-like slice that is mostly air: a whole-slice wavelet MAD reads ~0.7σ there (Rayleigh
+    # noise has an SD of 0.655σ); restricted to signal blocks the estimate is the per-channel σ.
+    y, x = np.mgrid[0:256, 0:256]
+    image = np.zeros((256, 256), np.float32)
+    image[(y - 128) ** 2 + (x - 128) ** 2 < 70**2] = 500.0
+    image[(y - 110) ** 2 + (x - 140) ** 2 < 20**2] = 250.0
+    for sigma in (10.0, 25.0, 50.0):
+        assert estimate_noise_sigma(_noisy(image, sigma, seed=2)) == pytest.approx(sigma, rel=0.06), sigma
+
+
+def test_network_sees_the_image_in_units_of_sigma(clean):
+    # The network divides by σ and multiplies back: scaling image and σ together scales the output
+    # exactly (up to float32 rounding), and what it removes on flat tissue does not depend on σ.
+    noisy = _noisy(clean, 30.0)
+    base = predict_clean(noisy, sigma=30.0)
+    np.testing.assert_allclose(predict_clean(noisy * 3.0, sigma=90.0) / 3.0, base, rtol=1e-4, atol=1e-2)
+    eps = [noise_transfer(level)[0] for level in (0.02, 0.05, 0.1)]
+    assert max(eps) - min(eps) < 0.1, eps
+
+
 # --- shapes and dtypes --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("shape", [(37, 53), (1, 64, 64), (3, 41, 70), (2, 8, 8)])
