@@ -17,9 +17,9 @@ synthetic flat patches (Rician noise at the volume's normalized σ, fixed seed),
 much of the noise it removes there (its residual SD ε and the residual's correlation ρ with the
 noise); ``w`` then solves ``SD((1 − w)·n + w·e) = (1 − r)·SD(n)``. For a perfect denoiser ``w = r``.
 ``r = 0`` is exactly the input (the identity). ``w`` is capped at 0.95 so some of the input's own
-texture always remains, and at ``0.95 · r / 0.75`` so that, where the network cannot remove the
-fraction asked for, the arms still differ and keep their order (the model card says where the
-committed model falls short).
+texture always remains; a factor whose weight would reach that cap (the network cannot remove the
+fraction asked for) gets ``0.95 · r / 0.75`` instead, so the arms still differ and keep their
+order (the model card says where the committed model falls short).
 
 No tells: nothing is clipped. The network's estimate is floored at 0 *before* blending, and set to
 replaced by the input's local mean plus a fraction of its deviation where the estimate is within
@@ -375,10 +375,14 @@ def blend_weight(
     if not (np.isfinite(sigma_normalized) and sigma_normalized > 0):
         return factor
     eps, rho = noise_transfer(sigma_normalized, model_path=model_path, providers=providers, num_threads=num_threads)
-    # Where the network cannot remove the fraction asked for, the arms must still differ and keep
-    # their order: no factor gets more than its proportional share of the cap (the strongest arm,
-    # 75 %, may reach it). A capable network never meets this limit (its w(r) is close to r).
-    return min(weight_for_reduction(factor, eps, rho), MAX_WEIGHT * factor / max(FAST_DL_ARMS.values()))
+    # Where the network cannot remove the fraction asked for (the weight reaches the cap), the arms
+    # must still differ and keep their order: such a factor gets its proportional share of the cap
+    # (the strongest arm, 75 %, may reach it). Reachable factors get their calibrated weight,
+    # which grows with the factor, so the order holds either way.
+    weight = weight_for_reduction(factor, eps, rho)
+    if weight >= MAX_WEIGHT:
+        weight = MAX_WEIGHT * min(factor / max(FAST_DL_ARMS.values()), 1.0)
+    return weight
 
 
 def _normalized_sigma(vol: np.ndarray, sigma: float | None) -> float:
