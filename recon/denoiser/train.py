@@ -46,11 +46,11 @@ class TrainingConfig:
     """Everything that determines the trained model."""
 
     seed: int = 20260421
-    width: int = 16
+    width: int = 24
     n_res_blocks: int = 2
     patch: int = 64
     batch_size: int = 16
-    steps: int = 4000
+    steps: int = 8000
     learning_rate: float = 1e-3
     min_learning_rate: float = 1e-5
     threads: int = 2
