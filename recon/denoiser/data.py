@@ -181,6 +181,8 @@ def load_cases(path) -> list[CaseVolumes]:
 NOISE_KINDS = ("white", "partial_fourier", "parallel")
 #: Range of added noise SD, as a fraction of the slice's 99.5th percentile (log-uniform).
 REAL_SIGMA_RANGE = (0.01, 0.12)
+#: The added noise SD is at least this multiple of the reference's own noise (estimated).
+OWN_NOISE_MARGIN = 2.0
 
 
 def _smooth_field(shape: tuple[int, int], rng: np.random.Generator, scale_px: float) -> np.ndarray:
@@ -231,7 +233,8 @@ def real_training_slices(
     """Noisy → clean pairs from the real sources ``names``, normalized as at inference.
 
     Each source gets about ``realizations`` noisy copies in all (at least 2 per slice), each at a
-    log-uniform σ in ``sigma_range`` (fraction of the slice's 99.5th percentile) and a random noise
+    log-uniform σ in ``sigma_range`` (fraction of the slice's 99.5th percentile; at least
+    :data:`OWN_NOISE_MARGIN` times the slice's own noise) and a random noise
     kind; with probability ``blur_probability`` the reference is first blurred (Gaussian, 0.3–0.8 px)
     so the network sees several native sharpnesses. The network's σ input is the volume estimator
     on the noisy slice, exactly as at inference. Returns ``([(noisy, clean, sigma_n)], counts)``.
@@ -249,11 +252,14 @@ def real_training_slices(
         per_slice = max(2, int(round(realizations / max(len(slices), 1))))
         for image in slices:
             top = float(np.percentile(image, 99.5))
+            # The reference carries its own noise: the added noise is at least twice it, so the
+            # target is not mostly noise the network is asked to keep.
+            floor = np.log(max(sigma_range[0], min(OWN_NOISE_MARGIN * estimate_noise_sigma(image) / top, sigma_range[1] / 2)))
             for _ in range(per_slice):
                 clean = image.astype(np.float64)
                 if rng.random() < blur_probability:
                     clean = ndimage.gaussian_filter(clean, float(rng.uniform(0.3, 0.8)))
-                sigma = float(np.exp(rng.uniform(lo, hi))) * top
+                sigma = float(np.exp(rng.uniform(max(lo, floor), hi))) * top
                 kind = NOISE_KINDS[int(rng.choice(3, p=[0.5, 0.25, 0.25]))]
                 noisy = noisy_magnitude(clean, sigma, kind, rng)
                 scale = volume_scale(noisy)

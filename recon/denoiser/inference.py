@@ -5,8 +5,9 @@ No torch here: the recon worker and the tests run the committed ONNX model
 
 Noise-reduction factor
 ----------------------
-The network, conditioned on the volume's noise level σ, predicts the noise-free image ``f(x)``
-(in one pass for all factors). The factor ``r`` in [0, 1] means what a reader expects: Fast-DL*r*
+The network divides the volume by its noise level σ (so it always sees unit-σ magnitude noise),
+predicts the noise in those units and multiplies back: ``f(x) = x − σ·n̂(x/σ)``, the noise-free
+image (in one pass for all factors). The factor ``r`` in [0, 1] means what a reader expects: Fast-DL*r*
 removes the fraction ``r`` of the noise standard deviation in flat tissue. The output is a blend::
 
     Fast-DL(r) = x + w · (max(f(x), 0) − x)
@@ -16,9 +17,9 @@ synthetic flat patches (Rician noise at the volume's normalized σ, fixed seed),
 much of the noise it removes there (its residual SD ε and the residual's correlation ρ with the
 noise); ``w`` then solves ``SD((1 − w)·n + w·e) = (1 − r)·SD(n)``. For a perfect denoiser ``w = r``.
 ``r = 0`` is exactly the input (the identity). ``w`` is capped at 0.95 so some of the input's own
-texture always remains, and at ``0.95 · r / 0.75`` so that, where the network cannot remove the
-fraction asked for, the arms still differ and keep their order (the model card says where the
-committed model falls short).
+texture always remains; a factor whose weight would reach that cap (the network cannot remove the
+fraction asked for) gets ``0.95 · r / 0.75`` instead, so the arms still differ and keep their
+order (the model card says where the committed model falls short).
 
 No tells: nothing is clipped. The network's estimate is floored at 0 *before* blending, and set to
 replaced by the input's local mean plus a fraction of its deviation where the estimate is within
@@ -111,17 +112,44 @@ def _restore_dtype(result: np.ndarray, like: np.ndarray) -> np.ndarray:
     return result.astype(like.dtype, copy=False)
 
 
+#: Blocks whose 2×2 mean exceeds this many σ count as signal for the noise estimate (there the
+#: magnitude noise is close to Gaussian with the per-channel σ; in air it is Rayleigh, SD 0.655σ).
+SIGNAL_BLOCK_SNR = 4.0
+_MAD_TO_SD = 1.0 / 0.6744897501960817
+
+
+def _slice_noise_sigma(image: np.ndarray) -> float:
+    """Donoho–Johnstone MAD of the finest diagonal Haar sub-band, restricted to signal blocks."""
+    h, w = (image.shape[0] // 2) * 2, (image.shape[1] // 2) * 2
+    if h == 0 or w == 0:
+        return 0.0
+    x = np.asarray(image[:h, :w], np.float64)
+    a, b, c, d = x[0::2, 0::2], x[0::2, 1::2], x[1::2, 0::2], x[1::2, 1::2]
+    diag = np.abs(a - b - c + d).ravel() / 2.0  # SD = σ for white noise (orthonormal Haar)
+    mean = ((a + b + c + d) / 4.0).ravel()
+    sigma = float(np.median(diag)) * _MAD_TO_SD
+    minimum = max(16, int(0.02 * diag.size))
+    for _ in range(3):
+        signal = mean > SIGNAL_BLOCK_SNR * sigma
+        if np.count_nonzero(signal) < minimum:
+            break
+        sigma = float(np.median(diag[signal])) * _MAD_TO_SD
+    return sigma
+
+
 def estimate_noise_sigma(volume: np.ndarray) -> float:
     """Noise standard deviation of a magnitude slice or volume, in its own units.
 
-    The median over slices of :func:`skimage.restoration.estimate_sigma` (Donoho–Johnstone MAD of the
-    finest diagonal wavelet sub-band), which is robust to anatomy and equals the Gaussian σ for
-    white noise at moderate-to-high SNR.
+    The median over slices of the Donoho–Johnstone estimator (MAD of the finest diagonal Haar
+    wavelet sub-band / 0.6745, robust to anatomy), taken over the 2×2 blocks whose mean is above
+    4σ (iterated from the whole-slice estimate): in air, magnitude noise is Rayleigh-distributed
+    with an SD of only 0.655σ, so a whole-slice estimate falls with the background fraction (to
+    ~0.7σ on a brain slice); restricted to the signal it is the per-channel σ of white noise within
+    a few per cent whatever the background. Correlated noise (partial Fourier, zero-filled
+    interpolation) has less power in the finest band and reads lower.
     """
-    from skimage.restoration import estimate_sigma
-
     vol, _ = _as_float_volume(volume)
-    per_slice = [float(estimate_sigma(s)) for s in vol]
+    per_slice = [_slice_noise_sigma(s) for s in vol]
     return float(np.median(per_slice))
 
 
@@ -197,6 +225,31 @@ BACKGROUND_SNR = (2.0, 3.0)
 AIR_WINDOW_PX = 5
 
 
+class _AirParts:
+    """The pieces of :func:`air_floor` that do not depend on ``keep``: the floored estimate, the
+    input's 5×5 local mean and the air→tissue ramp. :func:`denoise_arms` computes them once for
+    all arms (the blend of each arm is then a few element-wise operations)."""
+
+    def __init__(self, clean_estimate: np.ndarray, sigma: float | None, noisy: np.ndarray | None):
+        self.estimate = np.maximum(np.asarray(clean_estimate, dtype=np.float32), 0.0)
+        self.active = sigma is not None and sigma > 0 and noisy is not None
+        if not self.active:
+            return
+        from scipy import ndimage
+
+        self.x = np.asarray(noisy, dtype=np.float32)
+        size = (AIR_WINDOW_PX,) * 2 if self.x.ndim == 2 else (1,) + (AIR_WINDOW_PX,) * 2
+        self.local = ndimage.uniform_filter(self.x, size=size, mode="reflect")
+        lo, hi = BACKGROUND_SNR
+        self.ramp = np.clip((self.estimate / np.float32(sigma) - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+    def target(self, keep: float) -> np.ndarray:
+        if not self.active:
+            return self.estimate
+        air = self.local + np.float32(keep) * (self.x - self.local)
+        return self.estimate * self.ramp + air * (1 - self.ramp)
+
+
 def air_floor(clean_estimate: np.ndarray, sigma: float | None, *, noisy: np.ndarray | None = None,
               keep: float = 0.0) -> np.ndarray:
     """The blend target ``g``: the estimate floored at 0 where there is signal, and in air (and
@@ -209,18 +262,16 @@ def air_floor(clean_estimate: np.ndarray, sigma: float | None, *, noisy: np.ndar
     fluctuation; :func:`denoise_arms` chooses ``keep`` so the fluctuation falls by the fraction the
     flat tissue's noise does. ``sigma=None`` or no ``noisy`` only floors the estimate at 0.
     """
-    estimate = np.maximum(np.asarray(clean_estimate, dtype=np.float32), 0.0)
-    if sigma is None or not sigma > 0 or noisy is None:
-        return estimate
-    from scipy import ndimage
+    return _AirParts(clean_estimate, sigma, noisy).target(keep)
 
-    x = np.asarray(noisy, dtype=np.float32)
-    size = (AIR_WINDOW_PX,) * 2 if x.ndim == 2 else (1,) + (AIR_WINDOW_PX,) * 2
-    local = ndimage.uniform_filter(x, size=size, mode="reflect")
-    air = local + np.float32(keep) * (x - local)
-    lo, hi = BACKGROUND_SNR
-    ramp = np.clip((estimate / np.float32(sigma) - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
-    return estimate * ramp + air * (1 - ramp)
+
+def _blend(noisy: np.ndarray, parts: _AirParts, weight: float, reduction: float) -> np.ndarray:
+    """``noisy + w·(g − noisy)`` with ``g = parts.target(1 − reduction / w)``."""
+    w = float(weight)
+    if w == 0.0:
+        return noisy.copy()
+    reduction = min(max(float(reduction), 0.0), w)
+    return noisy + np.float32(w) * (parts.target(1.0 - reduction / w) - noisy)
 
 
 def apply_factor(noisy: np.ndarray, clean_estimate: np.ndarray, factor: float, *, weight: float | None = None,
@@ -237,9 +288,8 @@ def apply_factor(noisy: np.ndarray, clean_estimate: np.ndarray, factor: float, *
     noisy = np.asarray(noisy, dtype=np.float32)
     if factor == 0.0 or w == 0.0:
         return noisy.copy()
-    reduction = w if air_reduction is None else min(max(float(air_reduction), 0.0), w)
-    estimate = air_floor(clean_estimate, sigma, noisy=noisy, keep=1.0 - reduction / w)
-    return noisy + np.float32(w) * (estimate - noisy)
+    reduction = w if air_reduction is None else air_reduction
+    return _blend(noisy, _AirParts(clean_estimate, sigma, noisy), w, reduction)
 
 
 def flat_reduction(weight: float, residual_ratio: float, correlation: float) -> float:
@@ -325,10 +375,14 @@ def blend_weight(
     if not (np.isfinite(sigma_normalized) and sigma_normalized > 0):
         return factor
     eps, rho = noise_transfer(sigma_normalized, model_path=model_path, providers=providers, num_threads=num_threads)
-    # Where the network cannot remove the fraction asked for, the arms must still differ and keep
-    # their order: no factor gets more than its proportional share of the cap (the strongest arm,
-    # 75 %, may reach it). A capable network never meets this limit (its w(r) is close to r).
-    return min(weight_for_reduction(factor, eps, rho), MAX_WEIGHT * factor / max(FAST_DL_ARMS.values()))
+    # Where the network cannot remove the fraction asked for (the weight reaches the cap), the arms
+    # must still differ and keep their order: such a factor gets its proportional share of the cap
+    # (the strongest arm, 75 %, may reach it). Reachable factors get their calibrated weight,
+    # which grows with the factor, so the order holds either way.
+    weight = weight_for_reduction(factor, eps, rho)
+    if weight >= MAX_WEIGHT:
+        weight = MAX_WEIGHT * min(factor / max(FAST_DL_ARMS.values()), 1.0)
+    return weight
 
 
 def _normalized_sigma(vol: np.ndarray, sigma: float | None) -> float:
@@ -433,6 +487,7 @@ def denoise_arms(
     clean = predict_clean(original, sigma=sigma, batch_size=batch_size, **options)
     sigma_n = _normalized_sigma(vol, sigma)
     noisy = vol[0] if was_2d else vol
+    parts = _AirParts(clean, sigma, noisy)
     out = {}
     for arm, r in checked.items():
         if r == 0.0:
@@ -440,6 +495,5 @@ def denoise_arms(
             continue
         weight = blend_weight(r, sigma_n, **options)
         reduction = flat_reduction(weight, *noise_transfer(sigma_n, **options)) if np.isfinite(sigma_n) and sigma_n > 0 else weight
-        out[arm] = _restore_dtype(
-            apply_factor(noisy, clean, r, weight=weight, sigma=sigma, air_reduction=reduction), original)
+        out[arm] = _restore_dtype(_blend(noisy, parts, weight, reduction), original)
     return out

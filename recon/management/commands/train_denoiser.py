@@ -37,6 +37,11 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=c.batch_size)
         parser.add_argument("--patch", type=int, default=c.patch, help="patch size (multiple of 8)")
         parser.add_argument("--lr", type=float, default=c.learning_rate)
+        parser.add_argument("--min-lr", type=float, default=c.min_learning_rate, help="end of the cosine schedule")
+        parser.add_argument("--real-realizations", type=int, default=c.real_realizations,
+                            help="noisy copies per real MR source (at least 2 per slice)")
+        parser.add_argument("--air-loss-weight", type=float, default=c.air_loss_weight,
+                            help="loss weight of pixels whose reference is within 2σ of 0 (air)")
         parser.add_argument("--n2n-weight", type=float, default=c.n2n_weight, help="fraction of Noise2Noise batches (0 = supervised only)")
         parser.add_argument("--synthetic-per-case", type=int, default=c.synthetic_per_case, help="synthetic Rician copies of each case's Truth")
         parser.add_argument("--real-fraction", type=float, default=c.real_fraction,
@@ -63,7 +68,9 @@ class Command(BaseCommand):
             raise CommandError("--threads must be at least 1")
         config = TrainingConfig(
             seed=opts["seed"], steps=opts["steps"], width=opts["width"], batch_size=opts["batch_size"],
-            patch=opts["patch"], learning_rate=opts["lr"], threads=opts["threads"], n2n_weight=opts["n2n_weight"],
+            patch=opts["patch"], learning_rate=opts["lr"], min_learning_rate=opts["min_lr"], threads=opts["threads"],
+            n2n_weight=opts["n2n_weight"], real_realizations=opts["real_realizations"],
+            air_loss_weight=opts["air_loss_weight"],
             synthetic_per_case=opts["synthetic_per_case"], real_fraction=opts["real_fraction"],
         )
         spec = RunSpec(
