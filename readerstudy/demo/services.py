@@ -329,6 +329,42 @@ def _item_specs(study: Study) -> dict[int, ItemSpec]:
     return specs
 
 
+def _simulated_read(read, model: ReaderModel, profile: SimulatedReader, specs: dict[int, ItemSpec],
+                    q: pd.DataFrame, truth: dict) -> tuple[list[dict], float]:
+    """The simulated reader's answers to ``read`` and its reading time. A series read answers its
+    items for its sequence. A case read (several panes) answers each series-level item once per
+    pane it applies to, from that pane's sequence's measurements, with the pane as the level
+    (``"@K"``, as the reading page sends them); per-level items once for the case; the time is
+    the sum over the panes."""
+    from readerstudy.reading.selectors import applicable_items, case_panes, per_sequence_levels
+
+    case, arm = read.series.case.label, read.series.arm.name
+    items = [i for i in applicable_items(read) if i.pk in specs]
+    panes = case_panes(read)
+
+    def one(sequence: str, chosen) -> tuple[list[dict], float]:
+        return model.read(
+            reader=profile, case=case, sequence=sequence, arm=arm, items=[specs[i.pk] for i in chosen],
+            quality=Quality.of(q.loc[(case, sequence, arm)].to_dict()),
+            reference=Quality.of(q.loc[(case, sequence, model.reference_arm)].to_dict()),
+            truth=truth.get(case, {}),
+        )
+
+    if not panes:
+        return one(read.series.sequence.name, items)
+    by_pane = {i.pk: {level for level, _ in per_sequence_levels(i, panes)} for i in items}
+    once = [i for i in items if not by_pane[i.pk]]  # per-level (checklist) items: once per case
+    answers, seconds = one(panes[0][2], once) if once else ([], 0.0)
+    for level, _sequence_id, sequence in panes:
+        chosen = [i for i in items if level in by_pane[i.pk]]
+        if not chosen:
+            continue
+        pane_answers, pane_seconds = one(sequence, chosen)
+        answers += [{**a, "level": level} for a in pane_answers]
+        seconds += pane_seconds
+    return answers, seconds
+
+
 def demo_answers_simulate(
     *, study: Study, quality: pd.DataFrame, model: ReaderModel, readers: dict[str, SimulatedReader],
     progress: Callable[[int, int, str], None] | None = None,
@@ -336,7 +372,6 @@ def demo_answers_simulate(
     """Answer every unsubmitted read of the simulated readers through the real answer services, in
     simulated time: each session on the day it opens (its washout after the previous one), reads a
     minute or so apart. Returns the number of reads submitted now."""
-    from readerstudy.reading.selectors import applicable_items
     from readerstudy.reading.services import read_start, read_submit
     from readerstudy.reading.models import Read, Session
     from readerstudy.reading.selectors import session_opening_time
@@ -369,14 +404,7 @@ def demo_answers_simulate(
                 for read in session.reads.filter(submitted_at__isnull=True).select_related(
                     "series__case", "series__sequence", "series__arm"
                 ).order_by("position"):
-                    case, sequence, arm = read.series.case.label, read.series.sequence.name, read.series.arm.name
-                    items = [specs[i.pk] for i in applicable_items(read) if i.pk in specs]
-                    answers, seconds = model.read(
-                        reader=profile, case=case, sequence=sequence, arm=arm, items=items,
-                        quality=Quality.of(q.loc[(case, sequence, arm)].to_dict()),
-                        reference=Quality.of(q.loc[(case, sequence, model.reference_arm)].to_dict()),
-                        truth=truth.get(case, {}),
-                    )
+                    answers, seconds = _simulated_read(read, model, profile, specs, q, truth)
                     read_start(read=read, reader=user, now=clock)
                     end = clock + dt.timedelta(seconds=seconds)
                     read_submit(read=read, reader=user, submission_id=f"sim-{read.public_id}", answers=answers,

@@ -89,3 +89,25 @@ def test_small_demo_end_to_end_and_again():
     again = _run()
     assert (Series.objects.count(), Answer.objects.count(), Report.objects.count(), ReconJob.objects.count()) == counts
     assert "is complete" in again
+
+
+@pytest.mark.django_db
+def test_demo_with_two_sequences_answers_case_reads_per_pane():
+    """With several sequences the demo reads whole cases (one read shows every sequence of a case
+    in one arm): the simulated readers answer each series-level item once per pane ("@K", from
+    that pane's sequence's measurements) and the pathology grid once per case. The full demo
+    failed here (series-level answers sent with an empty level) before this was covered."""
+    out = io.StringIO()
+    call_command("load_demo", "--inline", "--cases", "2", "--sequences", "SAG T1", "SAG T2 FS", "--matrix", "64",
+                 "--slices", "4", "--spacing", "2.0", stdout=out, stderr=io.StringIO())
+    study = Study.objects.get(name=demo.DEMO_STUDY)
+    sim = Read.objects.filter(session__study=study, session__reader__username__in=list(demo.SIMULATED_READERS))
+    assert sim.exists() and not sim.filter(submitted_at__isnull=True).exists()
+    assert all(r.protocol_series.count() == 2 for r in sim)  # case reads: both sequences in one read
+    levels = set(Answer.objects.filter(read__in=sim, item__key="apparent_snr").values_list("level", flat=True))
+    assert levels == {"@1", "@2"}
+    tidy = answers_tidy(study)
+    snr = tidy[tidy["item"] == "apparent_snr"]
+    assert set(snr["sequence"]) == {"SAG T1", "SAG T2 FS"} and (snr["level"] == "").all()
+    assert len(snr) == 2 * sim.count()
+    assert len(tidy) == sim.count() * (5 * 2 + 8 * 6)
