@@ -62,6 +62,11 @@ class TrainingConfig:
     # estimated σ, about 4× a white-noise pair's, the network learned the phantom's corrections
     # and left white noise in place (flat-tissue removal ≈ 0 after 7000 steps; issue 13 notes).
     real_fraction: float = 1.0
+    # Which phantom pairs the phantom share (1 − real_fraction) draws from: "recon" (Fast, Standard,
+    # both NEX-1 → Truth, and Truth + white Rician at synthetic_levels) or "noise" (only Truth +
+    # magnitude noise of the real pairs' kinds, synthetic_per_case copies per slice:
+    # recon.denoiser.data.phantom_noise_slices).
+    phantom_pairs: str = "recon"
     real_realizations: int = 120  # noisy copies per real source (at least 2 per slice)
     air_loss_weight: float = 0.1  # loss weight of pixels whose reference is within 2σ of 0
     n2n_weight: float = 0.0  # kept for the metadata; Noise2Noise is not used (biased on RSS magnitude)
@@ -242,16 +247,22 @@ def run(spec: RunSpec, config: TrainingConfig, *, log: Callable[[str], None] = p
     train_cases = cases_for("training", spec.train_seeds, data.NOISE_SCALES)
     validation_cases = cases_for("validation", spec.validation_seeds, (1.0,))
     simulated = time.perf_counter() - started
-    supervised, _ = data.training_pairs(
-        train_cases, seed=config.seed, synthetic_levels=config.synthetic_levels, synthetic_per_case=config.synthetic_per_case
-    )
+    if config.phantom_pairs == "noise":
+        phantom = data.phantom_noise_slices(train_cases, seed=config.seed + 2, per_slice=config.synthetic_per_case)
+    elif config.phantom_pairs == "recon":
+        supervised, _ = data.training_pairs(
+            train_cases, seed=config.seed, synthetic_levels=config.synthetic_levels, synthetic_per_case=config.synthetic_per_case
+        )
+        phantom = pairset_slices(supervised)
+    else:
+        raise ValueError(f"phantom_pairs must be 'recon' or 'noise', not {config.phantom_pairs!r}")
     from recon.denoiser.realmr import available_sources
 
     real_names = available_sources("training")
     log(f"Real MR training sources: {', '.join(real_names) or 'none installed'}")
     real, counts = data.real_training_slices(real_names, seed=config.seed + 1, realizations=config.real_realizations, log=log)
-    log(f"Training slices: {len(supervised)} phantom, {len(real)} real; simulation {simulated:.0f} s")
-    groups = [("phantom", pairset_slices(supervised), 1.0 - config.real_fraction if real else 1.0),
+    log(f"Training slices: {len(phantom)} phantom ({config.phantom_pairs}), {len(real)} real; simulation {simulated:.0f} s")
+    groups = [("phantom", phantom, 1.0 - config.real_fraction if real else 1.0),
               ("real", real, config.real_fraction)]
     model, seconds = train_network(groups, config, log=log)
     meta = {

@@ -394,3 +394,25 @@ def test_fast_dl_arm_steps_plug_into_the_pipeline():
         for name in list(ARM_STEPS):
             if name not in before:
                 unregister_arm_step(name)
+
+
+# --- training pairs (no torch) ---------------------------------------------------------------------
+
+def test_phantom_noise_pairs_carry_only_added_noise_at_the_estimated_sigma():
+    from recon.denoiser.data import CaseVolumes, phantom_noise_slices
+
+    truth = np.stack([resize(shepp_logan_phantom(), (96, 96)).astype(np.float32) * 500] * 2)
+    empty = np.zeros_like(truth)
+    case = CaseVolumes(1, "AX T2", 1.0, truth, empty, empty, (empty, empty))
+    pairs = phantom_noise_slices([case], seed=3, per_slice=3, sigma_range=(0.03, 0.03))
+    assert len(pairs) == 6
+    again = phantom_noise_slices([case], seed=3, per_slice=3, sigma_range=(0.03, 0.03))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(pairs, again))  # seeded
+    top = float(np.percentile(truth[0], 99.5))
+    for noisy, clean, sigma in pairs:
+        # the target is Truth in the noisy slice's units, the input Truth + noise, σ in the same units
+        ratio = truth[0].max() / clean.max()
+        assert np.allclose(clean * ratio, truth[0], rtol=1e-5, atol=1e-3)
+        assert sigma == pytest.approx(estimate_noise_sigma(noisy), rel=1e-5)  # as at inference
+        assert 0.5 * 0.03 * top < sigma * ratio < 2.0 * 0.03 * top
+        assert 0.015 < float(np.std(noisy - clean)) * ratio / top < 0.05  # noise of the drawn σ was added
