@@ -11,8 +11,10 @@ Training slices, drawn per patch from two weighted groups (``real_fraction``):
   sources are never read here): each slice plus magnitude noise of a random σ (1–12 % of its
   99.5th percentile) and a random pattern (white Rician, partial-Fourier-correlated, parallel
   imaging g-factor map), sometimes after a slight blur (:func:`recon.denoiser.data.real_training_slices`);
-* **phantom** (:mod:`recon.denoiser.data`, the recon worker's own cases): Fast, Standard and both
-  NEX-1 reconstructions → Truth, and Truth plus Rician noise at fixed levels.
+* **phantom** (:mod:`recon.denoiser.data`, the recon worker's own cases): with ``phantom_pairs``
+  "recon", Fast, Standard and both NEX-1 reconstructions → Truth, and Truth plus Rician noise at
+  fixed levels; with "noise", only Truth plus magnitude noise of the real pairs' kinds
+  (:func:`recon.denoiser.data.phantom_noise_slices`). The shipped model uses neither (real fraction 1.0).
 
 Each slice carries the noise level that :func:`recon.denoiser.inference.estimate_noise_sigma`
 finds in its noisy input, so the network is normalised exactly as at inference time (it divides
