@@ -43,7 +43,7 @@ class Command(BaseCommand):
         parser.add_argument("--air-loss-weight", type=float, default=c.air_loss_weight,
                             help="loss weight of pixels whose reference is within 2σ of 0 (air)")
         parser.add_argument("--n2n-weight", type=float, default=c.n2n_weight, help="fraction of Noise2Noise batches (0 = supervised only)")
-        parser.add_argument("--synthetic-per-case", type=int, default=c.synthetic_per_case, help="synthetic Rician copies of each case's Truth")
+        parser.add_argument("--synthetic-per-case", type=int, default=c.synthetic_per_case, help="noisy copies of each phantom case's Truth (per slice with --phantom-pairs noise)")
         parser.add_argument("--real-fraction", type=float, default=c.real_fraction,
                             help="fraction of training patches from real MR sources (0 = phantom only)")
         parser.add_argument("--phantom-pairs", choices=("recon", "noise"), default=c.phantom_pairs,
