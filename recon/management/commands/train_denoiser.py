@@ -43,9 +43,12 @@ class Command(BaseCommand):
         parser.add_argument("--air-loss-weight", type=float, default=c.air_loss_weight,
                             help="loss weight of pixels whose reference is within 2σ of 0 (air)")
         parser.add_argument("--n2n-weight", type=float, default=c.n2n_weight, help="fraction of Noise2Noise batches (0 = supervised only)")
-        parser.add_argument("--synthetic-per-case", type=int, default=c.synthetic_per_case, help="synthetic Rician copies of each case's Truth")
+        parser.add_argument("--synthetic-per-case", type=int, default=c.synthetic_per_case, help="noisy copies of each phantom case's Truth (per slice with --phantom-pairs noise)")
         parser.add_argument("--real-fraction", type=float, default=c.real_fraction,
                             help="fraction of training patches from real MR sources (0 = phantom only)")
+        parser.add_argument("--phantom-pairs", choices=("recon", "noise"), default=c.phantom_pairs,
+                            help="phantom share: recon (Fast/Standard/NEX-1 → Truth + white synthetic) or noise "
+                                 "(Truth + the real pairs' magnitude noise kinds only)")
         parser.add_argument("--threads", type=int, default=c.threads, help="torch threads (at most 2 on a shared machine)")
         parser.add_argument("--train-seeds", default=f"{s.train_seeds[0]}-{s.train_seeds[-1]}", help='phantom case seeds, e.g. "1001-1010"')
         parser.add_argument("--validation-seeds", default=",".join(map(str, s.validation_seeds)))
@@ -72,6 +75,7 @@ class Command(BaseCommand):
             n2n_weight=opts["n2n_weight"], real_realizations=opts["real_realizations"],
             air_loss_weight=opts["air_loss_weight"],
             synthetic_per_case=opts["synthetic_per_case"], real_fraction=opts["real_fraction"],
+            phantom_pairs=opts["phantom_pairs"],
         )
         spec = RunSpec(
             train_seeds=_seeds(opts["train_seeds"]), validation_seeds=_seeds(opts["validation_seeds"]),
