@@ -32,6 +32,22 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: floa
             time.sleep(0.2)
 
 
+def stop_group(proc: subprocess.Popen | None) -> None:
+    """Stop the process group ``proc`` leads (started with ``start_new_session``): SIGTERM, then
+    SIGKILL after 15 s; a group already gone is fine."""
+    if proc is None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=5)
+
+
 class AppServer:
     """``with AppServer(env, port) as server:`` gunicorn up on 127.0.0.1:port until the block ends."""
 
@@ -51,14 +67,4 @@ class AppServer:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=5)
+        stop_group(self.proc)

@@ -39,7 +39,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -52,7 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.appserver import AppServer, free_port, wait_for_port  # noqa: E402
+from bench.appserver import AppServer, free_port, stop_group, wait_for_port  # noqa: E402
 from bench.latency import percentile  # noqa: E402
 
 
@@ -271,12 +270,7 @@ class Orthanc:
         return paths
 
     def __exit__(self, *exc):
-        if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_group(self.proc)
 
 
 DEPLOY = ROOT / "deploy" / "nginx"
@@ -338,12 +332,7 @@ http {{
         return self
 
     def __exit__(self, *exc):
-        if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_group(self.proc)
 
 
 def main() -> None:
