@@ -1,4 +1,4 @@
-"""Start the product's app server (gunicorn with readerstudy/gunicorn_conf.py, as ``./run serve``)
+"""Start the product's app server (granian through readerstudy/webserver.py, as ``./run serve``)
 for a benchmark, in its own session, and stop every process it started."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def stop_group(proc: subprocess.Popen | None) -> None:
 
 
 class AppServer:
-    """``with AppServer(env, port) as server:`` gunicorn up on 127.0.0.1:port until the block ends."""
+    """``with AppServer(env, port) as server:`` the app server up on 127.0.0.1:port until the block ends."""
 
     def __init__(self, env: dict[str, str], port: int, log: Path | None = None):
         self.env = {**env, "BIND": f"127.0.0.1:{port}", "WEB_ACCESS_LOG": ""}
@@ -60,7 +60,7 @@ class AppServer:
     def __enter__(self) -> "AppServer":
         out = self.log.open("w") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "readerstudy/gunicorn_conf.py", "readerstudy.wsgi:application"],
+            [sys.executable, "-m", "readerstudy.webserver"],
             cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
         wait_for_port(self.port, self.proc)

@@ -4,8 +4,8 @@ A throw-away database gets a published study with the demo questionnaire (seed 0
 and seed 001's eight per-level findings × 6 levels: 53 answers per read), ``--readers`` readers,
 and a session of ``--reads`` reads each. The database is SQLite under a temporary ``VAR_DIR``, or
 the PostgreSQL database named by ``--database-url`` (its tables are dropped and re-created: give
-it a database of its own). The web server is the one ``./run serve`` starts (gunicorn,
-``readerstudy/gunicorn_conf.py``, pooled connections on PostgreSQL) in its own session. Each simulated
+it a database of its own). The web server is the one ``./run serve`` starts (granian,
+``readerstudy/webserver.py``, pooled connections on PostgreSQL) in its own session. Each simulated
 reader is a thread with its own HTTP connection and API token and does four steps on each read: a
 first autosave (53 new answers), an autosave with one change (the page always sends every answer),
 the submission, and a repeat of the submission (the idempotent no-op). Latency is measured per
@@ -273,7 +273,7 @@ def main() -> None:
             f"== {args.readers} readers on {'PostgreSQL' if postgres else 'SQLite (WAL)'}"
             f"{' (open loop, %g reads/s)' % args.rate if args.arrivals == 'poisson' else ' (barrier)'} ==",
             f"machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared)",
-            f"server: gunicorn gthread {env['WEB_WORKERS']} workers x {env['WEB_THREADS']} threads (./run serve), DEBUG=0, {pool}{budget}{broker}",
+            f"server: granian (WSGI) {env['WEB_WORKERS']} workers x {env['WEB_THREADS']} threads (./run serve), DEBUG=0, {pool}{budget}{broker}",
             f"load average (1/5/15 min) before the run {' / '.join(f'{x:.1f}' for x in load_before)}, "
             f"at its end {' / '.join(f'{x:.1f}' for x in load)} "
             "(other work on the machine inflates the figures)",

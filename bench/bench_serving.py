@@ -5,7 +5,7 @@ import (``--slices`` × ``--size``² MR images, the fixture generator's), and on
 session reads its series. The reader logs in through the login form, asks the reader API for the
 read (as the reading page does) and GETs its instances from:
 
-* **app**: the product's app server alone (gunicorn, ``readerstudy/gunicorn_conf.py``, as
+* **app**: the product's app server alone (granian, ``readerstudy/webserver.py``, as
   ``./run serve`` starts it; DICOM_SENDFILE_MODE unset, so Django streams the file);
 * **app, no token**: the same, with the URLs stripped of their access token (the full rule per GET,
   as a coordinator's preview is served);
@@ -376,7 +376,7 @@ def main() -> None:
             cookie = login(port, "bench-reader", "bench-password-1")
             urls = reader_urls(port, cookie, study["read"])
             assert all("?a=" in u for u in urls), urls[:1]
-            targets.append(("app (gunicorn)", port, urls, {"Cookie": cookie}, args.rounds, {"app": app.proc.pid}))
+            targets.append(("app (granian)", port, urls, {"Cookie": cookie}, args.rounds, {"app": app.proc.pid}))
             plain = [u.split("?")[0] for u in urls]
             targets.append(("app, no token (full rule)", port, plain, {"Cookie": cookie}, max(1, args.rounds // 5),
                             {"app": app.proc.pid}))
@@ -414,7 +414,7 @@ def main() -> None:
             f"series: {len(sizes)} instances, {args.size}x{args.size} 16-bit MR, {statistics.mean(sizes) / 1024:.0f} KiB each; "
             f"{args.rounds} passes per connection after a warm-up pass; keep-alive; Python client on the same cores; "
             f"all servers up at once, measured in {args.repeats} turns (median inst/s; percentiles over all GETs)",
-            f"app server: gunicorn gthread, {env['WEB_WORKERS']} workers x {env['WEB_THREADS']} threads, SQLite, DEBUG=0",
+            f"app server: granian (WSGI), {env['WEB_WORKERS']} workers x {env['WEB_THREADS']} threads, SQLite, DEBUG=0",
             "",
             f"{'server':<28}{'conns':>6}{'GETs':>7}{'inst/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'x Orthanc':>11}"
             f"  {'x Orthanc per turn':<{6 * args.repeats + 2}}CPU us per GET",
@@ -427,7 +427,7 @@ def main() -> None:
             lines.append(f"{name:<28}{ways:>6}{r['n']:>7}{r['rate']:>9.0f}{r['p50']:>9.2f}{r['p95']:>9.2f}{ratio:>11}"
                          f"  {turns:<{6 * args.repeats + 2}}{cpu}")
         lines.append("")
-        for name, target in (("app (gunicorn)", 0.25), ("nginx + app (x-accel)", 0.5)):
+        for name, target in (("app (granian)", 0.25), ("nginx + app (x-accel)", 0.5)):
             got = next((r["rate"] / orthanc_rate[w] for n, w, r in scenarios if n == name and w == args.ways and w in orthanc_rate), None)
             verdict = "not measured" if got is None else f"{got:.2f} -> {'met' if got >= target else 'NOT met'}"
             lines.append(f"target {name}, {args.ways}-way >= {target:.2f}x Orthanc: {verdict}")

@@ -38,7 +38,7 @@ LEVELS = {
     "readerstudy.demo": 6,
 }
 PROJECT = {"readerstudy", "readerstudy.settings", "readerstudy.urls", "readerstudy.api_urls", "readerstudy.celery",
-           "readerstudy.asgi", "readerstudy.wsgi", "readerstudy.errors", "readerstudy.gunicorn_conf",
+           "readerstudy.asgi", "readerstudy.wsgi", "readerstudy.errors", "readerstudy.webserver",
            "readerstudy.staticstorage"}
 
 

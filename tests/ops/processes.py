@@ -1,5 +1,5 @@
 """Find every process a test started, whatever became of its parent: each carries a marker in its
-environment (inherited by gunicorn's and Celery's children), read from /proc."""
+environment (inherited by granian's and Celery's children), read from /proc."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`./run serve`, the production command: migrations, collectstatic, gunicorn and a Celery worker,
+"""`./run serve`, the production command: migrations, collectstatic, the app server (granian) and a Celery worker,
 DEBUG off by default. Its pages and their static files are served, error pages are the friendly
 ones, and SIGTERM stops every process it started within seconds."""
 
@@ -32,12 +32,12 @@ def _free_port() -> int:
 def _get(url: str):
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+        return error.code, error.headers, error.read()
 
 
-def test_serve_runs_gunicorn_and_a_worker_with_static_files_and_stops_on_sigterm(tmp_path):
+def test_serve_runs_the_app_server_and_a_worker_with_static_files_and_stops_on_sigterm(tmp_path):
     port = _free_port()
     marker = new_marker()
     env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "VAR_DIR", "MEDIA_ROOT", "STATIC_ROOT"}}
@@ -61,7 +61,7 @@ def test_serve_runs_gunicorn_and_a_worker_with_static_files_and_stops_on_sigterm
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(1)
         assert status == 200
-        assert headers["Server"].startswith("gunicorn")
+        assert headers["Server"] == "granian"
         page = body.decode()
         # DEBUG is off by default here, and the page's static files are the collected, hashed ones.
         static = re.findall(r'(?:href|src)="(/static/[^"]+)"', page)
@@ -75,7 +75,7 @@ def test_serve_runs_gunicorn_and_a_worker_with_static_files_and_stops_on_sigterm
         assert status == 404 and b"Not found" in body and b"URLconf" not in body
         status, _, body = _get(f"{base}/api/no-such-thing/")
         assert status == 404 and b"URLconf" not in body
-        # Both the web server and the worker are up (gunicorn master + 2 workers, worker + pool).
+        # Both the web server and the worker are up (granian server process + 2 workers, worker + pool).
         deadline = time.monotonic() + 60
         while "ready" not in (tmp_path / "var" / "worker.log").read_text() if (tmp_path / "var" / "worker.log").exists() else True:
             assert time.monotonic() < deadline, log.read_text()

@@ -147,7 +147,7 @@ def test_sendfile_modes(client, reader, other_reader, study, series_pair, make_s
     assert response.content == b""
     # The length of the (empty) body, not of the file: the front server sends the file with its
     # own length, and a length the body does not have would close the app server's connection
-    # after every image (no keep-alive between nginx and gunicorn).
+    # after every image (no keep-alive between nginx and the app server).
     assert response["Content-Length"] == "0"
     if mode == "x-accel-redirect":
         assert response[header] == "/protected-media/" + instance.path
