@@ -126,14 +126,15 @@ class ReaderReadViewSet(AuditedViewSetMixin, mixins.RetrieveModelMixin, viewsets
     serializer_class = ReaderReadSerializer
     lookup_field = "public_id"
 
-    def _own_read(self) -> Read:
+    def _own_read(self, related=("session__study", "series")) -> Read:
+        # An action (save, submit, heartbeat) needs the session, study and the series' sequence
+        # (which items apply); showing the read also needs the arms and sequences.
         return get_object_or_404(
-            Read.objects.select_related("session__study", "series__arm", "series__sequence", "series_right__arm"),
-            public_id=self.kwargs["public_id"], session__reader=self.request.user,
+            Read.objects.select_related(*related), public_id=self.kwargs["public_id"], session__reader=self.request.user,
         )
 
     def get_object(self):
-        read = self._own_read()
+        read = self._own_read(("session__study", "series__arm", "series__sequence", "series_right__arm"))
         try:
             services.check_read_access(read, self.request.user)
         except services.ReadAccessError:

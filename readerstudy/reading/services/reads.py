@@ -130,18 +130,18 @@ def _locked(read: Read) -> Read:
         active=True,
     )
     # The series a read shows never change: they are taken over from the first look when it has
-    # them (fewer joins to build and run under the lock); the session and study are fresh.
-    has_series = Read.series.is_cached(read) and (read.series_right_id is None or Read.series_right.is_cached(read))
-    related = ("session__study", "session__reader") + (() if has_series else ("series__arm", "series__sequence", "series_right__arm"))
+    # them, else loaded when used (fewer joins to build and run under the lock); the session and
+    # study are fresh.
     locked = (
         Read.objects.select_for_update(of=("self",))
-        .select_related(*related)
+        .select_related("session__study", "session__reader")  # the reader: the audit's summary names them
         .annotate(reader_is_active=Exists(active_reader))  # the membership checked in the same query
         .get(pk=read.pk)
     )
-    if has_series and locked.series_id == read.series_id and locked.series_right_id == read.series_right_id:
-        locked.series = read.series
-        if read.series_right_id is not None:
+    if locked.series_id == read.series_id and locked.series_right_id == read.series_right_id:
+        if Read.series.is_cached(read):
+            locked.series = read.series
+        if read.series_right_id is not None and Read.series_right.is_cached(read):
             locked.series_right = read.series_right
     for cached in ("_case_panes", "_applicable_items"):
         if hasattr(read, cached):
@@ -399,7 +399,34 @@ def _remember_answered(read: Read, existing: dict, parsed: Parsed) -> None:
     read._answered = answered
 
 
-def _answer_state(answer: Answer) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Stored:
+    """A stored answer as read for a save: plain values, made into an :class:`Answer` only when
+    it changes (a save of 53 unchanged answers builds no model instances)."""
+
+    pk: int
+    item_id: int
+    level: str
+    value: float | None
+    payload: Any
+    revision: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    def instance(self, read: Read, item: Item) -> Answer:
+        answer = Answer(id=self.pk, read=read, item=item, level=self.level, value=self.value, payload=self.payload,
+                        revision=self.revision, created_at=self.created_at, updated_at=self.updated_at)
+        answer._state.adding, answer._state.db = False, Answer.objects.db
+        return answer
+
+
+def _stored_answers(read: Read) -> dict[tuple[int, str], _Stored]:
+    rows = Answer.objects.filter(read=read).values_list(
+        "pk", "item_id", "level", "value", "payload", "revision", "created_at", "updated_at")
+    return {(row[1], row[2]): _Stored(*row) for row in rows}
+
+
+def _answer_state(answer: Answer | _Stored) -> dict[str, Any]:
     return {"id": answer.pk, "value": answer.value, "payload": answer.payload, "revision": answer.revision}
 
 
@@ -415,7 +442,7 @@ def _apply(read: Read, parsed: Parsed, *, revising: bool = False) -> list[str]:
     removed). Bulk writes skip the model signals, so the event is written here, in the same
     transaction, with the actor and reason of the context (``studies.audit``).
     """
-    existing = {(a.item_id, a.level): a for a in Answer.objects.filter(read=read)}
+    existing = _stored_answers(read)
     _remember_answered(read, existing, parsed)
     now = timezone.now()
     to_create: list[tuple[str, Answer]] = []
@@ -425,6 +452,10 @@ def _apply(read: Read, parsed: Parsed, *, revising: bool = False) -> list[str]:
     for (item_id, level), (item, value, payload) in parsed.items():
         answer = existing.get((item_id, level))
         label = item.key + (f"@{level}" if level else "")
+        if answer is not None and value is not None and answer.value == value and answer.payload == payload:
+            continue  # unchanged (the usual case: the page sends every answer on each save)
+        if answer is not None:
+            answer = answer.instance(read, item)
         if value is None and not payload:  # cleared (a "not assessable" cell has no value but a payload)
             if answer is not None:
                 if revising:
@@ -546,7 +577,7 @@ def _save_draft(read: Read, parsed: Parsed, comment: str | None, now: dt.datetim
         dirty = True
     if dirty and save:
         _clean_read(read)
-        read.save()
+        read.save(update_fields=_DRAFT_FIELDS)
     read._dirty = dirty and not save
     return changed
 
@@ -559,8 +590,15 @@ class SubmitResult:
     next_read: Read | None
 
 
+# The columns of its own row that a save of answers (started, comment) and a submission may set.
+_DRAFT_FIELDS = ["started_at", "last_heartbeat_at", "comment"]
+_SUBMIT_FIELDS = [*_DRAFT_FIELDS, "active_seconds", "submitted_at", "submission_id"]
+
+
 def _next_read(read: Read) -> Read | None:
-    return Read.objects.filter(session_id=read.session_id, submitted_at__isnull=True).order_by("position").first()
+    """The session's next unsubmitted read (its id is what the page needs)."""
+    return (Read.objects.filter(session_id=read.session_id, submitted_at__isnull=True).order_by("position")
+            .only("pk", "public_id", "session_id", "position").first())
 
 
 def read_submit(
@@ -613,7 +651,7 @@ def read_submit(
             # The draft is kept (committed below); the refusal lists what is missing.
             if getattr(locked, "_dirty", False):
                 _clean_read(locked)
-                locked.save()
+                locked.save(update_fields=_DRAFT_FIELDS)
         else:
             if active_seconds is not None:
                 locked.active_seconds += _credit(locked, active_seconds, now)
@@ -622,7 +660,7 @@ def read_submit(
             locked.submission_id = submission_id
             locked.last_heartbeat_at = now
             _clean_read(locked)
-            locked.save()
+            locked.save(update_fields=_SUBMIT_FIELDS)  # an UPDATE of what a submission sets, not of every column
             next_read = _next_read(locked)  # None: this was the session's last unsubmitted read
             completed = next_read is None and session_complete_if_done(session=locked.session, now=now, all_submitted=True)
             return SubmitResult(read=locked, replayed=False, session_completed=completed, next_read=next_read)
