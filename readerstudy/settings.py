@@ -157,8 +157,10 @@ DATABASES = {
 _IN_CELERY = "celery" in Path(sys.argv[0]).parts[-2:] or Path(sys.argv[0]).name == "celery"
 DB_POOL = env_bool("DB_POOL", not _IN_CELERY)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the web server and the worker read while the other writes; the busy timeout
-    # makes a writer wait for the lock instead of failing at once.
+    # WAL lets the web server and the worker read while the other writes; writers queue on a
+    # gate that wakes the next one as soon as the previous commits (readerstudy/ops/sqlite3), and
+    # wait at most `timeout` seconds for it before failing.
+    DATABASES["default"]["ENGINE"] = "readerstudy.ops.sqlite3"
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
         "transaction_mode": "IMMEDIATE",

@@ -73,4 +73,4 @@ def test_database_and_broker_urls_switch_backends(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.postgresql", "redis://127.0.0.1:6379/3"]
     default = _manage("shell", "-v", "0", "-c", code, env_extra={}, tmp_path=tmp_path)
-    assert default.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"]
+    assert default.stdout.split() == ["readerstudy.ops.sqlite3", "filesystem://"]  # Django's, with a write gate
