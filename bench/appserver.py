@@ -14,6 +14,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(entry: str) -> tuple[int, str, float] | None:
+    """(process group, command name, user + system CPU seconds) of /proc/<entry>, or None."""
+    try:
+        head, tail = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)
+    except OSError:
+        return None
+    fields = tail.split()
+    return int(fields[2]), head.split("(", 1)[1], (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def _all_processes() -> list[tuple[int, str, float]]:
+    return [info for info in map(_process_cpu, filter(str.isdigit, os.listdir("/proc"))) if info is not None]
+
+
+def postgres_cpu_seconds() -> float:
+    """User + system CPU time of the live PostgreSQL processes on this machine (backends included)."""
+    return sum(cpu for _group, name, cpu in _all_processes() if name.startswith("postgres"))
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of the live processes of process group ``pgid`` (a server and its
+    workers, each started in its own session)."""
+    return sum(cpu for group, _name, cpu in _all_processes() if group == pgid)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

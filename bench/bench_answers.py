@@ -46,7 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.appserver import AppServer, free_port  # noqa: E402
+from bench.appserver import AppServer, free_port, group_cpu_seconds, postgres_cpu_seconds  # noqa: E402
 from bench.latency import percentile  # noqa: E402
 
 
@@ -211,9 +211,18 @@ def main() -> None:
         plan, answers = build_study(args.readers, args.reads)
         connection.close()  # the bench process holds no connection while the server runs
         port = free_port()
-        with AppServer(env, port, log=var_dir / "server.log"):
+        with AppServer(env, port, log=var_dir / "server.log") as server:
+            # Where the CPU goes (barrier only): at every crossing of the barrier (all readers
+            # between two steps) the CPU time of the app server's processes, of PostgreSQL's and of
+            # this client process is taken; the difference between two crossings is that step's.
+            samples: list[tuple[float, float, float]] = []
+
+            def sample() -> None:
+                samples.append((group_cpu_seconds(server.proc.pid), postgres_cpu_seconds() if postgres else 0.0,
+                                time.process_time()))
+
             if args.arrivals == "barrier":
-                barrier = threading.Barrier(len(plan))
+                barrier = threading.Barrier(len(plan), action=sample)
                 readers = [Reader(port, token, reads, answers, barrier) for token, reads in plan]
                 go = None
             else:
@@ -241,6 +250,8 @@ def main() -> None:
             for r in readers:
                 r.join()
             wall = time.perf_counter() - t0
+            if args.arrivals == "barrier":
+                sample()
             load = os.getloadavg()
         errors = [e for r in readers for e in r.errors]
 
@@ -282,12 +293,23 @@ def main() -> None:
             "",
             f"{'request':<28}{'n':>5}{'median ms':>12}{'p95 ms':>10}{'max ms':>10}",
         ]
-        for kind, name in (("draft", "first autosave (53 new)"), ("change", "autosave (1 change of 53)"),
-                           ("submit", "submit (53 answers)"), ("replay", "repeated submit (no-op)")):
+        kinds = ("draft", "change", "submit", "replay")
+        cpu = {kind: [0.0, 0.0, 0.0] for kind in kinds}  # server, database, client seconds per step kind
+        for n, (before, after) in enumerate(zip(samples, samples[1:])):
+            for part in range(3):
+                cpu[kinds[n % 4]][part] += after[part] - before[part]
+        if samples:
+            lines[-1] += f"{'CPU ms per request: server':>30}{'database' if postgres else '':>10}{'client':>8}"
+        for kind, name in zip(kinds, ("first autosave (53 new)", "autosave (1 change of 53)",
+                                      "submit (53 answers)", "repeated submit (no-op)")):
             values = [t * 1000 for r in readers for t in r.timings[kind]]
             if values:
-                lines.append(f"{name:<28}{len(values):>5}{statistics.median(values):>12.1f}"
-                             f"{percentile(values, 0.95):>10.1f}{max(values):>10.1f}")
+                line = (f"{name:<28}{len(values):>5}{statistics.median(values):>12.1f}"
+                        f"{percentile(values, 0.95):>10.1f}{max(values):>10.1f}")
+                if samples:
+                    server_s, db_s, client_s = (1000 * x / len(values) for x in cpu[kind])
+                    line += f"{server_s:>30.1f}{f'{db_s:.1f}' if postgres else '':>10}{client_s:>8.1f}"
+                lines.append(line)
         lines += [
             "",
             f"wall time {wall:.1f} s for {4 * expected_reads} requests"

@@ -51,7 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.appserver import AppServer, free_port, stop_group, wait_for_port  # noqa: E402
+from bench.appserver import AppServer, free_port, group_cpu_seconds, stop_group, wait_for_port  # noqa: E402
 from bench.latency import percentile  # noqa: E402
 
 
@@ -134,25 +134,6 @@ def fetch_all(port: int, paths: list[str], headers: dict, expect: list[int] | No
         if response.status != 200 or (expect is not None and len(data) != expect[n % len(expect)]):
             raise SystemExit(f"GET {path}: HTTP {response.status}, {len(data)} bytes")
     return timings
-
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU time of the live processes of process group ``pgid`` (a server and its
-    workers, each started in its own session)."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / _CLOCK_TICKS
 
 
 def measure(port: int, paths: list[str], headers: dict, sizes: list[int], rounds: int, ways: int,
