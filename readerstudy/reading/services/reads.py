@@ -410,19 +410,18 @@ class _Stored:
     value: float | None
     payload: Any
     revision: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
 
     def instance(self, read: Read, item: Item) -> Answer:
+        # Without its dates: a change writes value, payload, revision and updated_at only.
         answer = Answer(id=self.pk, read=read, item=item, level=self.level, value=self.value, payload=self.payload,
-                        revision=self.revision, created_at=self.created_at, updated_at=self.updated_at)
+                        revision=self.revision)
         answer._state.adding, answer._state.db = False, Answer.objects.db
         return answer
 
 
 def _stored_answers(read: Read) -> dict[tuple[int, str], _Stored]:
     rows = Answer.objects.filter(read=read).values_list(
-        "pk", "item_id", "level", "value", "payload", "revision", "created_at", "updated_at")
+        "pk", "item_id", "level", "value", "payload", "revision")
     return {(row[1], row[2]): _Stored(*row) for row in rows}
 
 
