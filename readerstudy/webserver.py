@@ -48,6 +48,11 @@ def _worker_application():
         _die_with_parent()
     from readerstudy.wsgi import application as wsgi_application
 
+    # Load the URL map (and with it every view module) now, not in the first readers' requests:
+    # otherwise the first request of each worker waits a second or more for the imports.
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns
     return wsgi_application
 
 

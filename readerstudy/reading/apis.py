@@ -26,7 +26,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -71,10 +71,26 @@ class ReaderReadSerializer(serializers.Serializer):
         return read_state(instance)
 
 
+@extend_schema_field(OpenApiTypes.OBJECT)
+class _AnswerObject(serializers.Field):
+    """An answer's shape only: a JSON object (its members are checked by the service). DictField
+    would run a field validation for each member of each of the 50-odd answers of every save."""
+
+    default_error_messages = {"not_a_dict": "Expected an object {item, level, value} but got {input_type}."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail("not_a_dict", input_type=type(data).__name__)
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
 class DraftSerializer(serializers.Serializer):
     # Checked item by item in the service (``services.reads._parse``), with messages naming the item;
     # here only its shape, which keeps a 50-answer autosave cheap.
-    answers = serializers.ListField(child=serializers.DictField(), required=False, default=list, max_length=2000)
+    answers = serializers.ListField(child=_AnswerObject(), required=False, default=list, max_length=2000)
     comment = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, trim_whitespace=False)
 
 
