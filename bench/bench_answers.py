@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.appserver import AppServer, free_port, group_cpu_seconds, postgres_cpu_seconds  # noqa: E402
-from bench.latency import percentile  # noqa: E402
+from bench.latency import cpu_reference_ms, percentile  # noqa: E402
 
 
 def build_study(n_readers: int, n_reads: int) -> tuple[list[tuple[str, list[str]]], list[dict]]:
@@ -253,6 +253,7 @@ def main() -> None:
             if args.arrivals == "barrier":
                 sample()
             load = os.getloadavg()
+        cpu_ms = cpu_reference_ms()  # after the run, not during it
         errors = [e for r in readers for e in r.errors]
 
         from django.db.models import Count
@@ -283,7 +284,8 @@ def main() -> None:
         lines = [
             f"== {args.readers} readers on {'PostgreSQL' if postgres else 'SQLite (WAL)'}"
             f"{' (open loop, %g reads/s)' % args.rate if args.arrivals == 'poisson' else ' (barrier)'} ==",
-            f"machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared)",
+            f"machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared); "
+            f"CPU reference {cpu_ms:.0f} ms (2M-addition Python loop, best of 5; lower is faster)",
             f"server: granian (WSGI) {env['WEB_WORKERS']} workers x {env['WEB_THREADS']} threads (./run serve), DEBUG=0, {pool}{budget}{broker}",
             f"load average (1/5/15 min) before the run {' / '.join(f'{x:.1f}' for x in load_before)}, "
             f"at its end {' / '.join(f'{x:.1f}' for x in load)} "

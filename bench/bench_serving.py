@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.appserver import AppServer, free_port, group_cpu_seconds, stop_group, wait_for_port  # noqa: E402
-from bench.latency import percentile  # noqa: E402
+from bench.latency import cpu_reference_ms, percentile  # noqa: E402
 
 
 def build_study(slices: int, size: int, work: Path) -> dict:
@@ -389,9 +389,11 @@ def main() -> None:
         scenarios = [(name, ways, combine(rs)) for (name, ways), rs in runs.items()]
 
         orthanc_rate = {w: r["rate"] for name, w, r in scenarios if name == "Orthanc"}
+        cpu_ms = cpu_reference_ms()  # after the measurements, not during them
         lines = [
             "Blinded instance serving beside Orthanc, same files, same run (bench/bench_serving.py)",
-            f"machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared)",
+            f"machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs (shared); "
+            f"CPU reference {cpu_ms:.0f} ms (2M-addition Python loop, best of 5; lower is faster)",
             f"series: {len(sizes)} instances, {args.size}x{args.size} 16-bit MR, {statistics.mean(sizes) / 1024:.0f} KiB each; "
             f"{args.rounds} passes per connection after a warm-up pass; keep-alive; Python client on the same cores; "
             f"all servers up at once, measured in {args.repeats} turns (median inst/s; percentiles over all GETs)",
