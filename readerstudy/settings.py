@@ -209,7 +209,7 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 # Behind the front server the client's address is the last X-Forwarded-For entry (readerstudy/ops/client_ip.py).
 AXES_CLIENT_IP_CALLABLE = "readerstudy.ops.client_ip.client_ip"
-# The front servers whose X-Forwarded-For is believed (gunicorn reads the same variable).
+# The front servers whose X-Forwarded-For is believed (readerstudy/ops/client_ip.py).
 FORWARDED_ALLOW_IPS = env_list("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 # --- mail: password reset is offered only when a mail server is configured ----------------------
