@@ -4,6 +4,7 @@ idempotent submission, revision rules, audit rows, session completion and washou
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from django.utils import timezone
@@ -531,3 +532,52 @@ def test_coordinator_session_api_lists_progress_and_overrides_with_reason(coordi
     response = client.post(target, {"opens_at": "2026-01-01T08:00:00Z", "reason": "early start agreed"}, format="json")
     assert response.status_code == 200 and response.json()["state"] == "open"
     assert AuditEvent.objects.filter(object_type="reading.session", reason="early start agreed", actor=coordinator).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_last_two_reads_submitted_at_the_same_time_still_finish_the_session(coordinator, reader, monkeypatch):
+    """Two submissions of one session's last two reads, at once (two tabs, a retried request): the
+    second one waits for the first, so whichever commits last sees the other's read submitted and
+    finishes the session. Forced interleaving: the first submission has looked for the session's
+    next unsubmitted read (the second's) and not committed yet when the second runs."""
+    import threading
+
+    from django.db import connection
+
+    study, series, sessions = small_study(coordinator=coordinator, readers=[reader])
+    reads = list(sessions[0].reads.order_by("position"))
+    for n, read in enumerate(reads[:-2]):
+        svc.read_submit(read=read, reader=reader, submission_id=f"client-sub-{n}", answers=complete())
+    first, second = reads[-2], reads[-1]
+    looked, errors = threading.Event(), []
+    original = svc.reads._next_read
+
+    def next_read_then_pause(read):
+        found = original(read)
+        if read.pk == first.pk:
+            looked.set()
+            time.sleep(1.0)  # the second submission runs now (or waits for this one to commit)
+        return found
+
+    monkeypatch.setattr(svc.reads, "_next_read", next_read_then_pause)
+
+    def submit(read, n):
+        try:
+            svc.read_submit(read=Read.objects.get(pk=read.pk), reader=reader, submission_id=f"client-sub-{n}",
+                            answers=complete())
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    a = threading.Thread(target=submit, args=(first, len(reads) - 2))
+    a.start()
+    assert looked.wait(30)
+    b = threading.Thread(target=submit, args=(second, len(reads) - 1))
+    b.start()
+    a.join(60)
+    b.join(60)
+    assert not errors, errors
+    assert Read.objects.filter(session=sessions[0], submitted_at__isnull=True).count() == 0
+    sessions[0].refresh_from_db()
+    assert sessions[0].completed_at is not None

@@ -133,7 +133,9 @@ def _locked(read: Read) -> Read:
     # them, else loaded when used (fewer joins to build and run under the lock); the session and
     # study are fresh.
     locked = (
-        Read.objects.select_for_update(of=("self",))
+        # The session's row too: saves and submissions of one session's reads queue up, so the one
+        # that submits last sees every other read of the session submitted and finishes it.
+        Read.objects.select_for_update(of=("self", "session"))
         .select_related("session__study", "session__reader")  # the reader: the audit's summary names them
         .annotate(reader_is_active=Exists(active_reader))  # the membership checked in the same query
         .get(pk=read.pk)
