@@ -417,3 +417,21 @@ def test_phantom_noise_pairs_carry_only_added_noise_at_the_estimated_sigma():
         assert sigma == pytest.approx(estimate_noise_sigma(noisy), rel=1e-5)  # as at inference
         assert 0.5 * 0.03 * top < sigma * ratio < 2.0 * 0.03 * top
         assert 0.015 < float(np.std(noisy - clean)) * ratio / top < 0.05  # noise of the drawn σ was added
+
+
+def test_patch_sampler_pads_slices_smaller_than_the_patch_and_leaves_larger_ones_alone():
+    from recon.denoiser.train import _PatchSampler
+
+    rng = np.random.default_rng(0)
+    small = rng.random((40, 48)).astype(np.float32) + 0.1
+    large = rng.random((80, 80)).astype(np.float32) + 0.1
+    sampler = _PatchSampler([("a", [(small, small * 0.5, 0.1)], 1.0), ("b", [(large, large, 0.2)], 1.0)],
+                            64, np.random.default_rng(1))
+    (_, ((pad_x, pad_y, _),)), (_, ((big_x, _, _),)) = sampler.groups
+    assert pad_x.shape == pad_y.shape == (64, 64)
+    np.testing.assert_array_equal(pad_x[:40, :48], small)  # the slice itself, then its reflection
+    np.testing.assert_allclose(pad_y, pad_x * 0.5)  # input and reference padded alike
+    assert big_x is large
+    x, y, s = sampler.batch(6)
+    assert x.shape == y.shape == (6, 1, 64, 64) and s.shape == (6, 1)
+    assert np.all(np.isclose(s, 0.1) | np.isclose(s, 0.2))
