@@ -228,15 +228,19 @@ def real_training_slices(
     realizations: int = 24,
     sigma_range: tuple[float, float] = REAL_SIGMA_RANGE,
     blur_probability: float = 0.3,
+    own_noise_margin: float = OWN_NOISE_MARGIN,
+    max_own_noise: float | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[list[tuple[np.ndarray, np.ndarray, float]], dict[str, int]]:
     """Noisy → clean pairs from the real sources ``names``, normalized as at inference.
 
     Each source gets about ``realizations`` noisy copies in all (at least 2 per slice), each at a
     log-uniform σ in ``sigma_range`` (fraction of the slice's 99.5th percentile; at least
-    :data:`OWN_NOISE_MARGIN` times the slice's own noise) and a random noise
+    ``own_noise_margin`` (default :data:`OWN_NOISE_MARGIN`) times the slice's own noise) and a random noise
     kind; with probability ``blur_probability`` the reference is first blurred (Gaussian, 0.3–0.8 px)
-    so the network sees several native sharpnesses. The network's σ input is the volume estimator
+    so the network sees several native sharpnesses. With ``max_own_noise``, slices whose own
+    noise (estimated) exceeds that fraction of their 99.5th percentile are not used (a noisy
+    reference teaches the network to keep noise). The network's σ input is the volume estimator
     on the noisy slice, exactly as at inference. Returns ``([(noisy, clean, sigma_n)], counts)``.
     """
     from scipy import ndimage
@@ -249,12 +253,14 @@ def real_training_slices(
     lo, hi = np.log(sigma_range[0]), np.log(sigma_range[1])
     for name in names:
         slices = load_source(name)
+        if max_own_noise is not None:
+            slices = [s for s in slices if estimate_noise_sigma(s) <= max_own_noise * float(np.percentile(s, 99.5))]
         per_slice = max(2, int(round(realizations / max(len(slices), 1))))
         for image in slices:
             top = float(np.percentile(image, 99.5))
             # The reference carries its own noise: the added noise is at least twice it, so the
             # target is not mostly noise the network is asked to keep.
-            floor = np.log(max(sigma_range[0], min(OWN_NOISE_MARGIN * estimate_noise_sigma(image) / top, sigma_range[1] / 2)))
+            floor = np.log(max(sigma_range[0], min(own_noise_margin * estimate_noise_sigma(image) / top, sigma_range[1] / 2)))
             for _ in range(per_slice):
                 clean = image.astype(np.float64)
                 if rng.random() < blur_probability:

@@ -72,6 +72,19 @@ class TrainingConfig:
     # recon.denoiser.data.phantom_noise_slices).
     phantom_pairs: str = "noise"
     real_realizations: int = 120  # noisy copies per real source (at least 2 per slice)
+    # Added noise SD of the real pairs and of the phantom Truth + noise pairs, as fractions of
+    # the slice's 99.5th percentile (log-uniform; recon.denoiser.data).
+    real_sigma_range: tuple[float, float] = (0.01, 0.12)
+    phantom_sigma_range: tuple[float, float] = (0.004, 0.06)
+    # Real patches drawn per source (each installed training source weighs alike) instead of per
+    # slice (the MNI template's 282 slices would otherwise give it 37 % of the real patches).
+    balance_real_sources: bool = False
+    # The noise added to a real slice is at least this multiple of the slice's own noise
+    # (recon.denoiser.data.OWN_NOISE_MARGIN).
+    own_noise_margin: float = 2.0
+    # Real slices whose own noise exceeds this fraction of their 99.5th percentile are not used
+    # (None: all are used).
+    max_own_noise: float | None = None
     air_loss_weight: float = 0.1  # loss weight of pixels whose reference is within 2σ of 0
     n2n_weight: float = 0.0  # kept for the metadata; Noise2Noise is not used (biased on RSS magnitude)
     log_every: int = 200
@@ -92,10 +105,8 @@ class _PatchSampler:
             raise ValueError("no training slices")
         self.weights = weights / weights.sum()
         self.patch, self.rng = patch, rng
-        for name, pairs in self.groups:
-            small = [x.shape for x, _, _ in pairs if min(x.shape) < patch]
-            if small:
-                raise ValueError(f"training slices of {name} {small[0]} are smaller than the patch size {patch}.")
+        # Slices smaller than the patch are reflect-padded to it (only with patches above 64).
+        self.groups = [(name, [_padded(x, y, s, patch) for x, y, s in pairs]) for name, pairs in self.groups]
 
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         p, rng = self.patch, self.rng
@@ -118,6 +129,15 @@ class _PatchSampler:
                 x, y = x[:, ::-1], y[:, ::-1]
             xs[k, 0], ys[k, 0], ss[k, 0] = x, y, sigma
         return xs, ys, ss
+
+
+def _padded(noisy: np.ndarray, clean: np.ndarray, sigma: float, patch: int):
+    h, w = noisy.shape
+    if h >= patch and w >= patch:
+        return noisy, clean, sigma
+    pad = ((0, max(patch - h, 0)), (0, max(patch - w, 0)))
+    mode = "reflect" if patch - h < h and patch - w < w else "symmetric"
+    return np.pad(noisy, pad, mode=mode), np.pad(clean, pad, mode=mode), sigma
 
 
 def pairset_slices(pairs: PairSet) -> list[tuple[np.ndarray, np.ndarray, float]]:
@@ -252,7 +272,8 @@ def run(spec: RunSpec, config: TrainingConfig, *, log: Callable[[str], None] = p
     validation_cases = cases_for("validation", spec.validation_seeds, (1.0,))
     simulated = time.perf_counter() - started
     if config.phantom_pairs == "noise":
-        phantom = data.phantom_noise_slices(train_cases, seed=config.seed + 2, per_slice=config.synthetic_per_case)
+        phantom = data.phantom_noise_slices(train_cases, seed=config.seed + 2, per_slice=config.synthetic_per_case,
+                                            sigma_range=tuple(config.phantom_sigma_range))
     elif config.phantom_pairs == "recon":
         supervised, _ = data.training_pairs(
             train_cases, seed=config.seed, synthetic_levels=config.synthetic_levels, synthetic_per_case=config.synthetic_per_case
@@ -264,10 +285,20 @@ def run(spec: RunSpec, config: TrainingConfig, *, log: Callable[[str], None] = p
 
     real_names = available_sources("training")
     log(f"Real MR training sources: {', '.join(real_names) or 'none installed'}")
-    real, counts = data.real_training_slices(real_names, seed=config.seed + 1, realizations=config.real_realizations, log=log)
+    real, counts = data.real_training_slices(real_names, seed=config.seed + 1, realizations=config.real_realizations,
+                                             sigma_range=tuple(config.real_sigma_range),
+                                             own_noise_margin=config.own_noise_margin,
+                                             max_own_noise=config.max_own_noise, log=log)
     log(f"Training slices: {len(phantom)} phantom ({config.phantom_pairs}), {len(real)} real; simulation {simulated:.0f} s")
-    groups = [("phantom", phantom, 1.0 - config.real_fraction if real else 1.0),
-              ("real", real, config.real_fraction)]
+    groups = [("phantom", phantom, 1.0 - config.real_fraction if real else 1.0)]
+    if config.balance_real_sources and real:
+        start = 0
+        for name in real_names:  # real_training_slices keeps the sources' order
+            n = counts[name]
+            groups.append((f"real:{name}", real[start : start + n], config.real_fraction / len(real_names)))
+            start += n
+    else:
+        groups.append(("real", real, config.real_fraction))
     model, seconds = train_network(groups, config, log=log)
     meta = {
         "architecture": "FastDLNet: input / sigma → pixel-unshuffle(2) → 3-level residual U-Net → pixel-shuffle; output = input − sigma · predicted noise",

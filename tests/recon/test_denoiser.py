@@ -139,20 +139,21 @@ def flat():
     clean = np.stack([image, image])
     noisy = _noisy(clean, 24.0, seed=11)
     tissue = np.zeros(clean.shape, bool)
-    tissue[:, (y - 64) ** 2 + (x - 50) ** 2 < 24**2] = True  # well inside the 600 disc
+    # Well inside the 600 disc: 6 px from its rim and from the 300 inset. (Until 2026-11-30 this
+    # disc was centred at x = 50 with radius 24 and took in 115 inset pixels and the inset's
+    # edge, so the "flat tissue" figure counted the edge's error as noise left: it read 57 %
+    # for Fast-DL75 where the flat part alone reads more; MODEL_CARD.md.)
+    tissue[:, (y - 64) ** 2 + (x - 40) ** 2 < 20**2] = True
     air = np.zeros(clean.shape, bool)
     air[:, (y - 64) ** 2 + (x - 64) ** 2 > 58**2] = True
     return clean, noisy, tissue, air, denoise_arms(noisy)
 
 
-# The blend weight is calibrated on small synthetic patches, where the committed network leaves
-# ε ≈ 0.13 of the noise SD (correlated 0.06 with it; weights 0.25 / 0.51 / 0.78 for this disc's σ);
-# on this disc it denoises less well, and Fast-DL75 removes 57 % (model card). It fails strictly until a stronger model is committed;
-# Fast-DL25 and Fast-DL50 meet their factor.
-_SHORT = pytest.mark.xfail(strict=True, reason="committed model: Fast-DL75 removes 57 % of flat-tissue noise SD (MODEL_CARD.md)")
-
-
-@pytest.mark.parametrize("arm", [pytest.param(a, marks=_SHORT) if a == "Fast-DL75" else a for a in FAST_DL_ARMS])
+# The blend weight is calibrated on small synthetic flat patches (the committed network leaves
+# ε ≈ 0.13 of the noise SD there, correlated 0.06 with it); inside this disc, 6 px from edges, it
+# leaves a little more, so each arm removes somewhat less than asked (committed model: 22.9 / 45.6 /
+# 67.9 %, MODEL_CARD.md), within the ±10 points of issue 13.
+@pytest.mark.parametrize("arm", list(FAST_DL_ARMS))
 def test_fast_dl_f_removes_f_percent_of_the_noise_sd_in_flat_tissue(flat, arm):
     clean, noisy, tissue, _, arms = flat
     removed = 1 - np.std((arms[arm] - clean)[tissue]) / np.std((noisy - clean)[tissue])
@@ -416,3 +417,21 @@ def test_phantom_noise_pairs_carry_only_added_noise_at_the_estimated_sigma():
         assert sigma == pytest.approx(estimate_noise_sigma(noisy), rel=1e-5)  # as at inference
         assert 0.5 * 0.03 * top < sigma * ratio < 2.0 * 0.03 * top
         assert 0.015 < float(np.std(noisy - clean)) * ratio / top < 0.05  # noise of the drawn σ was added
+
+
+def test_patch_sampler_pads_slices_smaller_than_the_patch_and_leaves_larger_ones_alone():
+    from recon.denoiser.train import _PatchSampler
+
+    rng = np.random.default_rng(0)
+    small = rng.random((40, 48)).astype(np.float32) + 0.1
+    large = rng.random((80, 80)).astype(np.float32) + 0.1
+    sampler = _PatchSampler([("a", [(small, small * 0.5, 0.1)], 1.0), ("b", [(large, large, 0.2)], 1.0)],
+                            64, np.random.default_rng(1))
+    (_, ((pad_x, pad_y, _),)), (_, ((big_x, _, _),)) = sampler.groups
+    assert pad_x.shape == pad_y.shape == (64, 64)
+    np.testing.assert_array_equal(pad_x[:40, :48], small)  # the slice itself, then its reflection
+    np.testing.assert_allclose(pad_y, pad_x * 0.5)  # input and reference padded alike
+    assert big_x is large
+    x, y, s = sampler.batch(6)
+    assert x.shape == y.shape == (6, 1, 64, 64) and s.shape == (6, 1)
+    assert np.all(np.isclose(s, 0.1) | np.isclose(s, 0.2))
