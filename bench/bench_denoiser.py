@@ -1,6 +1,6 @@
 """Fast-DL beside BM3D on the same inputs, inside the body: real MR, phantom, lesions, tells, speed.
 
-    python bench/bench_denoiser.py [--quick] [--slices 2] [--out bench/results/denoiser.txt]
+    python bench/bench_denoiser.py [--quick] [--slices 2] [--model other.onnx] [--out bench/results/denoiser.txt]
 
 Needs the ``bench`` extra (bm3d, pydicom-data) and the packages of the held-out real sources
 (dipy for ``dipy_t1_coronal``; pydicom's own ``MR_small``). The peer is BM3D (Mäkinen, Azzari, Foi
@@ -58,15 +58,15 @@ def bm3d_volume(volume: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
-def arms_of(fast: np.ndarray) -> dict[str, np.ndarray]:
-    """Fast, Fast-DL25/50/75 and BM3D of one (slices, H, W) input, all with the estimated σ."""
+def arms_of(fast: np.ndarray, model=None) -> dict[str, np.ndarray]:
+    """Fast, Fast-DL25/50/75 (``model``, default the shipped file) and BM3D of one (slices, H, W) input, all with the estimated σ."""
     sigma = estimate_noise_sigma(fast)
-    return {"Fast": fast, **denoise_arms(fast, sigma=sigma), "BM3D": bm3d_volume(fast, sigma)}
+    return {"Fast": fast, **denoise_arms(fast, sigma=sigma, model_path=model), "BM3D": bm3d_volume(fast, sigma)}
 
 
 # --- 1: real MR held-out sources ------------------------------------------------------------------
 
-def real_figures(levels, log) -> pd.DataFrame:
+def real_figures(levels, log, model=None) -> pd.DataFrame:
     rows = []
     for name in available_sources("validation"):
         for k, clean in enumerate(load_source(name, min_size=32)):
@@ -74,7 +74,7 @@ def real_figures(levels, log) -> pd.DataFrame:
             for j, level in enumerate(levels):
                 sigma = level * float(np.percentile(clean, 99.5))
                 noisy = rician(clean, sigma, seed=1000 + 10 * k + j)
-                for arm, out in arms_of(noisy[None]).items():
+                for arm, out in arms_of(noisy[None], model).items():
                     rows.append({"source": name, "shape": "×".join(map(str, clean.shape)), "noise": f"{level:.0%}",
                                  "arm": arm, **denoising_figures(clean, noisy, out[0], mask=mask)})
                 log(f"  real {name} slice {k} σ={level:.0%}: done")
@@ -89,14 +89,14 @@ def simulate(seed: int, sequence: str, slices: int, prevalence=None):
     return simulate_case(seed, sequence, slices=slices, prevalence=prevalence)
 
 
-def phantom_figures(slices: int, seeds, log) -> tuple[pd.DataFrame, pd.DataFrame]:
+def phantom_figures(slices: int, seeds, log, model=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, tells = [], []
     for seed in seeds:
         for sequence in SEQUENCES:
             sim = simulate(seed, sequence, slices)
             mask = object_mask(sim.truth)
             peak = float(sim.truth.max() - sim.truth.min())
-            arms = {"Standard": sim.standard, **arms_of(sim.fast)}
+            arms = {"Standard": sim.standard, **arms_of(sim.fast, model)}
             background = ~np.stack([np.asarray(m) for m in object_mask(sim.truth, erode_px=0)])
             from scipy import ndimage
 
@@ -115,11 +115,11 @@ def phantom_figures(slices: int, seeds, log) -> tuple[pd.DataFrame, pd.DataFrame
     return pd.DataFrame(rows), pd.DataFrame(tells)
 
 
-def lesion_figures(slices: int, log) -> pd.DataFrame:
+def lesion_figures(slices: int, log, model=None) -> pd.DataFrame:
     tables = []
     for sequence in SEQUENCES:
         sim = simulate(LESION_SEED, sequence, slices, prevalence={"schmorl_nodes": 1.0, "disc_herniation": 1.0})
-        arms = {"Standard": sim.standard, **arms_of(sim.fast)}
+        arms = {"Standard": sim.standard, **arms_of(sim.fast, model)}
         table = lesion_table(sim, arms)
         table.insert(0, "sequence", sequence)
         tables.append(table)
@@ -129,16 +129,16 @@ def lesion_figures(slices: int, log) -> pd.DataFrame:
 
 # --- 5: speed ---------------------------------------------------------------------------------------
 
-def speed(log, repeats: int = 2) -> dict[str, float]:
+def speed(log, repeats: int = 2, model=None) -> dict[str, float]:
     import bm3d
 
     sim = simulate(BENCH_SEEDS[0], "SAG T2 FS", 2)
     series = np.concatenate([sim.fast] * 15)[:30]  # a 30-slice 384×384 series
-    denoise_arms(series[:2], num_threads=2)  # warm the session
+    denoise_arms(series[:2], num_threads=2, model_path=model)  # warm the session
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
-        denoise_arms(series, num_threads=2)
+        denoise_arms(series, num_threads=2, model_path=model)
         best = min(best, time.perf_counter() - t)
     sigma = estimate_noise_sigma(series[:2]) / volume_scale(series[:2])
     image = series[0] / volume_scale(series[:2])
@@ -156,6 +156,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one phantom seed, one noise level (smoke run)")
     parser.add_argument("--slices", type=int, default=2, help="central slices per phantom case × sequence")
+    parser.add_argument("--model", type=Path, default=MODEL_PATH, help="ONNX model to bench (default: the shipped file)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "denoiser.txt")
     args = parser.parse_args(argv)
     seeds = BENCH_SEEDS[:1] if args.quick else BENCH_SEEDS
@@ -172,16 +173,17 @@ def main(argv=None) -> int:
     fmt = lambda v: f"{v:.3f}"  # noqa: E731
     from recon.denoiser.export import read_metadata
 
-    meta = read_metadata(MODEL_PATH)
+    model = args.model
+    meta = read_metadata(model)
     started = time.perf_counter()
-    emit(f"Fast-DL benchmark — model {MODEL_PATH.name} ({meta.get('parameters')} parameters, width {meta.get('width')}, seed {meta.get('seed')})")
+    emit(f"Fast-DL benchmark — model {model.name} ({meta.get('parameters')} parameters, width {meta.get('width')}, seed {meta.get('seed')})")
     emit(f"Machine: {os.cpu_count()} CPU cores, onnxruntime CPU; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
          f"load average at start {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     emit("All figures inside the body (object mask of the noise-free reference); whole-image PSNR only beside them.")
     emit("Peer: BM3D on the same input with the same σ estimate.")
     emit()
 
-    real = real_figures(levels, log)
+    real = real_figures(levels, log, model)
     emit("1. Real MR, held-out sources (never trained on) + Rician noise σ = 3 % / 6 % of the 99.5th percentile")
     for name in real.source.unique():
         emit(f"   {name}: {SOURCES[name].description} ({SOURCES[name].package}, {SOURCES[name].licence})")
@@ -201,7 +203,7 @@ def main(argv=None) -> int:
     emit(goals.to_string(index=False, float_format=fmt))
     emit()
 
-    quality, tells = phantom_figures(args.slices, seeds, log)
+    quality, tells = phantom_figures(args.slices, seeds, log, model)
     emit(f"2. Phantom, held-out seeds {list(seeds)}, {args.slices} central slices per case × sequence; PSNR [dB] in the object vs Truth")
     table = quality.groupby(["sequence", "arm"], sort=False)[["psnr", "ssim", "psnr_whole"]].mean().unstack("sequence")
     emit(table.reindex(["Standard", "Fast", *DL, "BM3D"]).to_string(float_format=fmt))
@@ -215,7 +217,7 @@ def main(argv=None) -> int:
     emit(pd.DataFrame(goals2).to_string(index=False, float_format=fmt))
     emit()
 
-    lesions = lesion_figures(args.slices, log)
+    lesions = lesion_figures(args.slices, log, model)
     emit(f"3. Lesion contrast vs Truth (seed {LESION_SEED}, Schmorl nodes and herniations forced present; lesion − ring mean)")
     if len(lesions):
         grouped = lesions[lesions.arm != "Truth"].groupby("arm", sort=False).agg(
@@ -235,7 +237,7 @@ def main(argv=None) -> int:
     emit()
 
     emit("5. Speed (best of 2, wall clock on the shared 2-core machine)")
-    for key, value in speed(log).items():
+    for key, value in speed(log, model=model).items():
         emit(f"   {key}: {value:.2f}")
     emit()
     emit(f"Run took {time.perf_counter() - started:.0f} s; load average at end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")

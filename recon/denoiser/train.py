@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -149,8 +150,18 @@ def train_network(
     config: TrainingConfig,
     *,
     log: Callable[[str], None] = print,
+    checkpoint: Path | None = None,
+    checkpoint_every: int = 200,
 ):
-    """Fit a fresh :class:`FastDLNet` on weighted groups of slices; return (model, seconds)."""
+    """Fit a fresh :class:`FastDLNet` on weighted groups of slices; return (model, seconds).
+
+    With ``checkpoint`` the run saves its whole state (weights, Adam moments, schedule, the patch
+    sampler's random state, step, seconds so far) there every ``checkpoint_every`` steps and at the
+    end, and a run that finds the file resumes from it: a run stopped at any point and restarted
+    with the same groups and config gives the same weights as one run through (tested), so a long
+    run can be done in pieces. A checkpoint of another config is refused. ``seconds`` is the
+    training time of all pieces together.
+    """
     import torch
 
     from recon.denoiser.network import FastDLNet, count_parameters
@@ -164,10 +175,32 @@ def train_network(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps, eta_min=config.min_learning_rate)
     sampler = _PatchSampler(groups, config.patch, rng)
-    started = time.perf_counter()
+    first, before = 1, 0.0
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = torch.load(checkpoint, weights_only=True)
+        if state["config"] != config_json(config):
+            raise ValueError(f"checkpoint {checkpoint} is of another training config; remove it or pass that config")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        rng.bit_generator.state = state["sampler_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        first, before = int(state["step"]) + 1, float(state["seconds"])
+        log(f"resumed from {checkpoint} after step {first - 1} ({before:.0f} s of training so far)")
+    started = time.perf_counter() - before
     running = 0.0
+
+    def save(step: int) -> None:
+        target = Path(checkpoint)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        torch.save({"config": config_json(config), "step": step, "seconds": time.perf_counter() - started,
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                    "sampler_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, partial)
+        os.replace(partial, target)  # a run killed while saving leaves the previous checkpoint whole
+
     model.train()
-    for step in range(1, config.steps + 1):
+    for step in range(first, config.steps + 1):
         x, y, s = sampler.batch(config.batch_size)
         x_t, y_t, s_t = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(s)
         pred = model(x_t, s_t)
@@ -185,6 +218,8 @@ def train_network(
         optimizer.step()
         schedule.step()
         running += float(loss.detach())
+        if checkpoint is not None and (step % checkpoint_every == 0 or step == config.steps):
+            save(step)
         if step % config.log_every == 0 or step == config.steps:
             elapsed = time.perf_counter() - started
             log(f"step {step:5d}/{config.steps}  loss {running / config.log_every:.5f}  "
@@ -218,6 +253,8 @@ class RunSpec:
     slices: int = 4
     output: Path = MODEL_PATH
     cache_dir: Path | None = None
+    checkpoint: Path | None = None  # resumable training state (train_network); not part of the model
+    checkpoint_every: int = 200
 
 
 def validate(model_path: Path, cases, *, log: Callable[[str], None] = print):
@@ -299,7 +336,8 @@ def run(spec: RunSpec, config: TrainingConfig, *, log: Callable[[str], None] = p
             start += n
     else:
         groups.append(("real", real, config.real_fraction))
-    model, seconds = train_network(groups, config, log=log)
+    model, seconds = train_network(groups, config, log=log, checkpoint=spec.checkpoint,
+                                   checkpoint_every=spec.checkpoint_every)
     meta = {
         "architecture": "FastDLNet: input / sigma → pixel-unshuffle(2) → 3-level residual U-Net → pixel-shuffle; output = input − sigma · predicted noise",
         "width": str(config.width),

@@ -435,3 +435,40 @@ def test_patch_sampler_pads_slices_smaller_than_the_patch_and_leaves_larger_ones
     x, y, s = sampler.batch(6)
     assert x.shape == y.shape == (6, 1, 64, 64) and s.shape == (6, 1)
     assert np.all(np.isclose(s, 0.1) | np.isclose(s, 0.2))
+
+
+# --- training: a run stopped and resumed from its checkpoint is the same run --------------------
+
+def test_training_resumed_from_a_checkpoint_gives_the_weights_of_one_uninterrupted_run(tmp_path):
+    torch = pytest.importorskip("torch")
+    from recon.denoiser.train import TrainingConfig, train_network
+
+    rng = np.random.default_rng(5)
+    clean_slices = [rng.random((24, 24)).astype(np.float32) + 0.5 for _ in range(3)]
+    pairs = [(c + rng.normal(0, 0.05, c.shape).astype(np.float32), c, 0.05) for c in clean_slices]
+    groups = [("a", pairs[:2], 0.5), ("b", pairs[2:], 0.5)]
+    config = TrainingConfig(steps=6, width=8, batch_size=2, patch=16, threads=1, log_every=3)
+
+    straight, _ = train_network(groups, config, log=lambda line: None)
+
+    class Stopped(Exception):
+        pass
+
+    def stop_at_step_3(line: str) -> None:
+        if line.startswith("step     3/"):
+            raise Stopped
+
+    checkpoint = tmp_path / "run.pt"
+    with pytest.raises(Stopped):
+        train_network(groups, config, log=stop_at_step_3, checkpoint=checkpoint, checkpoint_every=3)
+    assert torch.load(checkpoint, weights_only=True)["step"] == 3
+    lines: list[str] = []
+    resumed, _ = train_network(groups, config, log=lines.append, checkpoint=checkpoint, checkpoint_every=3)
+    assert any(line.startswith("resumed from") and "after step 3" in line for line in lines)
+    assert not any(line.startswith("step     3/") for line in lines)  # steps 1–3 were not run again
+    for name, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+
+    with pytest.raises(ValueError, match="another training config"):
+        train_network(groups, TrainingConfig(steps=7, width=8, batch_size=2, patch=16, threads=1), log=lambda line: None,
+                      checkpoint=checkpoint)

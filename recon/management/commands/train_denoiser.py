@@ -55,6 +55,10 @@ class Command(BaseCommand):
         parser.add_argument("--slices", type=int, default=s.slices, help="central slices simulated per case × sequence")
         parser.add_argument("--out", type=Path, default=MODEL_PATH, help=f"ONNX file to write (default {MODEL_PATH})")
         parser.add_argument("--cache-dir", type=Path, default=None, help="reuse/save simulated cases here")
+        parser.add_argument("--checkpoint", type=Path, default=None,
+                            help="save the training state here and resume from it if it exists (a run stopped and "
+                                 "restarted with the same options gives the same weights)")
+        parser.add_argument("--checkpoint-every", type=int, default=s.checkpoint_every, help="steps between checkpoints")
 
     def handle(self, *args, **opts):
         try:
@@ -69,6 +73,8 @@ class Command(BaseCommand):
             raise CommandError("--real-fraction must be in [0, 1]")
         if opts["threads"] < 1:
             raise CommandError("--threads must be at least 1")
+        if opts["checkpoint_every"] < 1:
+            raise CommandError("--checkpoint-every must be at least 1")
         config = TrainingConfig(
             seed=opts["seed"], steps=opts["steps"], width=opts["width"], batch_size=opts["batch_size"],
             patch=opts["patch"], learning_rate=opts["lr"], min_learning_rate=opts["min_lr"], threads=opts["threads"],
@@ -80,6 +86,7 @@ class Command(BaseCommand):
         spec = RunSpec(
             train_seeds=_seeds(opts["train_seeds"]), validation_seeds=_seeds(opts["validation_seeds"]),
             slices=opts["slices"], output=opts["out"], cache_dir=opts["cache_dir"],
+            checkpoint=opts["checkpoint"], checkpoint_every=opts["checkpoint_every"],
         )
         if set(spec.train_seeds) & set(spec.validation_seeds):
             raise CommandError("training and validation seeds overlap")
