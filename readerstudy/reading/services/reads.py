@@ -448,29 +448,26 @@ def _apply(read: Read, parsed: Parsed, *, revising: bool = False) -> list[str]:
     now = timezone.now()
     to_create: list[tuple[str, Answer]] = []
     to_update: list[tuple[str, Answer, dict]] = []
-    to_delete: list[tuple[str, Answer]] = []
+    to_delete: list[tuple[str, _Stored]] = []
     changed: list[str] = []
     for (item_id, level), (item, value, payload) in parsed.items():
-        answer = existing.get((item_id, level))
+        stored = existing.get((item_id, level))
         label = item.key + (f"@{level}" if level else "")
-        if answer is not None and value is not None and answer.value == value and answer.payload == payload:
-            continue  # unchanged (the usual case: the page sends every answer on each save)
-        if answer is not None:
-            answer = answer.instance(read, item)
         if value is None and not payload:  # cleared (a "not assessable" cell has no value but a payload)
-            if answer is not None:
+            if stored is not None:
                 if revising:
                     raise AnswerInvalidError([f"{item.label}: a submitted answer can be changed, not removed"])
-                to_delete.append((label, answer))
+                to_delete.append((label, stored))
                 changed.append(label)
             continue
-        if answer is None:
+        if stored is None:
             answer = Answer(read=read, item=item, level=level, value=value, payload=payload)
             to_create.append((label, answer))
-        elif answer.value == value and answer.payload == payload:
-            continue
+        elif stored.value == value and stored.payload == payload:
+            continue  # unchanged (the usual case: the page sends every answer on each save)
         else:
-            before = _answer_state(answer)
+            answer = stored.instance(read, item)
+            before = _answer_state(stored)
             if revising:
                 answer.revision += 1
             answer.value, answer.payload, answer.updated_at = value, payload, now
