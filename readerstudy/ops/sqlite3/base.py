@@ -96,7 +96,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return float(self.settings_dict.get("OPTIONS", {}).get("timeout", 5))
 
     def _start_transaction_under_autocommit(self):
-        gate = _gate_for(self.settings_dict["NAME"])
+        name = self.settings_dict["NAME"]
+        if self.__dict__.get("_gate_name") != name:  # looked up once per database name, not per transaction
+            self._gate_name, self._gate = name, _gate_for(name)  # (the test runner renames the database)
+        gate = self._gate
         if gate is not None and self._gate_held is None:
             gate.acquire(self._gate_timeout())
             self._gate_held = gate
