@@ -221,6 +221,16 @@ def noisy_magnitude(clean: np.ndarray, sigma: float, kind: str, rng: np.random.G
     return np.abs(clean + noise).astype(np.float32)
 
 
+def _downscaled(image: np.ndarray, factor: float) -> np.ndarray:
+    """``image`` shrunk by ``factor`` (anti-aliased, linear), at least 32 pixels a side."""
+    from skimage.transform import rescale
+
+    factor = min(factor, min(image.shape) / 32)
+    if factor <= 1:
+        return image
+    return rescale(image, 1 / factor, order=1, anti_aliasing=True, preserve_range=True)
+
+
 def real_training_slices(
     names: Iterable[str],
     *,
@@ -230,6 +240,8 @@ def real_training_slices(
     blur_probability: float = 0.3,
     own_noise_margin: float = OWN_NOISE_MARGIN,
     max_own_noise: float | None = None,
+    downscale_probability: float = 0.0,
+    downscale_range: tuple[float, float] = (1.25, 2.5),
     log: Callable[[str], None] = print,
 ) -> tuple[list[tuple[np.ndarray, np.ndarray, float]], dict[str, int]]:
     """Noisy → clean pairs from the real sources ``names``, normalized as at inference.
@@ -263,9 +275,17 @@ def real_training_slices(
             floor = np.log(max(sigma_range[0], min(own_noise_margin * estimate_noise_sigma(image) / top, sigma_range[1] / 2)))
             for _ in range(per_slice):
                 clean = image.astype(np.float64)
+                copy_top, copy_floor = top, floor
+                if downscale_probability > 0 and rng.random() < downscale_probability:
+                    # Anatomy at the pixel scale (a small matrix, a large field of view): detail the
+                    # network must keep although it is as fine as the noise.
+                    clean = _downscaled(clean, float(rng.uniform(*downscale_range)))
+                    copy_top = float(np.percentile(clean, 99.5))
+                    copy_floor = np.log(max(sigma_range[0], min(own_noise_margin * estimate_noise_sigma(clean) / copy_top,
+                                                                sigma_range[1] / 2)))
                 if rng.random() < blur_probability:
                     clean = ndimage.gaussian_filter(clean, float(rng.uniform(0.3, 0.8)))
-                sigma = float(np.exp(rng.uniform(max(lo, floor), hi))) * top
+                sigma = float(np.exp(rng.uniform(max(lo, copy_floor), hi))) * copy_top
                 kind = NOISE_KINDS[int(rng.choice(3, p=[0.5, 0.25, 0.25]))]
                 noisy = noisy_magnitude(clean, sigma, kind, rng)
                 scale = volume_scale(noisy)

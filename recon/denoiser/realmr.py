@@ -16,6 +16,11 @@ dipy_s0             S0_10slices.nii.gz: b0 EPI brain, 10 × 128²               
 dipy_piesno         test_piesno.nii.gz: EPI, 14 × 96²                           dipy           training
 nibabel_example4d   example4d.nii.gz: EPI, 24 × 128×96 (first volume)           nibabel        training
 pydicom_emri        emri_small.dcm: 10 × 64² MR frames                          pydicom-data   training
+colin27_t1          ch2.nii.gz: Colin27, one subject's T1 (27 scans averaged),  mricron-data   training
+                    1 mm, 181×217×181 (every 3rd slice of each orientation)     (Debian)
+itk_fat_mri         FatMRISlice.png: abdomen, 256² (8-bit)                      insighttoolkit5-
+                                                                                examples (Debian)
+                                                                                               training
 ==================  ==========================================================  ============  ==========
 
 (pydicom's ``examples_overlay.dcm`` is a crop of the Siemens abdomen image, so it is not a separate
@@ -103,6 +108,27 @@ def _nibabel_example4d() -> list[np.ndarray]:
     return _nifti_slices(_package_dir("nibabel") / "tests" / "data" / "example4d.nii.gz")
 
 
+DEBIAN_SHARE = Path("/usr/share")
+
+
+def _debian_file(relative: str) -> Path:
+    path = DEBIAN_SHARE / relative
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: install its Debian package (see recon.denoiser.realmr)")
+    return path
+
+
+def _colin27() -> list[np.ndarray]:
+    return _nifti_slices(_debian_file("mricron/templates/ch2.nii.gz"), axes=(0, 1, 2), step=3)
+
+
+def _itk_fat_mri() -> list[np.ndarray]:
+    from PIL import Image
+
+    path = _debian_file("doc/insighttoolkit5-examples/examples/Data/FatMRISlice.png")
+    return [np.asarray(Image.open(path).convert("L"), dtype=np.float32)]
+
+
 @dataclass(frozen=True)
 class RealSource:
     name: str
@@ -134,6 +160,10 @@ SOURCES: dict[str, RealSource] = {
                    _nibabel_example4d),
         RealSource("pydicom_emri", "pydicom-data", "MIT", "training", "emri_small.dcm, 10 × 64²",
                    lambda: _dicom_frames(_package_dir("data_store") / "data" / "emri_small.dcm")),
+        RealSource("colin27_t1", "mricron-data (Debian)", "BSD-3-Clause (Debian copyright; Colin27, MNI)", "training",
+                   "ch2.nii.gz Colin27 single-subject T1, 1 mm; every 3rd slice, 3 orientations", _colin27),
+        RealSource("itk_fat_mri", "insighttoolkit5-examples (Debian)", "Apache-2.0", "training",
+                   "FatMRISlice.png abdomen, 256² 8-bit", _itk_fat_mri),
     )
 }
 

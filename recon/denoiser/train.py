@@ -49,11 +49,11 @@ class TrainingConfig:
     """Everything that determines the trained model."""
 
     seed: int = 20260421
-    width: int = 24
+    width: int = 32
     n_res_blocks: int = 2
     patch: int = 64
     batch_size: int = 16
-    steps: int = 8000
+    steps: int = 16000
     learning_rate: float = 1e-3
     min_learning_rate: float = 1e-5
     threads: int = 2
@@ -86,6 +86,19 @@ class TrainingConfig:
     # Real slices whose own noise exceeds this fraction of their 99.5th percentile are not used
     # (None: all are used).
     max_own_noise: float | None = None
+    # The real MR training sources, in order (recon.denoiser.realmr names, role "training"); every
+    # one must be installed, so a run on a machine without one fails instead of quietly training a
+    # different model. None: whichever training sources are installed.
+    # Since 2026-11-30 (third model of issue 13): the ICBM template (an average of 152 brains, smooth)
+    # out, Colin27 (one subject) and the ITK abdomen in; in 1000-step pilots the swap changed the
+    # held-out real MR by −0.05 to +0.03 dB (within seed noise).
+    real_sources: tuple[str, ...] | None = (
+        "siemens_abdomen", "dipy_s0", "dipy_piesno", "nibabel_example4d", "pydicom_emri", "colin27_t1", "itk_fat_mri",
+    )
+    # Probability that a real slice's noisy copy is made from the slice shrunk by a factor in
+    # real_downscale_range (recon.denoiser.data.real_training_slices); 0 leaves the sampling as before.
+    real_downscale_probability: float = 0.0
+    real_downscale_range: tuple[float, float] = (1.25, 2.5)
     air_loss_weight: float = 0.1  # loss weight of pixels whose reference is within 2σ of 0
     n2n_weight: float = 0.0  # kept for the metadata; Noise2Noise is not used (biased on RSS magnitude)
     log_every: int = 200
@@ -285,6 +298,24 @@ def validate(model_path: Path, cases, *, log: Callable[[str], None] = print):
     return table
 
 
+def training_source_names(names: tuple[str, ...] | None) -> list[str]:
+    """The real training sources a run reads: ``names`` (each checked: known, a training source,
+    installed) or, with None, every installed training source."""
+    from recon.denoiser.realmr import SOURCES, available_sources
+
+    if names is None:
+        return available_sources("training")
+    installed = set(available_sources("training"))
+    for name in names:
+        if name not in SOURCES:
+            raise LookupError(f"unknown real MR source {name!r} (known: {', '.join(SOURCES)})")
+        if SOURCES[name].role != "training":
+            raise LookupError(f"{name!r} is a {SOURCES[name].role} source; training never reads it")
+        if name not in installed:
+            raise LookupError(f"real MR training source {name!r} is not installed: it comes with {SOURCES[name].package}")
+    return list(names)
+
+
 def run(spec: RunSpec, config: TrainingConfig, *, log: Callable[[str], None] = print) -> dict:
     """Simulate training and validation cases, train from scratch, export ONNX, validate."""
     from recon.denoiser import data
@@ -318,13 +349,13 @@ def run(spec: RunSpec, config: TrainingConfig, *, log: Callable[[str], None] = p
         phantom = pairset_slices(supervised)
     else:
         raise ValueError(f"phantom_pairs must be 'recon' or 'noise', not {config.phantom_pairs!r}")
-    from recon.denoiser.realmr import available_sources
-
-    real_names = available_sources("training")
+    real_names = training_source_names(config.real_sources)
     log(f"Real MR training sources: {', '.join(real_names) or 'none installed'}")
     real, counts = data.real_training_slices(real_names, seed=config.seed + 1, realizations=config.real_realizations,
                                              sigma_range=tuple(config.real_sigma_range),
                                              own_noise_margin=config.own_noise_margin,
+                                             downscale_probability=config.real_downscale_probability,
+                                             downscale_range=tuple(config.real_downscale_range),
                                              max_own_noise=config.max_own_noise, log=log)
     log(f"Training slices: {len(phantom)} phantom ({config.phantom_pairs}), {len(real)} real; simulation {simulated:.0f} s")
     groups = [("phantom", phantom, 1.0 - config.real_fraction if real else 1.0)]

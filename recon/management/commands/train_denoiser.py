@@ -34,6 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=c.seed, help="training seed (weights, patches, synthetic noise)")
         parser.add_argument("--steps", type=int, default=c.steps)
         parser.add_argument("--width", type=int, default=c.width, help="channels at the first U-Net level")
+        parser.add_argument("--res-blocks", type=int, default=c.n_res_blocks, help="residual blocks at the U-Net's bottom")
         parser.add_argument("--batch-size", type=int, default=c.batch_size)
         parser.add_argument("--patch", type=int, default=c.patch, help="patch size (multiple of 8)")
         parser.add_argument("--lr", type=float, default=c.learning_rate)
@@ -49,6 +50,10 @@ class Command(BaseCommand):
         parser.add_argument("--phantom-pairs", choices=("recon", "noise"), default=c.phantom_pairs,
                             help="phantom share: recon (Fast/Standard/NEX-1 → Truth + white synthetic) or noise "
                                  "(Truth + the real pairs' magnitude noise kinds only)")
+        parser.add_argument("--real-sources", default=",".join(c.real_sources) if c.real_sources else "installed",
+                            help='comma-separated real MR training sources (recon.denoiser.realmr), or "installed" for every installed one')
+        parser.add_argument("--real-downscale", type=float, default=c.real_downscale_probability,
+                            help="probability that a real slice's noisy copy is made from the slice shrunk 1.25–2.5×")
         parser.add_argument("--threads", type=int, default=c.threads, help="torch threads (at most 2 on a shared machine)")
         parser.add_argument("--train-seeds", default=f"{s.train_seeds[0]}-{s.train_seeds[-1]}", help='phantom case seeds, e.g. "1001-1010"')
         parser.add_argument("--validation-seeds", default=",".join(map(str, s.validation_seeds)))
@@ -65,7 +70,7 @@ class Command(BaseCommand):
             import torch  # noqa: F401
         except ImportError as exc:
             raise CommandError("train_denoiser needs PyTorch: pip install -e '.[train]'") from exc
-        from recon.denoiser.train import RunSpec, TrainingConfig, run
+        from recon.denoiser.train import RunSpec, TrainingConfig, run, training_source_names
 
         if opts["patch"] % 8:
             raise CommandError("--patch must be a multiple of 8")
@@ -76,18 +81,24 @@ class Command(BaseCommand):
         if opts["checkpoint_every"] < 1:
             raise CommandError("--checkpoint-every must be at least 1")
         config = TrainingConfig(
-            seed=opts["seed"], steps=opts["steps"], width=opts["width"], batch_size=opts["batch_size"],
+            seed=opts["seed"], steps=opts["steps"], width=opts["width"], n_res_blocks=opts["res_blocks"], batch_size=opts["batch_size"],
             patch=opts["patch"], learning_rate=opts["lr"], min_learning_rate=opts["min_lr"], threads=opts["threads"],
             n2n_weight=opts["n2n_weight"], real_realizations=opts["real_realizations"],
             air_loss_weight=opts["air_loss_weight"],
             synthetic_per_case=opts["synthetic_per_case"], real_fraction=opts["real_fraction"],
             phantom_pairs=opts["phantom_pairs"],
+            real_downscale_probability=opts["real_downscale"],
+            real_sources=None if opts["real_sources"] == "installed" else tuple(n for n in opts["real_sources"].split(",") if n),
         )
         spec = RunSpec(
             train_seeds=_seeds(opts["train_seeds"]), validation_seeds=_seeds(opts["validation_seeds"]),
             slices=opts["slices"], output=opts["out"], cache_dir=opts["cache_dir"],
             checkpoint=opts["checkpoint"], checkpoint_every=opts["checkpoint_every"],
         )
+        try:
+            training_source_names(config.real_sources)  # fail before minutes of simulation
+        except LookupError as exc:
+            raise CommandError(str(exc)) from exc
         if set(spec.train_seeds) & set(spec.validation_seeds):
             raise CommandError("training and validation seeds overlap")
 
