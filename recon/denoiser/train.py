@@ -305,12 +305,13 @@ def training_source_names(names: tuple[str, ...] | None) -> list[str]:
 
     if names is None:
         return available_sources("training")
-    installed = set(available_sources("training"))
     for name in names:
         if name not in SOURCES:
             raise LookupError(f"unknown real MR source {name!r} (known: {', '.join(SOURCES)})")
         if SOURCES[name].role != "training":
             raise LookupError(f"{name!r} is a {SOURCES[name].role} source; training never reads it")
+    installed = set(available_sources("training"))
+    for name in names:
         if name not in installed:
             raise LookupError(f"real MR training source {name!r} is not installed: it comes with {SOURCES[name].package}")
     return list(names)

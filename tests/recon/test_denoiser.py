@@ -501,3 +501,19 @@ def test_training_defaults_are_the_committed_models_recipe():
     meta = read_metadata(MODEL_PATH)
     assert json.loads(meta["training_config"]) == json.loads(config_json(TrainingConfig()))
     assert sorted(json.loads(meta["real_training_sources"])) == sorted(TrainingConfig().real_sources)
+
+
+def test_debian_training_sources_are_found_where_debian_installs_them_or_named_missing(monkeypatch, tmp_path):
+    from recon.denoiser import realmr
+
+    monkeypatch.setattr(realmr, "DEBIAN_SHARE", tmp_path)
+    with pytest.raises(FileNotFoundError, match="ch2.nii.gz is missing: install its Debian package"):
+        realmr.SOURCES["colin27_t1"].loader()
+    with pytest.raises(FileNotFoundError, match="FatMRISlice.png is missing"):
+        realmr.SOURCES["itk_fat_mri"].loader()
+    assert not {"colin27_t1", "itk_fat_mri"} & set(realmr.available_sources("training"))
+    monkeypatch.undo()
+    if not (realmr.DEBIAN_SHARE / "mricron/templates/ch2.nii.gz").is_file():
+        pytest.skip("Debian's mricron-data is not installed")
+    slices = realmr.load_source("colin27_t1")
+    assert len(slices) > 150 and all(s.ndim == 2 and s.dtype == np.float32 for s in slices)
