@@ -263,6 +263,12 @@ def real_training_slices(
     pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
     counts: dict[str, int] = {}
     lo, hi = np.log(sigma_range[0]), np.log(sigma_range[1])
+
+    def log_sigma_floor(image: np.ndarray, top: float) -> float:
+        # The reference carries its own noise: the added noise is at least twice it, so the
+        # target is not mostly noise the network is asked to keep.
+        return np.log(max(sigma_range[0], min(own_noise_margin * estimate_noise_sigma(image) / top, sigma_range[1] / 2)))
+
     for name in names:
         slices = load_source(name)
         if max_own_noise is not None:
@@ -270,9 +276,7 @@ def real_training_slices(
         per_slice = max(2, int(round(realizations / max(len(slices), 1))))
         for image in slices:
             top = float(np.percentile(image, 99.5))
-            # The reference carries its own noise: the added noise is at least twice it, so the
-            # target is not mostly noise the network is asked to keep.
-            floor = np.log(max(sigma_range[0], min(own_noise_margin * estimate_noise_sigma(image) / top, sigma_range[1] / 2)))
+            floor = log_sigma_floor(image, top)
             for _ in range(per_slice):
                 clean = image.astype(np.float64)
                 copy_top, copy_floor = top, floor
@@ -281,8 +285,7 @@ def real_training_slices(
                     # network must keep although it is as fine as the noise.
                     clean = _downscaled(clean, float(rng.uniform(*downscale_range)))
                     copy_top = float(np.percentile(clean, 99.5))
-                    copy_floor = np.log(max(sigma_range[0], min(own_noise_margin * estimate_noise_sigma(clean) / copy_top,
-                                                                sigma_range[1] / 2)))
+                    copy_floor = log_sigma_floor(clean, copy_top)
                 if rng.random() < blur_probability:
                     clean = ndimage.gaussian_filter(clean, float(rng.uniform(0.3, 0.8)))
                 sigma = float(np.exp(rng.uniform(max(lo, copy_floor), hi))) * copy_top

@@ -237,11 +237,11 @@ class _AirParts:
             return
         from scipy import ndimage
 
-        self.x = np.asarray(noisy, dtype=np.float32)
-        size = (AIR_WINDOW_PX,) * 2 if self.x.ndim == 2 else (1,) + (AIR_WINDOW_PX,) * 2
+        x = np.asarray(noisy, dtype=np.float32)
+        size = (AIR_WINDOW_PX,) * 2 if x.ndim == 2 else (1,) + (AIR_WINDOW_PX,) * 2
         # The residual (input − estimate) and its 5×5 local mean: the estimate plus the local mean
         # of the residual has the input's local mean level but the estimate's structure.
-        self.residual = self.x - self.estimate
+        self.residual = x - self.estimate
         self.local_residual = ndimage.uniform_filter(self.residual, size=size, mode="reflect")
         lo, hi = BACKGROUND_SNR
         self.ramp = np.clip((self.estimate / np.float32(sigma) - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)

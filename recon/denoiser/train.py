@@ -298,22 +298,26 @@ def validate(model_path: Path, cases, *, log: Callable[[str], None] = print):
     return table
 
 
+class TrainingSourceError(LookupError):
+    """A named real MR training source is unknown, not a training source, or not installed."""
+
+
 def training_source_names(names: tuple[str, ...] | None) -> list[str]:
     """The real training sources a run reads: ``names`` (each checked: known, a training source,
-    installed) or, with None, every installed training source."""
+    installed; :class:`TrainingSourceError` otherwise) or, with None, every installed training source."""
     from recon.denoiser.realmr import SOURCES, available_sources
 
     if names is None:
         return available_sources("training")
     for name in names:
         if name not in SOURCES:
-            raise LookupError(f"unknown real MR source {name!r} (known: {', '.join(SOURCES)})")
+            raise TrainingSourceError(f"unknown real MR source {name!r} (known: {', '.join(SOURCES)})")
         if SOURCES[name].role != "training":
-            raise LookupError(f"{name!r} is a {SOURCES[name].role} source; training never reads it")
+            raise TrainingSourceError(f"{name!r} is a {SOURCES[name].role} source; training never reads it")
     installed = set(available_sources("training"))
     for name in names:
         if name not in installed:
-            raise LookupError(f"real MR training source {name!r} is not installed: it comes with {SOURCES[name].package}")
+            raise TrainingSourceError(f"real MR training source {name!r} is not installed: it comes with {SOURCES[name].package}")
     return list(names)
 
 
@@ -324,6 +328,7 @@ def run(spec: RunSpec, config: TrainingConfig, *, log: Callable[[str], None] = p
     from recon.denoiser.network import count_parameters
 
     started = time.perf_counter()
+    real_names = training_source_names(config.real_sources)  # before minutes of simulation
 
     def cases_for(name: str, seeds: tuple[int, ...], noise_scales: tuple[float, ...]):
         cache = spec.cache_dir / f"{name}_{'-'.join(map(str, seeds))}_s{spec.slices}.npz" if spec.cache_dir else None
@@ -350,7 +355,6 @@ def run(spec: RunSpec, config: TrainingConfig, *, log: Callable[[str], None] = p
         phantom = pairset_slices(supervised)
     else:
         raise ValueError(f"phantom_pairs must be 'recon' or 'noise', not {config.phantom_pairs!r}")
-    real_names = training_source_names(config.real_sources)
     log(f"Real MR training sources: {', '.join(real_names) or 'none installed'}")
     real, counts = data.real_training_slices(real_names, seed=config.seed + 1, realizations=config.real_realizations,
                                              sigma_range=tuple(config.real_sigma_range),

@@ -70,7 +70,7 @@ class Command(BaseCommand):
             import torch  # noqa: F401
         except ImportError as exc:
             raise CommandError("train_denoiser needs PyTorch: pip install -e '.[train]'") from exc
-        from recon.denoiser.train import RunSpec, TrainingConfig, run, training_source_names
+        from recon.denoiser.train import RunSpec, TrainingConfig, TrainingSourceError, run
 
         if opts["patch"] % 8:
             raise CommandError("--patch must be a multiple of 8")
@@ -95,10 +95,6 @@ class Command(BaseCommand):
             slices=opts["slices"], output=opts["out"], cache_dir=opts["cache_dir"],
             checkpoint=opts["checkpoint"], checkpoint_every=opts["checkpoint_every"],
         )
-        try:
-            training_source_names(config.real_sources)  # fail before minutes of simulation
-        except LookupError as exc:
-            raise CommandError(str(exc)) from exc
         if set(spec.train_seeds) & set(spec.validation_seeds):
             raise CommandError("training and validation seeds overlap")
 
@@ -106,4 +102,7 @@ class Command(BaseCommand):
             self.stdout.write(line)
             self.stdout.flush()
 
-        run(spec, config, log=log)
+        try:
+            run(spec, config, log=log)  # checks the real sources before it simulates anything
+        except TrainingSourceError as exc:
+            raise CommandError(str(exc)) from exc
