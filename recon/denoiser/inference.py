@@ -190,6 +190,13 @@ def predict_clean(
         sigma = estimate_noise_sigma(vol)
     if sigma < 0 or not np.isfinite(sigma):
         raise ValueError(f"sigma must be a finite, non-negative noise level; got {sigma}.")
+    out = _predict(vol, sigma, scale, model_path, providers, num_threads, batch_size)
+    return out[0] if was_2d else out
+
+
+def _predict(vol: np.ndarray, sigma: float, scale: float, model_path, providers, num_threads, batch_size: int) -> np.ndarray:
+    """The network pass of :func:`predict_clean` on a checked (slices, H, W) float32 volume whose
+    :func:`volume_scale` is ``scale`` (> 0)."""
     session = _session(
         str(model_path or MODEL_PATH),
         tuple(providers) if providers else tuple(default_providers()),
@@ -206,7 +213,7 @@ def predict_clean(
         }
         (pred,) = session.run(None, feed)
         out[start : start + batch_size] = pred[:, 0, :h, :w] * np.float32(scale)
-    return out[0] if was_2d else out
+    return out
 
 
 #: Largest blend weight toward the network estimate (keeps some input texture, never all-network).
@@ -240,18 +247,29 @@ class _AirParts:
         x = np.asarray(noisy, dtype=np.float32)
         size = (AIR_WINDOW_PX,) * 2 if x.ndim == 2 else (1,) + (AIR_WINDOW_PX,) * 2
         # The residual (input − estimate) and its 5×5 local mean: the estimate plus the local mean
-        # of the residual has the input's local mean level but the estimate's structure.
-        self.residual = x - self.estimate
-        self.local_residual = ndimage.uniform_filter(self.residual, size=size, mode="reflect")
+        # of the residual has the input's local mean level but the estimate's structure. Kept as the
+        # pieces target() combines (base = f + U(r), fluctuation = r − U(r)), so each arm costs a
+        # few in-place passes (same arithmetic, same bits as the formula).
+        residual = x - self.estimate
+        local_residual = ndimage.uniform_filter(residual, size=size, mode="reflect")
+        self.base = self.estimate + local_residual
+        residual -= local_residual
+        self.fluctuation = residual
         lo, hi = BACKGROUND_SNR
-        self.ramp = np.clip((self.estimate / np.float32(sigma) - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+        ramp = np.clip((self.estimate / np.float32(sigma) - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+        self.tissue_part = self.estimate * ramp
+        self.air_weight = 1 - ramp
 
     def target(self, keep: float) -> np.ndarray:
         if not self.active:
             return self.estimate
-        air = self.estimate + self.local_residual + np.float32(keep) * (self.residual - self.local_residual)
+        # f·ramp + max(f + U(r) + keep·(r − U(r)), 0)·(1 − ramp)
+        air = self.fluctuation * np.float32(keep)
+        air += self.base
         np.maximum(air, 0.0, out=air)  # ≥ 0, so the blend stays ≥ (1 − w)·input
-        return self.estimate * self.ramp + air * (1 - self.ramp)
+        air *= self.air_weight
+        air += self.tissue_part
+        return air
 
 
 def air_floor(clean_estimate: np.ndarray, sigma: float | None, *, noisy: np.ndarray | None = None,
@@ -281,7 +299,13 @@ def _blend(noisy: np.ndarray, parts: _AirParts, weight: float, reduction: float)
     if w == 0.0:
         return noisy.copy()
     reduction = min(max(float(reduction), 0.0), w)
-    return noisy + np.float32(w) * (parts.target(1.0 - reduction / w) - noisy)
+    out = parts.target(1.0 - reduction / w)
+    if out is parts.estimate:
+        out = out.copy()
+    out -= noisy
+    out *= np.float32(w)
+    out += noisy
+    return out
 
 
 def apply_factor(noisy: np.ndarray, clean_estimate: np.ndarray, factor: float, *, weight: float | None = None,
@@ -329,20 +353,24 @@ def weight_for_reduction(factor: float, residual_ratio: float, correlation: floa
     return float(np.clip(w, 0.0, MAX_WEIGHT))
 
 
-@lru_cache(maxsize=256)
-def _noise_transfer(model_path: str, providers: tuple[str, ...], num_threads: int, sigma_key: float) -> tuple[float, float]:
-    """(ε, ρ) of the network on flat Rician patches at normalized σ ``sigma_key`` (see module doc)."""
-    session = _session(model_path, providers, num_threads)
+def flat_patches(sigma_normalized: float) -> np.ndarray:
+    """The calibration input: flat Rician patches (levels :data:`CALIBRATION_LEVELS`, size
+    :data:`CALIBRATION_SIZE`², fixed seed) at normalized noise level ``sigma_normalized``."""
     rng = np.random.default_rng(0)
     levels = np.asarray(CALIBRATION_LEVELS, np.float32)
     size = CALIBRATION_SIZE
     clean = np.broadcast_to(levels[:, None, None], (levels.size, size, size)).astype(np.float32)
-    noisy = np.hypot(clean + rng.normal(0, sigma_key, clean.shape), rng.normal(0, sigma_key, clean.shape)).astype(np.float32)
-    feed = {"image": noisy[:, None], "sigma": np.full((levels.size, 1), sigma_key, np.float32)}
-    (pred,) = session.run(None, feed)
-    inner = (slice(None), slice(8, -8), slice(8, -8))  # away from the patch border
+    return np.hypot(clean + rng.normal(0, sigma_normalized, clean.shape),
+                    rng.normal(0, sigma_normalized, clean.shape)).astype(np.float32)
+
+
+def transfer_of(noisy: np.ndarray, estimate: np.ndarray) -> tuple[float, float]:
+    """(ε, ρ) of an estimate of the flat patches ``noisy`` (:func:`flat_patches`): the SD of the
+    estimate's fluctuation relative to the noise's, and its correlation with the noise, away from
+    the patch border. The estimate is floored at 0 first, as the arms floor it."""
+    inner = (slice(None), slice(8, -8), slice(8, -8))
     n = (noisy - noisy.mean(axis=(1, 2), keepdims=True))[inner].ravel()
-    est = np.maximum(pred[:, 0], 0.0)
+    est = np.maximum(np.asarray(estimate, np.float32), 0.0)
     e = (est - est.mean(axis=(1, 2), keepdims=True))[inner].ravel()
     sd_n = float(n.std())
     if sd_n == 0:
@@ -350,6 +378,23 @@ def _noise_transfer(model_path: str, providers: tuple[str, ...], num_threads: in
     eps = float(e.std()) / sd_n
     rho = float(np.corrcoef(n, e)[0, 1]) if e.std() > 0 else 0.0
     return eps, rho
+
+
+def estimator_transfer(estimator, sigma_normalized: float) -> tuple[float, float]:
+    """(ε, ρ) of any denoiser ``estimator(patches, σ) -> estimate`` (normalized units, patches of
+    shape (n, H, W)) on the calibration patches; the bench uses it to put BM3D through the arms."""
+    noisy = flat_patches(sigma_normalized)
+    return transfer_of(noisy, estimator(noisy, float(sigma_normalized)))
+
+
+@lru_cache(maxsize=256)
+def _noise_transfer(model_path: str, providers: tuple[str, ...], num_threads: int, sigma_key: float) -> tuple[float, float]:
+    """(ε, ρ) of the network on flat Rician patches at normalized σ ``sigma_key`` (see module doc)."""
+    session = _session(model_path, providers, num_threads)
+    noisy = flat_patches(sigma_key)
+    feed = {"image": noisy[:, None], "sigma": np.full((noisy.shape[0], 1), sigma_key, np.float32)}
+    (pred,) = session.run(None, feed)
+    return transfer_of(noisy, pred[:, 0])
 
 
 def noise_transfer(
@@ -384,24 +429,23 @@ def blend_weight(
         return 0.0
     if not (np.isfinite(sigma_normalized) and sigma_normalized > 0):
         return factor
-    eps, rho = noise_transfer(sigma_normalized, model_path=model_path, providers=providers, num_threads=num_threads)
+    return weight_from_transfer(factor, *noise_transfer(sigma_normalized, model_path=model_path,
+                                                        providers=providers, num_threads=num_threads))
+
+
+def weight_from_transfer(factor: float, residual_ratio: float, correlation: float) -> float:
+    """The blend weight for ``factor`` of an estimate with flat-patch transfer (ε, ρ): the
+    solution of :func:`weight_for_reduction`, or, where that reaches :data:`MAX_WEIGHT`, the
+    factor's proportional share of the cap."""
+    factor = _check_factor(factor)
     # Where the network cannot remove the fraction asked for (the weight reaches the cap), the arms
     # must still differ and keep their order: such a factor gets its proportional share of the cap
     # (the strongest arm, 75 %, may reach it). Reachable factors get their calibrated weight,
     # which grows with the factor, so the order holds either way.
-    weight = weight_for_reduction(factor, eps, rho)
+    weight = weight_for_reduction(factor, residual_ratio, correlation)
     if weight >= MAX_WEIGHT:
         weight = MAX_WEIGHT * min(factor / max(FAST_DL_ARMS.values()), 1.0)
     return weight
-
-
-def _normalized_sigma(vol: np.ndarray, sigma: float | None) -> float:
-    scale = volume_scale(vol)
-    if scale <= 0:
-        return float("nan")
-    if sigma is None:
-        sigma = estimate_noise_sigma(vol)
-    return float(sigma) / scale
 
 
 def _check_factor(factor: float) -> float:
@@ -487,23 +531,43 @@ def denoise_arms(
     checked = {arm: _check_factor(r) for arm, r in factors.items()}
     original = np.asarray(volume)
     vol, was_2d = _as_float_volume(original)
-    if all(r == 0.0 for r in checked.values()) or volume_scale(vol) <= 0:
+    scale = volume_scale(vol) if any(r != 0.0 for r in checked.values()) else 0.0
+    if scale <= 0:
         return {arm: original.copy() for arm in checked}  # identity, or nothing to denoise
     if sigma is None:
         sigma = estimate_noise_sigma(vol)
     if sigma < 0 or not np.isfinite(sigma):
         raise ValueError(f"sigma must be a finite, non-negative noise level; got {sigma}.")
     options = {"model_path": model_path, "providers": providers, "num_threads": num_threads}
-    clean = predict_clean(original, sigma=sigma, batch_size=batch_size, **options)
-    sigma_n = _normalized_sigma(vol, sigma)
+    clean = _predict(vol, sigma, scale, model_path, providers, num_threads, batch_size)
+    sigma_n = float(sigma) / scale
+    if was_2d:
+        clean = clean[0]
     noisy = vol[0] if was_2d else vol
-    parts = _AirParts(clean, sigma, noisy)
+    transfer = noise_transfer(sigma_n, **options) if np.isfinite(sigma_n) and sigma_n > 0 else None
+    arms = blend_arms(noisy, clean, checked, sigma=sigma, transfer=transfer)
+    return {arm: original.copy() if checked[arm] == 0.0 else _restore_dtype(out, original) for arm, out in arms.items()}
+
+
+def blend_arms(noisy: np.ndarray, estimate: np.ndarray, factors: dict[str, float], *, sigma: float | None,
+               transfer: tuple[float, float] | None) -> dict[str, np.ndarray]:
+    """The arms of ``factors`` blended from the float input ``noisy`` and any full-strength
+    ``estimate`` of it whose flat-patch transfer (ε, ρ) is ``transfer`` (``None``: weight = factor).
+
+    :func:`denoise_arms` passes the network's estimate; the bench passes BM3D's (with
+    :func:`estimator_transfer`) to show what the factor semantics cost an estimate as good as BM3D.
+    """
+    parts = _AirParts(estimate, sigma, noisy)
     out = {}
-    for arm, r in checked.items():
+    for arm, r in factors.items():
+        r = _check_factor(r)
         if r == 0.0:
-            out[arm] = original.copy()
+            out[arm] = np.array(noisy, dtype=np.float32, copy=True)
             continue
-        weight = blend_weight(r, sigma_n, **options)
-        reduction = flat_reduction(weight, *noise_transfer(sigma_n, **options)) if np.isfinite(sigma_n) and sigma_n > 0 else weight
-        out[arm] = _restore_dtype(_blend(noisy, parts, weight, reduction), original)
+        if transfer is None:
+            weight = reduction = r
+        else:
+            weight = weight_from_transfer(r, *transfer)
+            reduction = flat_reduction(weight, *transfer)
+        out[arm] = _blend(noisy, parts, weight, reduction)
     return out

@@ -73,39 +73,9 @@ def _downsample2(image: np.ndarray) -> np.ndarray:
     return image[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).astype(np.float32)
 
 
-def _mr2_shoulder() -> list[np.ndarray]:
-    return [_downsample2(f) for f in _dicom_frames(_package_dir("data_store") / "data" / "MR2_UNCR.dcm")]
-
-
-def _siemens_abdomen() -> list[np.ndarray]:
-    return _dicom_frames(_package_dir("data_store") / "data" / "MR-SIEMENS-DICOM-WithOverlays.dcm")
-
-
-def _dipy_t1_coronal() -> list[np.ndarray]:
-    return [np.load(_package_dir("dipy.data") / "files" / "t1_coronal_slice.npy").astype(np.float32)]
-
-
-def _pydicom_file(name: str) -> Callable[[], list[np.ndarray]]:
-    def load() -> list[np.ndarray]:
-        return _dicom_frames(_package_dir("pydicom") / "data" / "test_files" / name)
-
-    return load
-
-
-def _mni152() -> list[np.ndarray]:
-    path = _package_dir("nilearn.datasets") / "data" / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
-    return _nifti_slices(path, axes=(0, 1, 2), step=3)
-
-
-def _dipy_nifti(name: str) -> Callable[[], list[np.ndarray]]:
-    def load() -> list[np.ndarray]:
-        return _nifti_slices(_package_dir("dipy.data") / "files" / name)
-
-    return load
-
-
-def _nibabel_example4d() -> list[np.ndarray]:
-    return _nifti_slices(_package_dir("nibabel") / "tests" / "data" / "example4d.nii.gz")
+def _packaged(module: str, *parts: str) -> Callable[[], Path]:
+    """The path of a file inside an installed package (LookupError when the package is missing)."""
+    return lambda: _package_dir(module).joinpath(*parts)
 
 
 DEBIAN_SHARE = Path("/usr/share")
@@ -118,14 +88,25 @@ def _debian_file(relative: str) -> Path:
     return path
 
 
-def _colin27() -> list[np.ndarray]:
-    return _nifti_slices(_debian_file("mricron/templates/ch2.nii.gz"), axes=(0, 1, 2), step=3)
+def _debian(relative: str) -> Callable[[], Path]:
+    return lambda: _debian_file(relative)
 
 
-def _itk_fat_mri() -> list[np.ndarray]:
+def _downsampled_frames(path: Path) -> list[np.ndarray]:
+    return [_downsample2(f) for f in _dicom_frames(path)]
+
+
+def _npy(path: Path) -> list[np.ndarray]:
+    return [np.load(path).astype(np.float32)]
+
+
+def _orthogonal_every_third(path: Path) -> list[np.ndarray]:
+    return _nifti_slices(path, axes=(0, 1, 2), step=3)
+
+
+def _png_gray(path: Path) -> list[np.ndarray]:
     from PIL import Image
 
-    path = _debian_file("doc/insighttoolkit5-examples/examples/Data/FatMRISlice.png")
     return [np.asarray(Image.open(path).convert("L"), dtype=np.float32)]
 
 
@@ -136,34 +117,52 @@ class RealSource:
     licence: str
     role: str  # "training" or "validation"
     description: str
-    loader: Callable[[], list[np.ndarray]]
+    path: Callable[[], Path]  # where the file is (LookupError / FileNotFoundError when not installed)
+    reader: Callable[[Path], list[np.ndarray]]
+
+    def loader(self) -> list[np.ndarray]:
+        """The source's raw 2-D images (reads the file)."""
+        return self.reader(self.path())
+
+    def installed(self) -> bool:
+        """Whether the file is there, without reading it."""
+        try:
+            return self.path().is_file()
+        except (LookupError, FileNotFoundError, ImportError):
+            return False
 
 
 SOURCES: dict[str, RealSource] = {
     s.name: s
     for s in (
         RealSource("mr2_shoulder", "pydicom-data", "MIT", "validation",
-                   "MR2_UNCR.dcm shoulder, 1024² downsampled 2× to 512²", _mr2_shoulder),
+                   "MR2_UNCR.dcm shoulder, 1024² downsampled 2× to 512²",
+                   _packaged("data_store", "data", "MR2_UNCR.dcm"), _downsampled_frames),
         RealSource("dipy_t1_coronal", "dipy", "BSD-3-Clause", "validation",
-                   "t1_coronal_slice.npy brain T1, 256²", _dipy_t1_coronal),
+                   "t1_coronal_slice.npy brain T1, 256²", _packaged("dipy.data", "files", "t1_coronal_slice.npy"), _npy),
         RealSource("pydicom_mr_small", "pydicom", "MIT", "validation",
-                   "MR_small.dcm, 64²", _pydicom_file("MR_small.dcm")),
+                   "MR_small.dcm, 64²", _packaged("pydicom", "data", "test_files", "MR_small.dcm"), _dicom_frames),
         RealSource("siemens_abdomen", "pydicom-data", "MIT", "training",
-                   "MR-SIEMENS-DICOM-WithOverlays.dcm abdomen, 484²", _siemens_abdomen),
+                   "MR-SIEMENS-DICOM-WithOverlays.dcm abdomen, 484²",
+                   _packaged("data_store", "data", "MR-SIEMENS-DICOM-WithOverlays.dcm"), _dicom_frames),
         RealSource("mni152_t1", "nilearn", "BSD-3-Clause (ICBM 2009a template: MNI copyright, free use with notice)",
-                   "training", "ICBM 2009a symmetric T1 template, 1 mm; every 3rd slice, 3 orientations", _mni152),
+                   "training", "ICBM 2009a symmetric T1 template, 1 mm; every 3rd slice, 3 orientations",
+                   _packaged("nilearn.datasets", "data", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
+                   _orthogonal_every_third),
         RealSource("dipy_s0", "dipy", "BSD-3-Clause", "training", "S0_10slices.nii.gz b0 EPI, 10 × 128²",
-                   _dipy_nifti("S0_10slices.nii.gz")),
+                   _packaged("dipy.data", "files", "S0_10slices.nii.gz"), _nifti_slices),
         RealSource("dipy_piesno", "dipy", "BSD-3-Clause", "training", "test_piesno.nii.gz EPI, 14 × 96²",
-                   _dipy_nifti("test_piesno.nii.gz")),
+                   _packaged("dipy.data", "files", "test_piesno.nii.gz"), _nifti_slices),
         RealSource("nibabel_example4d", "nibabel", "MIT", "training", "example4d.nii.gz EPI, 24 × 128×96",
-                   _nibabel_example4d),
+                   _packaged("nibabel", "tests", "data", "example4d.nii.gz"), _nifti_slices),
         RealSource("pydicom_emri", "pydicom-data", "MIT", "training", "emri_small.dcm, 10 × 64²",
-                   lambda: _dicom_frames(_package_dir("data_store") / "data" / "emri_small.dcm")),
+                   _packaged("data_store", "data", "emri_small.dcm"), _dicom_frames),
         RealSource("colin27_t1", "mricron-data (Debian)", "BSD-3-Clause (Debian copyright; Colin27, MNI)", "training",
-                   "ch2.nii.gz Colin27 single-subject T1, 1 mm; every 3rd slice, 3 orientations", _colin27),
+                   "ch2.nii.gz Colin27 single-subject T1, 1 mm; every 3rd slice, 3 orientations",
+                   _debian("mricron/templates/ch2.nii.gz"), _orthogonal_every_third),
         RealSource("itk_fat_mri", "insighttoolkit5-examples (Debian)", "Apache-2.0", "training",
-                   "FatMRISlice.png abdomen, 256² 8-bit", _itk_fat_mri),
+                   "FatMRISlice.png abdomen, 256² 8-bit",
+                   _debian("doc/insighttoolkit5-examples/examples/Data/FatMRISlice.png"), _png_gray),
     )
 }
 
@@ -184,16 +183,8 @@ def load_source(name: str, *, min_size: int = 64) -> list[np.ndarray]:
 
 
 def available_sources(role: str | None = None) -> list[str]:
-    """Names of the sources whose package is installed (optionally of one role)."""
-    names = []
-    for name, source in SOURCES.items():
-        if role is not None and source.role != role:
-            continue
-        try:
-            source.loader()
-        except (LookupError, FileNotFoundError, ImportError):
-            continue
-        names.append(name)
-    return names
+    """Names of the sources whose file is installed (optionally of one role); nothing is read."""
+    return [name for name, source in SOURCES.items()
+            if (role is None or source.role == role) and source.installed()]
 
 

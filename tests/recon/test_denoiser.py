@@ -26,6 +26,8 @@ from recon.denoiser import (
 from recon.denoiser.inference import (
     MAX_WEIGHT,
     air_floor,
+    blend_arms,
+    estimator_transfer,
     flat_reduction,
     noise_transfer,
     volume_scale,
@@ -215,6 +217,29 @@ def test_denoise_arms_equals_one_call_per_factor(clean):
     arms = denoise_arms(noisy)
     for arm, r in FAST_DL_ARMS.items():
         np.testing.assert_allclose(arms[arm], denoise_volume(noisy, r), atol=1e-3)
+
+
+def test_any_estimate_goes_through_the_same_calibrated_arms(clean):
+    # The bench puts BM3D's output through the arms; with the network's estimate and transfer the
+    # result is denoise_arms' bit for bit, and the calibration of an estimator is measured, not assumed.
+    noisy = _noisy(clean, 30.0)
+    sigma = estimate_noise_sigma(noisy)
+    sigma_n = sigma / volume_scale(noisy)
+    through = blend_arms(noisy, predict_clean(noisy, sigma=sigma), FAST_DL_ARMS, sigma=sigma,
+                         transfer=noise_transfer(sigma_n))
+    arms = denoise_arms(noisy, sigma=sigma)
+    for arm in FAST_DL_ARMS:
+        np.testing.assert_array_equal(through[arm], arms[arm])
+    assert estimator_transfer(lambda x, s: x, 0.05) == pytest.approx((1.0, 1.0))  # keeps all the noise
+    eps, _ = estimator_transfer(lambda x, s: x.mean(axis=(1, 2), keepdims=True) + 0 * x, 0.05)
+    assert eps == pytest.approx(0.0, abs=1e-5)  # removes it all
+    half = estimator_transfer(lambda x, s: 0.5 * x + 0.5 * x.mean(axis=(1, 2), keepdims=True), 0.05)
+    assert half == pytest.approx((0.5, 1.0))
+    # A perfect estimator needs weight r: its arms keep (1 − r) of the noise in flat tissue.
+    flat = np.full((64, 64), 500.0, np.float32)
+    noisy_flat = _noisy(flat, 20.0, seed=3)
+    out = blend_arms(noisy_flat, flat, {"x": 0.75}, sigma=20.0, transfer=(0.0, 0.0))["x"]
+    assert np.std(out - flat) == pytest.approx(0.25 * np.std(noisy_flat - flat), rel=1e-3)
 
 
 def test_known_sigma_is_used_as_given(clean):
@@ -520,8 +545,24 @@ def test_debian_training_sources_are_found_where_debian_installs_them_or_named_m
     with pytest.raises(FileNotFoundError, match="FatMRISlice.png is missing"):
         realmr.SOURCES["itk_fat_mri"].loader()
     assert not {"colin27_t1", "itk_fat_mri"} & set(realmr.available_sources("training"))
+    assert not realmr.SOURCES["colin27_t1"].installed()
     monkeypatch.undo()
     if not (realmr.DEBIAN_SHARE / "mricron/templates/ch2.nii.gz").is_file():
         pytest.skip("Debian's mricron-data is not installed")
     slices = realmr.load_source("colin27_t1")
     assert len(slices) > 150 and all(s.ndim == 2 and s.dtype == np.float32 for s in slices)
+
+
+def test_finding_the_installed_sources_reads_no_image(monkeypatch):
+    import dataclasses
+
+    from recon.denoiser import realmr
+
+    def unread(path):
+        raise AssertionError(f"{path} was read to decide whether it is installed")
+
+    patched = {name: dataclasses.replace(source, reader=unread) for name, source in realmr.SOURCES.items()}
+    monkeypatch.setattr(realmr, "SOURCES", patched)
+    names = realmr.available_sources()
+    assert "pydicom_mr_small" in names  # pydicom itself is always installed
+    assert set(realmr.available_sources("validation")) <= set(names)
