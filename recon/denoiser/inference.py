@@ -233,9 +233,10 @@ AIR_WINDOW_PX = 5
 
 
 class _AirParts:
-    """The pieces of :func:`air_floor` that do not depend on ``keep``: the floored estimate, the
-    residual, its 5×5 local mean and the air→tissue ramp. :func:`denoise_arms` computes them once for
-    all arms (the blend of each arm is then a few element-wise operations)."""
+    """The pieces of :func:`air_floor` that do not depend on ``keep``: f + U(r), r − U(r), f·ramp
+    and 1 − ramp (f the floored estimate, r = x − f, U its 5×5 local mean, ramp the air→tissue
+    ramp); without σ or the input, just f. :func:`denoise_arms` computes them once for all arms
+    (the blend of each arm is then a few in-place element-wise passes)."""
 
     def __init__(self, clean_estimate: np.ndarray, sigma: float | None, noisy: np.ndarray | None):
         self.estimate = np.maximum(np.asarray(clean_estimate, dtype=np.float32), 0.0)
@@ -259,6 +260,7 @@ class _AirParts:
         ramp = np.clip((self.estimate / np.float32(sigma) - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
         self.tissue_part = self.estimate * ramp
         self.air_weight = 1 - ramp
+        self.estimate = None  # not needed any more: four volumes are kept, not five
 
     def target(self, keep: float) -> np.ndarray:
         if not self.active:
