@@ -76,15 +76,20 @@ def bm3d_patches(patches: np.ndarray, sigma: float) -> np.ndarray:
     return np.stack([np.asarray(bm3d.bm3d(p, sigma_psd=sigma), np.float32) for p in patches])
 
 
+def full_strength(volume: np.ndarray, model=None) -> tuple[float, np.ndarray]:
+    """(σ, f): the estimated noise level the arms use and the network's full-strength estimate
+    (r = 1, floored at 0 as the arms floor it; not an arm)."""
+    sigma = estimate_noise_sigma(volume)
+    return sigma, np.maximum(predict_clean(volume, sigma=sigma, model_path=model), 0)
+
+
 def bounds_of(noisy: np.ndarray, arms: dict[str, np.ndarray], model=None) -> dict[str, np.ndarray]:
     """What the factor semantics leave: the network's full-strength estimate f (r = 1, not an arm)
     and BM3D's output put through the same calibrated arms ("BM3D→DL25/50/75")."""
-    sigma = estimate_noise_sigma(noisy)
-    sigma_n = sigma / volume_scale(noisy)
-    transfer = estimator_transfer(bm3d_patches, sigma_n)
+    sigma, estimate = full_strength(noisy, model)
+    transfer = estimator_transfer(bm3d_patches, sigma / volume_scale(noisy))
     through = blend_arms(noisy, arms["BM3D"], FAST_DL_ARMS, sigma=sigma, transfer=transfer)
-    return {"f (r = 1)": np.maximum(predict_clean(noisy, sigma=sigma, model_path=model), 0),
-            **{arm.replace("Fast-DL", "BM3D→DL"): out for arm, out in through.items()}}
+    return {"f (r = 1)": estimate, **{arm.replace("Fast-DL", "BM3D→DL"): out for arm, out in through.items()}}
 
 
 def arms_of(fast: np.ndarray, model=None) -> dict[str, np.ndarray]:
@@ -164,7 +169,8 @@ def chi_mean(t: np.ndarray, coils: int) -> np.ndarray:
     return np.sqrt(2.0) * np.exp(log_ratio) * special.hyp1f1(-0.5, coils, -np.square(t) / 2.0)
 
 
-def acquisition_like_arms(sim, arms: dict[str, np.ndarray], mask: np.ndarray, model=None) -> dict[str, np.ndarray]:
+def acquisition_like_arms(sim, arms: dict[str, np.ndarray], mask: np.ndarray, sigma: float, estimate: np.ndarray,
+                          model=None) -> dict[str, np.ndarray]:
     """EXPERIMENT, not the product: each Fast-DL arm shifted to the mean level that an acquisition
     with the arm's lower noise would have (noise floor and bias of the coil combination), instead
     of keeping Fast's level (today's rule: tissue mean within 1 % of the input).
@@ -173,7 +179,8 @@ def acquisition_like_arms(sim, arms: dict[str, np.ndarray], mask: np.ndarray, mo
     homodyne partial-Fourier Fast has other statistics, so it gets none). The per-channel σ is the SD
     of the NEX-1 pair's difference / √2 in the brighter half of the object (the worker has that
     pair); the signal T̂ inverts the noncentral-χ mean at the input's local level
-    (f + 5×5 mean of x − f), and Fast-DL*r*, which keeps a fraction k of the noise SD in flat tissue,
+    (f + 5×5 mean of x − f; ``sigma`` and ``estimate`` come from :func:`full_strength` of the
+    Fast), and Fast-DL*r*, which keeps a fraction k of the noise SD in flat tissue,
     moves to k·σ·χ̄(T̂ / kσ). Floored at a tenth of (1 − w)·input, so nothing becomes 0.
     """
     from scipy import ndimage
@@ -186,9 +193,7 @@ def acquisition_like_arms(sim, arms: dict[str, np.ndarray], mask: np.ndarray, mo
     bright = mask & (sim.truth > np.median(sim.truth[mask]))
     sigma_c = float(difference[bright].std())
     fast = sim.fast
-    sigma = estimate_noise_sigma(fast)
     transfer = noise_transfer(sigma / volume_scale(fast), model_path=model)
-    estimate = np.maximum(predict_clean(fast, sigma=sigma, model_path=model), 0)
     level_in = estimate + ndimage.uniform_filter(fast - estimate, size=(1, 5, 5))
     grid = np.concatenate([np.linspace(0, 10, 2001), np.linspace(10.01, 400, 4000)])
     t_hat = np.interp(level_in / sigma_c, chi_mean(grid, coils), grid, left=0.0)
@@ -209,13 +214,13 @@ def phantom_figures(slices: int, seeds, log, model=None) -> tuple[pd.DataFrame, 
     for seed in seeds:
         for sequence in SEQUENCES:
             sim = simulate(seed, sequence, slices)
-            mask = object_mask(sim.truth)
+            mask = np.asarray(object_mask(sim.truth), bool)
             peak = float(sim.truth.max() - sim.truth.min())
+            sigma, estimate = full_strength(sim.fast, model)
             arms = {"Standard": sim.standard, **arms_of(sim.fast, model)}
-            arms.update(acquisition_like_arms(sim, arms, np.asarray(mask, bool), model))
-            sigma = estimate_noise_sigma(sim.fast)
+            arms.update(acquisition_like_arms(sim, arms, mask, sigma, estimate, model))
             bounds = {"Fast, noise-free": simulate_case(seed, sequence, slices=slices, noise_scale=0.0).fast,
-                      "f (r = 1)": np.maximum(predict_clean(sim.fast, sigma=sigma, model_path=model), 0)}
+                      "f (r = 1)": estimate}
             background = ~np.stack([np.asarray(m) for m in object_mask(sim.truth, erode_px=0)])
             from scipy import ndimage
 
@@ -225,7 +230,7 @@ def phantom_figures(slices: int, seeds, log, model=None) -> tuple[pd.DataFrame, 
                              "psnr": psnr(sim.truth, volume, mask=mask, data_range=peak),
                              "ssim": ssim(sim.truth, volume, mask=mask, data_range=peak),
                              "psnr_whole": psnr(sim.truth, volume, data_range=peak),
-                             **error_parts(sim.truth, volume, np.asarray(mask, bool), peak)})
+                             **error_parts(sim.truth, volume, mask, peak)})
                 if arm in BOUND_ARMS:
                     continue
                 bg = volume[background]
@@ -248,7 +253,8 @@ def lesion_figures(slices: int, log, model=None) -> pd.DataFrame:
                                                  prevalence=LESION_PREVALENCE).fast
         mask = np.asarray(object_mask(sim.truth), bool)
         arms["Fast-DL75, noise bias removed (oracle)"] = level_debiased(sim.truth, arms["Fast-DL75"], mask)
-        arms.update({arm: out for arm, out in acquisition_like_arms(sim, arms, mask, model).items() if arm.endswith("75")})
+        acquisition_like = acquisition_like_arms(sim, arms, mask, *full_strength(sim.fast, model), model)
+        arms.update({arm: out for arm, out in acquisition_like.items() if arm.endswith("75")})
         table = lesion_table(sim, arms)
         table.insert(0, "sequence", sequence)
         tables.append(table)

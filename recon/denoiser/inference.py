@@ -263,8 +263,9 @@ class _AirParts:
         self.estimate = None  # not needed any more: four volumes are kept, not five
 
     def target(self, keep: float) -> np.ndarray:
+        """A new array (the caller may change it in place)."""
         if not self.active:
-            return self.estimate
+            return self.estimate.copy()
         # f·ramp + max(f + U(r) + keep·(r − U(r)), 0)·(1 − ramp)
         air = self.fluctuation * np.float32(keep)
         air += self.base
@@ -302,8 +303,6 @@ def _blend(noisy: np.ndarray, parts: _AirParts, weight: float, reduction: float)
         return noisy.copy()
     reduction = min(max(float(reduction), 0.0), w)
     out = parts.target(1.0 - reduction / w)
-    if out is parts.estimate:
-        out = out.copy()
     out -= noisy
     out *= np.float32(w)
     out += noisy
